@@ -1,0 +1,65 @@
+package envconfig_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/envconfig"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestReaderValues(t *testing.T) {
+	r := envconfig.New(env(map[string]string{
+		"REQ": " value ", "N": "42", "D1": "90s", "D2": "300", "L": "debug", "S": "x",
+	}))
+	if got := r.Required("REQ"); got != "value" {
+		t.Errorf("Required = %q", got)
+	}
+	if got := r.PositiveInt("N", 1); got != 42 {
+		t.Errorf("PositiveInt = %d", got)
+	}
+	if got := r.PositiveInt("UNSET", 7); got != 7 {
+		t.Errorf("PositiveInt default = %d", got)
+	}
+	if got := r.Duration("D1", 0); got != 90*time.Second {
+		t.Errorf("Duration(90s) = %v", got)
+	}
+	if got := r.Duration("D2", 0); got != 300*time.Second {
+		t.Errorf("Duration(300) = %v", got)
+	}
+	if got := r.Duration("UNSET", time.Minute); got != time.Minute {
+		t.Errorf("Duration default = %v", got)
+	}
+	if got := r.Level("L", slog.LevelInfo); got != slog.LevelDebug {
+		t.Errorf("Level = %v", got)
+	}
+	if got := r.String("S", "d"); got != "x" {
+		t.Errorf("String = %q", got)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatalf("Err = %v", err)
+	}
+}
+
+func TestReaderErrorsNameEveryVariable(t *testing.T) {
+	r := envconfig.New(env(map[string]string{"N": "-1", "D": "soon", "L": "loud", "Z": "0"}))
+	r.Required("MISSING")
+	r.PositiveInt("N", 1)
+	r.PositiveInt("Z", 1)
+	r.Duration("D", time.Second)
+	r.Level("L", slog.LevelInfo)
+	err := r.Err()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"MISSING", "N", "Z", "D", "L"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
