@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
+
+// DefaultNamespace is the CloudWatch namespace of this project's metrics.
+const DefaultNamespace = "SmartcarWebhooks"
 
 // Units used by this project.
 const (
@@ -27,12 +31,13 @@ type Metric struct {
 // Writer emits metrics under one namespace and one set of dimensions. It is
 // safe for concurrent use; each Emit writes a single line.
 type Writer struct {
-	mu        sync.Mutex
-	w         io.Writer
-	namespace string
-	dims      map[string]string
-	dimNames  []string
-	now       func() time.Time
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+	// Precomputed JSON: the directive's namespace and dimensions, and the
+	// dimension fields.
+	directive string
+	fields    string
 }
 
 // NewWriter returns a Writer that writes to w. Every line carries dims both as
@@ -44,23 +49,16 @@ func NewWriter(w io.Writer, namespace string, dims map[string]string) *Writer {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return &Writer{w: w, namespace: namespace, dims: dims, dimNames: names, now: time.Now}
-}
-
-type definition struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit,omitempty"`
-}
-
-type directive struct {
-	Namespace  string       `json:"Namespace"`
-	Dimensions [][]string   `json:"Dimensions"`
-	Metrics    []definition `json:"Metrics"`
-}
-
-type metadata struct {
-	Timestamp         int64       `json:"Timestamp"`
-	CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
+	var fields []byte
+	for _, k := range names {
+		fields = appendString(fields, k)
+		fields = append(fields, ':')
+		fields = appendString(fields, dims[k])
+		fields = append(fields, ',')
+	}
+	dimNames, _ := json.Marshal(names)
+	directive := `"Namespace":` + string(appendString(nil, namespace)) + `,"Dimensions":[` + string(dimNames) + `]`
+	return &Writer{w: w, now: time.Now, directive: directive, fields: string(fields)}
 }
 
 // Emit writes one line with metrics. Values of a repeated name are summed.
@@ -69,34 +67,54 @@ func (w *Writer) Emit(metrics ...Metric) error {
 	if len(metrics) == 0 {
 		return nil
 	}
-	line := make(map[string]any, len(w.dims)+len(metrics)+1)
-	for k, v := range w.dims {
-		line[k] = v
-	}
-	defs := make([]definition, 0, len(metrics))
+	// Sum repeated names, keeping the order of first appearance.
+	merged := make([]Metric, 0, len(metrics))
 	for _, m := range metrics {
-		if sum, ok := line[m.Name].(float64); ok {
-			line[m.Name] = sum + m.Value
+		if i := slices.IndexFunc(merged, func(x Metric) bool { return x.Name == m.Name }); i >= 0 {
+			merged[i].Value += m.Value
 			continue
 		}
-		line[m.Name] = m.Value
-		defs = append(defs, definition{Name: m.Name, Unit: m.Unit})
+		merged = append(merged, m)
 	}
-	line["_aws"] = metadata{
-		Timestamp: w.now().UnixMilli(),
-		CloudWatchMetrics: []directive{{
-			Namespace:  w.namespace,
-			Dimensions: [][]string{w.dimNames},
-			Metrics:    defs,
-		}},
+
+	b := make([]byte, 0, 256)
+	b = append(b, `{"_aws":{"Timestamp":`...)
+	b = strconv.AppendInt(b, w.now().UnixMilli(), 10)
+	b = append(b, `,"CloudWatchMetrics":[{`...)
+	b = append(b, w.directive...)
+	b = append(b, `,"Metrics":[`...)
+	for i, m := range merged {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Name":`...)
+		b = appendString(b, m.Name)
+		if m.Unit != "" {
+			b = append(b, `,"Unit":`...)
+			b = appendString(b, m.Unit)
+		}
+		b = append(b, '}')
 	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return err
+	b = append(b, "]}]},"...)
+	b = append(b, w.fields...)
+	for i, m := range merged {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m.Name)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, m.Value, 'g', -1, 64)
 	}
-	b = append(b, '\n')
+	b = append(b, "}\n"...)
+
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, err = w.w.Write(b)
+	_, err := w.w.Write(b)
 	return err
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }

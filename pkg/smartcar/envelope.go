@@ -354,6 +354,13 @@ var isDelimiter = [256]bool{
 	' ': true, '\t': true, '\n': true, '\r': true,
 }
 
+// isStructural marks the bytes skipContainer acts on outside strings, and
+// endsString those it stops at inside them.
+var (
+	isStructural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+	endsString   = [256]bool{'"': true, '\\': true}
+)
+
 // skipContainer moves past the object or array at s.i, matching brackets
 // and jumping over strings. It is the hot loop for large bodies (the signal
 // array of a VEHICLE_STATE), so strings are scanned inline rather than
@@ -365,13 +372,19 @@ func (s *scanner) skipContainer() error {
 	for i < len(b) {
 		c := b[i]
 		i++
+		if !isStructural[c] {
+			continue
+		}
 		switch c {
 		case '"':
-			for i < len(b) && b[i] != '"' {
-				if b[i] == '\\' {
-					i++ // skip the escaped byte, whatever it is
-				}
+			for i < len(b) && !endsString[b[i]] {
 				i++
+			}
+			for i < len(b) && b[i] == '\\' {
+				i += 2 // the backslash and the byte it escapes
+				for i < len(b) && !endsString[b[i]] {
+					i++
+				}
 			}
 			if i >= len(b) {
 				s.i = len(b)

@@ -114,7 +114,7 @@ func TestEnvelopeIsVerify(t *testing.T) {
 // JSON object it must succeed and read the same fields; on anything else it
 // must not panic.
 func FuzzParseEnvelope(f *testing.F) {
-	for _, name := range []string{"verify.body", "vehicle_state.body", "vehicle_error.body"} {
+	for _, name := range []string{"verify.json", "vehicle_state.json", "vehicle_error.json"} {
 		f.Add(readBody(f, name))
 	}
 	f.Add([]byte(`{"eventId":"a\"b","data":{"vehicle":{"id":"\ud83d\ude97"}},"meta":{"mode":"TEST"}}`))

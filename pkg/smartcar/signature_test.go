@@ -15,7 +15,7 @@ const testToken = "00000000-test-amt-0000-000000000000"
 
 func readBody(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +50,8 @@ func TestExampleBodies(t *testing.T) {
 		file, signature string
 		size            int
 	}{
-		{"vehicle_state.body", "8cc7e9b5830d472bf999da77b3994e28dda82317018b7c0bc2d9dd0ace4e81fd", 1164},
-		{"vehicle_error.body", "d3ebbfac5aa540bdaa4f03fe99f689d04ba232355bb02b354d246b69c68124c4", 1426},
+		{"vehicle_state.json", "8cc7e9b5830d472bf999da77b3994e28dda82317018b7c0bc2d9dd0ace4e81fd", 1164},
+		{"vehicle_error.json", "d3ebbfac5aa540bdaa4f03fe99f689d04ba232355bb02b354d246b69c68124c4", 1426},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestExampleBodies(t *testing.T) {
 }
 
 func TestVerifyChallengeExample(t *testing.T) {
-	env, err := smartcar.ParseEnvelope(readBody(t, "verify.body"))
+	env, err := smartcar.ParseEnvelope(readBody(t, "verify.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+const testToken = "00000000-test-amt-0000-000000000000"
+
+type stack struct {
+	env      map[string]string
+	queueURL string
+	secretID string
+	sqs      *sqs.Client
+	secrets  *secretsmanager.Client
+}
+
+// newStack creates a secret and a queue in the emulator and returns the
+// receiver's environment for them. The SDK finds the emulator only through
+// AWS_ENDPOINT_URL, as a deployed function finds AWS.
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	awstest.SetEnv(t)
+	ctx := context.Background()
+	cfg := awstest.Config(t)
+	s := &stack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: "receiver/" + t.Name()}
+	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(strings.ReplaceAll("receiver-"+t.Name(), "/", "-"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.queueURL = *q.QueueUrl
+	if _, err := s.secrets.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(s.secretID), SecretString: aws.String(testToken)}); err != nil {
+		t.Fatal(err)
+	}
+	s.env = map[string]string{"QUEUE_URL": s.queueURL, "AMT_SECRET_ID": s.secretID}
+	return s
+}
+
+func (s *stack) handler(t *testing.T) lambda.Handler {
+	t.Helper()
+	h, err := newHandler(context.Background(), func(k string) string { return s.env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lambda.NewHandler(h)
+}
+
+func invoke(t *testing.T, h lambda.Handler, event []byte) apigw.Response {
+	t.Helper()
+	out, err := h.Invoke(context.Background(), event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp apigw.Response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "receiver", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (s *stack) receiveAll(t *testing.T) []string {
+	t.Helper()
+	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURL), MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range out.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	return bodies
+}
+
+func TestEventFilesAgainstEmulator(t *testing.T) {
+	s := newStack(t)
+	h := s.handler(t)
+	tests := []struct {
+		file string
+		want int
+	}{
+		{"httpapi-verify.json", 200},
+		{"rest-verify.json", 200},
+		{"httpapi-bad-signature.json", 401},
+		{"rest-bad-signature.json", 401},
+		{"httpapi-vehicle-state.json", 200},
+		{"rest-vehicle-error.json", 200},
+	}
+	for _, tt := range tests {
+		if resp := invoke(t, h, readEvent(t, tt.file)); resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d: %s", tt.file, resp.StatusCode, tt.want, resp.Body)
+		}
+	}
+	state, _ := os.ReadFile("../../events/bodies/vehicle_state.json")
+	errEvent, _ := os.ReadFile("../../events/bodies/vehicle_error.json")
+	got := s.receiveAll(t)
+	if len(got) != 2 {
+		t.Fatalf("queue holds %d messages, want 2", len(got))
+	}
+	for _, want := range [][]byte{state, errEvent} {
+		if got[0] != string(want) && got[1] != string(want) {
+			t.Errorf("queue lacks the byte-identical body %.60s...", want)
+		}
+	}
+}
+
+func TestUnreachableQueueIs503(t *testing.T) {
+	s := newStack(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	for _, url := range []string{
+		strings.Replace(s.queueURL, "/receiver-", "/missing-", 1), // the queue does not exist
+		"http://" + closed + "/123456789012/queue",                // nothing listens there
+	} {
+		s.env["QUEUE_URL"] = url
+		if resp := invoke(t, s.handler(t), readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 503 {
+			t.Errorf("QUEUE_URL %s: status %d, want 503: %s", url, resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+func TestRotatedSecretPickedUp(t *testing.T) {
+	s := newStack(t)
+	h := s.handler(t)
+	if resp := invoke(t, h, readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Rotate: the new token first, the old one still accepted.
+	if _, err := s.secrets.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(s.secretID), SecretString: aws.String(`{"tokens":["rotated-token","` + testToken + `"]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"eventId":"after-rotation","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v"}}}`)
+	event, _ := json.Marshal(map[string]any{
+		"version": "2.0", "rawPath": "/webhooks/smartcar",
+		"requestContext": map[string]any{"http": map[string]any{"method": "POST"}},
+		"headers":        map[string]string{"sc-signature": smartcar.Sign("rotated-token", body)},
+		"body":           string(body),
+	})
+	if resp := invoke(t, h, event); resp.StatusCode != 200 {
+		t.Fatalf("signature under the rotated token: status %d, want 200: %s", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(t, h, readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+		t.Fatalf("previous token after rotation: status %d", resp.StatusCode)
+	}
+	// VERIFY now answers with the new, first token.
+	resp := invoke(t, h, readEvent(t, "httpapi-verify.json"))
+	want := smartcar.HashChallenge("rotated-token", "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
+	if !strings.Contains(resp.Body, want) {
+		t.Errorf("VERIFY answered %s, want the rotated token's %s", resp.Body, want)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string
+	}{
+		{"complete", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s"}, nil},
+		{"nothing set", map[string]string{}, []string{"QUEUE_URL", "AMT_SECRET_ID"}},
+		{"bad optional values", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_BODY_BYTES": "big", "SECRET_CACHE_TTL": "-1s", "LOG_LEVEL": "chatty"},
+			[]string{"MAX_BODY_BYTES", "SECRET_CACHE_TTL", "LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.MaxBodyBytes != 256<<10 || cfg.SecretCacheTTL.Minutes() != 5 {
+					t.Errorf("defaults: %+v", cfg)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, name := range tt.wantErr {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("error does not name %s: %v", name, err)
+				}
+			}
+		})
+	}
+}
+
+func TestNewHandlerFailsOnBadConfig(t *testing.T) {
+	_, err := newHandler(context.Background(), func(string) string { return "" }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "QUEUE_URL") {
+		t.Fatalf("err = %v, want one naming QUEUE_URL", err)
+	}
+}

@@ -1,0 +1,164 @@
+// Package awstest runs tests against moto_server, a local AWS emulator. The
+// first test that asks for it starts one on a free 127.0.0.1 port; Main
+// stops it when the package's tests end.
+//
+// Without moto_server the tests that need it are skipped, except under
+// CI=true, where a missing emulator fails them: CI never passes by skipping.
+package awstest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Region and credentials the emulator is used with.
+const (
+	Region    = "us-east-1"
+	AccessKey = "testing"
+	SecretKey = "testing"
+)
+
+var server struct {
+	once     sync.Once
+	endpoint string
+	cmd      *exec.Cmd
+	err      error
+}
+
+// Main runs the package's tests and then stops the emulator if one was
+// started. Call it from TestMain: os.Exit(awstest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop ends the emulator started by this process, if any.
+func Stop() {
+	if server.cmd != nil && server.cmd.Process != nil {
+		// moto_server may be a shim that forks; end its whole group.
+		_ = syscall.Kill(-server.cmd.Process.Pid, syscall.SIGTERM)
+		_ = server.cmd.Wait()
+		server.cmd = nil
+	}
+}
+
+// Endpoint returns the emulator's base URL, starting it if needed.
+func Endpoint(tb testing.TB) string {
+	tb.Helper()
+	server.once.Do(func() { server.endpoint, server.cmd, server.err = start() })
+	if server.err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("AWS emulator unavailable under CI: %v", server.err)
+		}
+		tb.Skipf("AWS emulator unavailable (install with: python3 -m pip install \"moto[server]==5.2.1\"): %v", server.err)
+	}
+	return server.endpoint
+}
+
+// Config returns an AWS config for the emulator: its endpoint, static test
+// credentials and a fixed region, set only through configuration.
+func Config(tb testing.TB) aws.Config {
+	tb.Helper()
+	endpoint := Endpoint(tb)
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion(Region),
+		config.WithBaseEndpoint(endpoint),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, "")),
+	)
+	if err != nil {
+		tb.Fatalf("aws config: %v", err)
+	}
+	return cfg
+}
+
+// SetEnv points the AWS SDK's default configuration at the emulator through
+// environment variables, as a user would for a Lambda run locally.
+func SetEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("AWS_ENDPOINT_URL", Endpoint(t))
+	t.Setenv("AWS_REGION", Region)
+	t.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+}
+
+var listening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
+
+func start() (string, *exec.Cmd, error) {
+	args := []string{"-H", "127.0.0.1", "-p", "0"}
+	var cmd *exec.Cmd
+	if path, err := exec.LookPath("moto_server"); err == nil {
+		cmd = exec.Command(path, args...)
+	} else if exec.Command("python3", "-c", "import moto.server").Run() == nil {
+		// pip installed moto where its script is not on PATH.
+		cmd = exec.Command("python3", append([]string{"-m", "moto.server"}, args...)...)
+	} else {
+		return "", nil, errors.New("neither moto_server nor python3 -m moto.server is available")
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start moto_server: %w", err)
+	}
+	server.cmd = cmd
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, out) // keep draining so moto never blocks
+	}()
+	select {
+	case endpoint := <-found:
+		if err := waitReady(endpoint, 30*time.Second); err != nil {
+			Stop()
+			return "", nil, err
+		}
+		return endpoint, cmd, nil
+	case <-time.After(60 * time.Second):
+		Stop()
+		return "", nil, errors.New("moto_server did not report its address within 60s")
+	}
+}
+
+func waitReady(endpoint string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get(endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("moto_server at %s not ready: %w", endpoint, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

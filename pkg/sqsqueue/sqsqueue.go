@@ -1,0 +1,72 @@
+// Package sqsqueue is the Amazon SQS adapter: it sends received webhooks to
+// the processing queue and defines the message attributes that label them.
+package sqsqueue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+// Message attribute names set by the receiver. They label a message for
+// people and tools (the DLQ listing, CloudWatch); the processor reads the
+// body itself.
+const (
+	AttrEventID    = "eventId"
+	AttrEventType  = "eventType"
+	AttrVehicleID  = "vehicleId"
+	AttrDeliveryID = "deliveryId"
+	AttrMode       = "mode"
+)
+
+// SendMessageAPI is the part of the SQS client the Publisher uses.
+type SendMessageAPI interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// Publisher sends webhook bodies to one queue.
+type Publisher struct {
+	api      SendMessageAPI
+	queueURL string
+}
+
+// NewPublisher returns a Publisher for the queue at queueURL.
+func NewPublisher(api SendMessageAPI, queueURL string) *Publisher {
+	return &Publisher{api: api, queueURL: queueURL}
+}
+
+// Enqueue sends body unchanged, with env's fields as message attributes.
+func (p *Publisher) Enqueue(ctx context.Context, body []byte, env smartcar.Envelope) (string, error) {
+	out, err := p.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:          aws.String(p.queueURL),
+		MessageBody:       aws.String(string(body)),
+		MessageAttributes: Attributes(env),
+	})
+	if err != nil {
+		return "", fmt.Errorf("sqs send: %w", err)
+	}
+	return aws.ToString(out.MessageId), nil
+}
+
+// Attributes returns env's non-empty fields as message attributes (SQS
+// rejects empty values).
+func Attributes(env smartcar.Envelope) map[string]types.MessageAttributeValue {
+	attrs := make(map[string]types.MessageAttributeValue, 5)
+	for name, v := range map[string]string{
+		AttrEventID:    env.EventID,
+		AttrEventType:  env.Type(),
+		AttrVehicleID:  env.VehicleID,
+		AttrDeliveryID: env.DeliveryID,
+		AttrMode:       env.Mode,
+	} {
+		if v != "" {
+			attrs[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	return attrs
+}
