@@ -145,7 +145,7 @@ func FuzzHandler(f *testing.F) {
 		if v2 {
 			event = map[string]any{"version": "2.0", "rawPath": path, "headers": headers,
 				"requestContext": map[string]any{"http": map[string]any{"method": method}},
-				"body": text, "isBase64Encoded": b64}
+				"body":           text, "isBase64Encoded": b64}
 		} else {
 			event = map[string]any{"httpMethod": method, "path": path, "headers": headers, "body": text, "isBase64Encoded": b64}
 		}
