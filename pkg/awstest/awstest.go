@@ -8,6 +8,7 @@ package awstest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -84,6 +86,9 @@ func Config(tb testing.TB) aws.Config {
 	if err != nil {
 		tb.Fatalf("aws config: %v", err)
 	}
+	// Set after loading: a custom client cannot take AWS_CA_BUNDLE, and the
+	// emulator speaks plain HTTP anyway.
+	cfg.HTTPClient = &http.Client{Transport: AtomicDynamoDB(http.DefaultTransport)}
 	return cfg
 }
 
@@ -99,6 +104,43 @@ func SetEnv(t *testing.T) {
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+}
+
+// AtomicDynamoDB returns a transport that sends one DynamoDB request at a
+// time (per process) and everything else unchanged.
+//
+// moto rolls a failed TransactWriteItems back by restoring a copy of each
+// table taken when the transaction started, which erases writes that other
+// requests committed in the meantime. Real DynamoDB executes every request
+// atomically; serializing requests restores that guarantee, while the
+// concurrency between requests, which is what the code under test must
+// handle, is kept.
+func AtomicDynamoDB(next http.RoundTripper) http.RoundTripper {
+	return atomicDynamoDB{next}
+}
+
+var dynamoMu sync.Mutex
+
+type atomicDynamoDB struct{ next http.RoundTripper }
+
+func (t atomicDynamoDB) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+		return t.next.RoundTrip(r)
+	}
+	dynamoMu.Lock()
+	defer dynamoMu.Unlock()
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	// Read the whole response while holding the lock.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 var listening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)

@@ -1,0 +1,236 @@
+// Package dynamostore is the DynamoDB adapter of the processor: the events
+// table is its idempotency Ledger and the vehicle-state table its
+// VehicleStore. Every guarantee rests on conditional writes: a claim
+// succeeds only for a new, released or expired event; completion and state
+// writes only while the writer's fencing token still holds the event; a
+// state write only over the version it read.
+package dynamostore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
+)
+
+// Table schema, shared with the CDK stack and the local stack.
+const (
+	EventsKey    = "eventId"   // events table partition key (S)
+	StateKey     = "vehicleId" // vehicle-state table partition key (S)
+	TTLAttribute = "expiresAt" // events table TTL attribute (N, epoch seconds)
+)
+
+// Event item statuses.
+const (
+	StatusInProgress = "IN_PROGRESS"
+	StatusCompleted  = "COMPLETED"
+)
+
+// API is the part of the DynamoDB client the Store uses.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Store is the processor's Ledger and VehicleStore over two tables.
+type Store struct {
+	api           API
+	eventsTable   string
+	vehiclesTable string
+}
+
+// New returns a Store over the events and vehicle-state tables.
+func New(api API, eventsTable, vehiclesTable string) *Store {
+	return &Store{api: api, eventsTable: eventsTable, vehiclesTable: vehiclesTable}
+}
+
+// holdsCondition is true while the claim with :token holds its event.
+const holdsCondition = "#status = :inProgress AND #token = :token"
+
+var eventNames = map[string]string{"#status": "status", "#token": "token"}
+
+func eventKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{EventsKey: &types.AttributeValueMemberS{Value: id}}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// Claim implements processor.Ledger with one conditional UpdateItem.
+func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processor.Claim, processor.Outcome, error) {
+	token, err := newToken()
+	if err != nil {
+		return processor.Claim{}, 0, err
+	}
+	now := req.Now.UnixMilli()
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.eventsTable),
+		Key:       eventKey(req.EventID),
+		UpdateExpression: aws.String("SET #status = :inProgress, #token = :token, leaseExpiresAt = :lease, " +
+			TTLAttribute + " = :ttl, eventType = :eventType, vehicleId = :vehicleId, claimedAt = :now ADD attempts :one"),
+		ConditionExpression:                 aws.String("attribute_not_exists(" + EventsKey + ") OR (#status = :inProgress AND leaseExpiresAt <= :now)"),
+		ExpressionAttributeNames:            eventNames,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inProgress": str(StatusInProgress),
+			":token":      str(token),
+			":lease":      num(req.Now.Add(req.Lease).UnixMilli()),
+			":ttl":        num(req.Now.Add(req.TTL).Unix()),
+			":eventType":  str(req.EventType),
+			":vehicleId":  str(req.VehicleID),
+			":now":        num(now),
+			":one":        num(1),
+		},
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return processor.Claim{EventID: req.EventID, Token: token}, processor.Claimed, nil
+	case !errors.As(err, &failed):
+		return processor.Claim{}, 0, fmt.Errorf("claim %s: %w", req.EventID, err)
+	}
+	item := failed.Item
+	if item == nil { // an endpoint that does not return the old item
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.eventsTable), Key: eventKey(req.EventID), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return processor.Claim{}, 0, fmt.Errorf("read event %s: %w", req.EventID, err)
+		}
+		item = out.Item
+	}
+	if st, ok := item["status"].(*types.AttributeValueMemberS); ok && st.Value == StatusCompleted {
+		return processor.Claim{}, processor.AlreadyCompleted, nil
+	}
+	return processor.Claim{}, processor.HeldElsewhere, nil
+}
+
+// Complete implements processor.Ledger.
+func (s *Store) Complete(ctx context.Context, c processor.Claim, now time.Time) error {
+	return s.updateHeld(ctx, c, "SET #status = :completed, completedAt = :now REMOVE leaseExpiresAt",
+		map[string]types.AttributeValue{":completed": str(StatusCompleted), ":now": num(now.UnixMilli())})
+}
+
+// Release implements processor.Ledger: the lease is ended at once.
+func (s *Store) Release(ctx context.Context, c processor.Claim) error {
+	return s.updateHeld(ctx, c, "SET leaseExpiresAt = :zero", map[string]types.AttributeValue{":zero": num(0)})
+}
+
+func (s *Store) updateHeld(ctx context.Context, c processor.Claim, update string, values map[string]types.AttributeValue) error {
+	values[":inProgress"] = str(StatusInProgress)
+	values[":token"] = str(c.Token)
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.eventsTable),
+		Key:                       eventKey(c.EventID),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(holdsCondition),
+		ExpressionAttributeNames:  eventNames,
+		ExpressionAttributeValues: values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return processor.ErrFenceLost
+	}
+	if err != nil {
+		return fmt.Errorf("update event %s: %w", c.EventID, err)
+	}
+	return nil
+}
+
+// GetVehicle implements processor.VehicleStore with a strongly consistent
+// read.
+func (s *Store) GetVehicle(ctx context.Context, vehicleID string) (*vehicle.State, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.vehiclesTable),
+		Key:            map[string]types.AttributeValue{StateKey: str(vehicleID)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get vehicle %s: %w", vehicleID, err)
+	}
+	if out.Item == nil {
+		return vehicle.New(vehicleID), nil
+	}
+	return decodeVehicle(out.Item)
+}
+
+// PutVehicle implements processor.VehicleStore: one TransactWriteItems
+// that checks the fence on the events table and puts the vehicle over the
+// version it was read at.
+func (s *Store) PutVehicle(ctx context.Context, st *vehicle.State, fence processor.Claim) error {
+	next := *st
+	next.Version++
+	item, err := encodeVehicle(&next)
+	if err != nil {
+		return err
+	}
+	versionCond := "#version = :version"
+	if st.Version == 0 {
+		versionCond = "attribute_not_exists(" + StateKey + ")"
+	}
+	put := &types.Put{
+		TableName:                aws.String(s.vehiclesTable),
+		Item:                     item,
+		ConditionExpression:      aws.String(versionCond),
+		ExpressionAttributeNames: map[string]string{"#version": "version"},
+	}
+	if st.Version == 0 {
+		put.ExpressionAttributeNames = nil
+	} else {
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":version": num(st.Version)}
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName:                 aws.String(s.eventsTable),
+			Key:                       eventKey(fence.EventID),
+			ConditionExpression:       aws.String(holdsCondition),
+			ExpressionAttributeNames:  eventNames,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":inProgress": str(StatusInProgress), ":token": str(fence.Token)},
+		}},
+		{Put: put},
+	}})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		reasons := canceled.CancellationReasons
+		switch {
+		case len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed":
+			return processor.ErrFenceLost
+		case len(reasons) > 1 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed",
+			anyCode(reasons, "TransactionConflict"):
+			return processor.ErrVersionConflict
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("put vehicle %s: %w", st.VehicleID, err)
+	}
+	st.Version = next.Version
+	return nil
+}
+
+func anyCode(reasons []types.CancellationReason, code string) bool {
+	for _, r := range reasons {
+		if aws.ToString(r.Code) == code {
+			return true
+		}
+	}
+	return false
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("fencing token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

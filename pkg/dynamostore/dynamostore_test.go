@@ -1,0 +1,234 @@
+package dynamostore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/storetest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+// requestCounter counts DynamoDB requests by operation.
+type requestCounter struct {
+	mu   sync.Mutex
+	ops  map[string]int
+	next aws.HTTPClient
+}
+
+func (c *requestCounter) Do(r *http.Request) (*http.Response, error) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	c.mu.Lock()
+	c.ops[op]++
+	c.mu.Unlock()
+	return c.next.Do(r)
+}
+
+func (c *requestCounter) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := c.ops
+	c.ops = map[string]int{}
+	return ops
+}
+
+var tableSeq struct {
+	sync.Mutex
+	n int
+}
+
+// newStore creates fresh tables in the emulator and returns a store over
+// them, with a counter of its requests.
+func newStore(t *testing.T) (*dynamostore.Store, *requestCounter) {
+	t.Helper()
+	cfg := awstest.Config(t)
+	counter := &requestCounter{ops: map[string]int{}, next: cfg.HTTPClient}
+	cfg.HTTPClient = counter
+	client := dynamodb.NewFromConfig(cfg)
+	tableSeq.Lock()
+	tableSeq.n++
+	n := tableSeq.n
+	tableSeq.Unlock()
+	events, vehicles := fmt.Sprintf("events-%d", n), fmt.Sprintf("vehicles-%d", n)
+	if err := dynamostore.CreateTables(context.Background(), client, events, vehicles); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := client.DescribeTimeToLive(context.Background(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(events)})
+	if err != nil || aws.ToString(ttl.TimeToLiveDescription.AttributeName) != dynamostore.TTLAttribute {
+		t.Fatalf("TTL not enabled on %s: %+v, %v", events, ttl, err)
+	}
+	counter.reset()
+	return dynamostore.New(client, events, vehicles), counter
+}
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s, _ := newStore(t)
+		return s
+	})
+}
+
+func newProcessor(store *dynamostore.Store, dlq processor.DeadLetterQueue, extra ...processor.Handler) *processor.Processor {
+	handlers := append([]processor.Handler{processor.NewStateHandler(store, nil, nil)}, extra...)
+	return processor.New(store, dlq, handlers, processor.Options{Concurrency: 10, Logger: testLogger})
+}
+
+func body(eventID, vehicleID string, oem int64, signals map[string]int) []byte {
+	var sigs []string
+	for code, v := range signals {
+		sigs = append(sigs, fmt.Sprintf(`{"code":%q,"name":"N","group":"G","body":{"value":%d},"meta":{"oemUpdatedAt":%d},"status":{"value":"SUCCESS"}}`, code, v, oem))
+	}
+	return []byte(fmt.Sprintf(`{"eventId":%q,"eventType":"VEHICLE_STATE","data":{"vehicle":{"id":%q},"signals":[%s]},"meta":{"deliveredAt":%d}}`,
+		eventID, vehicleID, strings.Join(sigs, ","), oem+1000))
+}
+
+func value(t *testing.T, s *dynamostore.Store, vehicleID, code string) string {
+	t.Helper()
+	st, err := s.GetVehicle(context.Background(), vehicleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(st.Signals[code].Body["value"])
+}
+
+func TestWriteRequestsPer85SignalEvent(t *testing.T) {
+	store, counter := newStore(t)
+	signals := map[string]int{}
+	for i := range 85 {
+		signals[fmt.Sprintf("group%d-signal", i)] = i
+	}
+	p := newProcessor(store, &processortest.DLQ{})
+	if failed := p.ProcessBatch(context.Background(), []processor.Record{{MessageID: "m", Body: body("e85", "v85", 1000, signals), ReceiveCount: 1}}); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	ops := counter.reset()
+	writes := ops["UpdateItem"] + ops["PutItem"] + ops["TransactWriteItems"] + ops["DeleteItem"] + ops["BatchWriteItem"]
+	t.Logf("DynamoDB requests for one 85-signal event: %v", ops)
+	if writes != 3 || ops["UpdateItem"] != 2 || ops["TransactWriteItems"] != 1 {
+		t.Fatalf("%d write requests %v, want 3: claim, state, complete", writes, ops)
+	}
+	if got := value(t, store, "v85", "group84-signal"); got != "84" {
+		t.Fatalf("signal 84 = %s", got)
+	}
+}
+
+func TestSameEventFiveTimesConcurrentlyOneEffect(t *testing.T) {
+	store, _ := newStore(t)
+	var mu sync.Mutex
+	effects := 0
+	counter := processor.HandlerFunc(func(context.Context, smartcar.Event, processor.Claim) error {
+		mu.Lock()
+		effects++
+		mu.Unlock()
+		return nil
+	})
+	p := newProcessor(store, &processortest.DLQ{}, counter)
+	b := body("dup", "vdup", 1000, map[string]int{"a": 1})
+	var records []processor.Record
+	for i := range 5 {
+		records = append(records, processor.Record{MessageID: fmt.Sprint("m", i), Body: b, ReceiveCount: 1})
+	}
+	if failed := p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v: concurrent duplicates must be acknowledged", failed)
+	}
+	if effects != 1 {
+		t.Fatalf("%d effects, want 1", effects)
+	}
+	st, _ := store.GetVehicle(context.Background(), "vdup")
+	if st.Version != 1 {
+		t.Fatalf("vehicle written %d times, want 1", st.Version)
+	}
+}
+
+func TestOlderEventLastChangesNothingAndMixedMerge(t *testing.T) {
+	store, counter := newStore(t)
+	p := newProcessor(store, &processortest.DLQ{})
+	ctx := context.Background()
+	p.ProcessBatch(ctx, []processor.Record{{MessageID: "1", Body: body("new", "vo", 2000, map[string]int{"soc": 60, "odo": 100}), ReceiveCount: 1}})
+	before, _ := store.GetVehicle(ctx, "vo")
+	counter.reset()
+	p.ProcessBatch(ctx, []processor.Record{{MessageID: "2", Body: body("old", "vo", 1000, map[string]int{"soc": 50, "odo": 90}), ReceiveCount: 1}})
+	after, _ := store.GetVehicle(ctx, "vo")
+	if after.Version != before.Version || value(t, store, "vo", "soc") != "60" {
+		t.Fatalf("older event changed the state: v%d -> v%d", before.Version, after.Version)
+	}
+	if ops := counter.reset(); ops["TransactWriteItems"] != 0 {
+		t.Errorf("an all-stale event wrote the vehicle: %v", ops)
+	}
+	// An older event with one newer signal: merged per signal.
+	mixed := []byte(strings.Replace(string(body("mixed", "vo", 1000, map[string]int{"soc": 40, "odo": 150})), `"odo","name":"N","group":"G","body":{"value":150},"meta":{"oemUpdatedAt":1000}`, `"odo","name":"N","group":"G","body":{"value":150},"meta":{"oemUpdatedAt":3000}`, 1))
+	p.ProcessBatch(ctx, []processor.Record{{MessageID: "3", Body: mixed, ReceiveCount: 1}})
+	if soc, odo := value(t, store, "vo", "soc"), value(t, store, "vo", "odo"); soc != "60" || odo != "150" {
+		t.Fatalf("soc=%s odo=%s, want 60 and 150", soc, odo)
+	}
+}
+
+func TestConcurrentEventsSameVehicle(t *testing.T) {
+	store, _ := newStore(t)
+	p := newProcessor(store, &processortest.DLQ{})
+	var records []processor.Record
+	for i := range 10 {
+		records = append(records, processor.Record{MessageID: fmt.Sprint(i), Body: body(fmt.Sprint("c", i), "vc", 1000, map[string]int{fmt.Sprint("s", i): i}), ReceiveCount: 1})
+	}
+	if failed := p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	for i := range 10 {
+		if got := value(t, store, "vc", fmt.Sprint("s", i)); got != fmt.Sprint(i) {
+			t.Errorf("s%d = %s: lost update", i, got)
+		}
+	}
+}
+
+func TestCrashAfterClaimFinishedOnceStaleWriteRefused(t *testing.T) {
+	store, _ := newStore(t)
+	ctx := context.Background()
+	b := body("crash", "vx", 1000, map[string]int{"a": 1})
+	// The first worker claims and dies, its lease already over.
+	stale, out, err := store.Claim(ctx, processor.ClaimRequest{EventID: "crash", Now: time.Now().Add(-time.Minute), Lease: 15 * time.Second, TTL: time.Hour})
+	if err != nil || out != processor.Claimed {
+		t.Fatal(out, err)
+	}
+	p := newProcessor(store, &processortest.DLQ{})
+	if failed := p.ProcessBatch(ctx, []processor.Record{{MessageID: "m", Body: b, ReceiveCount: 2}}); len(failed) != 0 {
+		t.Fatalf("retry failed %v", failed)
+	}
+	if got := value(t, store, "vx", "a"); got != "1" {
+		t.Fatalf("retry did not apply the event: %s", got)
+	}
+	st, _ := store.GetVehicle(ctx, "vx")
+	st.Make = "STALE"
+	if err := store.PutVehicle(ctx, st, stale); err != processor.ErrFenceLost {
+		t.Fatalf("stale worker's write = %v, want ErrFenceLost", err)
+	}
+	if err := store.Complete(ctx, stale, time.Now()); err != processor.ErrFenceLost {
+		t.Fatalf("stale worker's complete = %v, want ErrFenceLost", err)
+	}
+	if got, _ := store.GetVehicle(ctx, "vx"); got.Make == "STALE" {
+		t.Fatal("stale write applied")
+	}
+	// And a redelivery after completion is a duplicate.
+	if failed := p.ProcessBatch(ctx, []processor.Record{{MessageID: "m", Body: b, ReceiveCount: 3}}); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	if got, _ := store.GetVehicle(ctx, "vx"); got.Version != 1 {
+		t.Fatalf("vehicle written %d times", got.Version)
+	}
+}
+
+var testLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

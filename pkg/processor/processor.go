@@ -1,0 +1,340 @@
+// Package processor is the processing core: it takes the receiver's queued
+// webhooks in batches and applies each event's effects exactly once.
+//
+// For every record it decodes the event, claims the eventId in a Ledger
+// (a conditional write), runs the Handlers (by default the vehicle-state
+// merge), and marks the event completed. A duplicate is acknowledged without
+// effects. A body that can never be processed goes to the dead-letter queue
+// at once, with its reason; any other failure fails only its own record, so
+// the queue retries it and, after its redrive limit, dead-letters it.
+//
+// It knows nothing of Lambda, SQS or DynamoDB: adapters provide Ledger,
+// VehicleStore and DeadLetterQueue.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+// Metric names, emitted as CloudWatch Embedded Metric Format lines.
+const (
+	MetricEventsProcessed     = "EventsProcessed"
+	MetricProcessingErrors    = "ProcessingErrors"
+	MetricDuplicatesSkipped   = "DuplicatesSkipped"
+	MetricStaleSignalsIgnored = "StaleSignalsIgnored"
+	MetricPermanentFailures   = "PermanentFailures"
+	MetricEndToEndLatency     = "EndToEndLatency"
+)
+
+// Defaults for Options.
+const (
+	DefaultLease           = 15 * time.Second
+	DefaultIdempotencyTTL  = 7 * 24 * time.Hour
+	DefaultMaxReceiveCount = 4
+	DefaultConcurrency     = 4
+)
+
+// Record is one queued webhook.
+type Record struct {
+	MessageID    string
+	Body         []byte
+	ReceiveCount int               // deliveries so far, this one included
+	Attributes   map[string]string // message attributes set by the receiver
+}
+
+// Claim is a worker's hold on an event. Token fences it: once the lease
+// expires and another worker takes the event over, writes made with the old
+// token are refused.
+type Claim struct {
+	EventID string
+	Token   string
+}
+
+// Outcome is the result of trying to claim an event.
+type Outcome int
+
+// Claim outcomes.
+const (
+	Claimed          Outcome = iota // the caller holds the event
+	AlreadyCompleted                // its effects were applied before
+	HeldElsewhere                   // another worker holds a live lease
+)
+
+// ClaimRequest describes the event being claimed.
+type ClaimRequest struct {
+	EventID   string
+	EventType string
+	VehicleID string
+	Now       time.Time
+	Lease     time.Duration // how long the claim holds before another may take over
+	TTL       time.Duration // how long the record of the event is kept
+}
+
+// ErrFenceLost is returned by a write whose claim was taken over.
+var ErrFenceLost = errors.New("claim was taken over by another worker")
+
+// Ledger records which events have been processed.
+type Ledger interface {
+	// Claim takes the event unless it is completed or held under a live
+	// lease. A released or expired claim is taken over with a new token.
+	Claim(ctx context.Context, req ClaimRequest) (Claim, Outcome, error)
+	// Complete marks the event done; ErrFenceLost if c no longer holds it.
+	Complete(ctx context.Context, c Claim, now time.Time) error
+	// Release gives the event up after a failure, so the next attempt runs
+	// at once instead of waiting for the lease to expire.
+	Release(ctx context.Context, c Claim) error
+}
+
+// Handler is business logic run for each event after it is claimed and
+// before it is marked completed, so that its effects happen once per event.
+// If the completion write fails after a handler succeeded, the event is
+// retried and the handler runs again: make side effects idempotent by
+// eventId where that matters.
+type Handler interface {
+	Handle(ctx context.Context, ev smartcar.Event, claim Claim) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, ev smartcar.Event, claim Claim) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, ev smartcar.Event, claim Claim) error {
+	return f(ctx, ev, claim)
+}
+
+// DeadLetterQueue parks records that can never be processed.
+type DeadLetterQueue interface {
+	// SendDeadLetter stores rec's body unchanged with the reason.
+	SendDeadLetter(ctx context.Context, rec Record, reason string, failedAt time.Time) error
+}
+
+// MetricsWriter emits metrics.
+type MetricsWriter interface {
+	Emit(metrics ...emf.Metric) error
+}
+
+// Options tune a Processor. Zero values take the defaults.
+type Options struct {
+	// Lease bounds how long a crashed worker blocks an event. Keep it well
+	// inside the queue's visibility timeout (30 s).
+	Lease time.Duration
+	// IdempotencyTTL is how long processed eventIds are remembered.
+	IdempotencyTTL time.Duration
+	// MaxReceiveCount is the queue's redrive limit: a record failing on
+	// that delivery is the queue's to dead-letter, and is logged so.
+	MaxReceiveCount int
+	// Concurrency bounds the records of a batch processed at once.
+	Concurrency int
+	Logger      *slog.Logger
+	Metrics     MetricsWriter
+	Now         func() time.Time
+}
+
+// Processor processes batches of records. It is safe for concurrent use.
+type Processor struct {
+	ledger   Ledger
+	dlq      DeadLetterQueue
+	handlers []Handler
+	opts     Options
+}
+
+// New returns a Processor that runs handlers, in order, for every event.
+func New(ledger Ledger, dlq DeadLetterQueue, handlers []Handler, opts Options) *Processor {
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if opts.MaxReceiveCount <= 0 {
+		opts.MaxReceiveCount = DefaultMaxReceiveCount
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = discardMetrics{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Processor{ledger: ledger, dlq: dlq, handlers: handlers, opts: opts}
+}
+
+type discardMetrics struct{}
+
+func (discardMetrics) Emit(...emf.Metric) error { return nil }
+
+// ProcessBatch processes records, concurrently up to Options.Concurrency,
+// and returns the message ids of the records that failed and must be
+// retried. The others are done: processed, duplicates, or dead-lettered.
+func (p *Processor) ProcessBatch(ctx context.Context, records []Record) []string {
+	failed := make([]bool, len(records))
+	sem := make(chan struct{}, p.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i := range records {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			failed[i] = p.Process(ctx, records[i]) != nil
+		}()
+	}
+	wg.Wait()
+	var ids []string
+	for i, f := range failed {
+		if f {
+			ids = append(ids, records[i].MessageID)
+		}
+	}
+	return ids
+}
+
+// permanentError marks a failure no retry can fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure no retry can fix: a Handler returns it
+// to send the event to the dead-letter queue at once.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var pe permanentError
+	return errors.As(err, &pe)
+}
+
+// record is the state of one record's processing.
+type record struct {
+	Record
+	log     *slog.Logger
+	metrics []emf.Metric
+}
+
+func (r *record) count(name string, n int) {
+	if n > 0 {
+		r.metrics = append(r.metrics, emf.Metric{Name: name, Value: float64(n), Unit: emf.Count})
+	}
+}
+
+// Process processes one record. A nil error means the record is done and
+// may be deleted from the queue; an error means it must be retried.
+func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
+	r := &record{Record: rec, log: p.opts.Logger.With(
+		"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
+		"eventId", rec.Attributes["eventId"], "eventType", rec.Attributes["eventType"], "vehicleId", rec.Attributes["vehicleId"],
+	)}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+			r.log.ErrorContext(ctx, "processing.panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		if err != nil {
+			r.count(MetricProcessingErrors, 1)
+			r.log.ErrorContext(ctx, "processing.failed", "error", err.Error())
+			if rec.ReceiveCount >= p.opts.MaxReceiveCount {
+				r.log.ErrorContext(ctx, "processing.dead_lettered", "reason", err.Error(), "permanent", false,
+					"maxReceiveCount", p.opts.MaxReceiveCount)
+			}
+		}
+		if emitErr := p.opts.Metrics.Emit(r.metrics...); emitErr != nil {
+			r.log.WarnContext(ctx, "metrics.emit_failed", "error", emitErr)
+		}
+	}()
+
+	ev, err := smartcar.ParseEvent(rec.Body)
+	if err != nil {
+		return p.deadLetter(ctx, r, err)
+	}
+	r.log = p.opts.Logger.With("messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
+		"eventId", ev.EventID, "eventType", ev.EventType, "vehicleId", ev.VehicleID, "deliveryId", ev.Meta.DeliveryID, "mode", ev.Meta.Mode)
+	r.log.InfoContext(ctx, "processing.started")
+
+	now := p.opts.Now()
+	claim, outcome, err := p.ledger.Claim(ctx, ClaimRequest{
+		EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID,
+		Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("claim: %w", err)
+	}
+	if outcome != Claimed {
+		why := map[Outcome]string{AlreadyCompleted: "completed", HeldElsewhere: "in progress elsewhere"}[outcome]
+		r.count(MetricDuplicatesSkipped, 1)
+		r.log.InfoContext(ctx, "processing.duplicate", "status", why)
+		return nil
+	}
+
+	if err := p.runHandlers(ctx, ev, claim); err != nil {
+		p.release(ctx, r, claim)
+		if IsPermanent(err) {
+			return p.deadLetter(ctx, r, err)
+		}
+		return err
+	}
+	if err := p.ledger.Complete(ctx, claim, p.opts.Now()); err != nil {
+		if !errors.Is(err, ErrFenceLost) {
+			p.release(ctx, r, claim)
+		}
+		return fmt.Errorf("complete: %w", err)
+	}
+	r.count(MetricEventsProcessed, 1)
+	attrs := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
+	if ev.Meta.DeliveredAt > 0 {
+		latency := p.opts.Now().UnixMilli() - int64(ev.Meta.DeliveredAt)
+		r.metrics = append(r.metrics, emf.Metric{Name: MetricEndToEndLatency, Value: float64(latency), Unit: emf.Milliseconds})
+		attrs = append(attrs, "endToEndMs", latency)
+	}
+	r.log.InfoContext(ctx, "processing.succeeded", attrs...)
+	return nil
+}
+
+// runHandlers runs the handlers in order, turning a panic into an error so
+// the claim is released.
+func (p *Processor) runHandlers(ctx context.Context, ev smartcar.Event, claim Claim) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handler panic: %v", v)
+			p.opts.Logger.ErrorContext(ctx, "processing.panic", "eventId", ev.EventID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	for _, h := range p.handlers {
+		if err := h.Handle(ctx, ev, claim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Processor) release(ctx context.Context, r *record, claim Claim) {
+	if err := p.ledger.Release(ctx, claim); err != nil {
+		// The lease expires on its own; the retry waits for it.
+		r.log.WarnContext(ctx, "processing.release_failed", "error", err.Error())
+	}
+}
+
+// deadLetter sends a record that can never be processed to the DLQ. If the
+// send fails the record fails, so the queue keeps it.
+func (p *Processor) deadLetter(ctx context.Context, r *record, cause error) error {
+	reason := cause.Error()
+	if err := p.dlq.SendDeadLetter(ctx, r.Record, reason, p.opts.Now()); err != nil {
+		return fmt.Errorf("dead-letter (%s): %w", reason, err)
+	}
+	r.count(MetricPermanentFailures, 1)
+	r.log.ErrorContext(ctx, "processing.dead_lettered", "reason", reason, "permanent", true)
+	return nil
+}

@@ -1,0 +1,416 @@
+package processor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+func readBody(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// countingHandler counts the effects of each event.
+type countingHandler struct {
+	mu      sync.Mutex
+	effects map[string]int
+}
+
+func (h *countingHandler) Handle(_ context.Context, ev smartcar.Event, _ processor.Claim) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.effects == nil {
+		h.effects = map[string]int{}
+	}
+	h.effects[ev.EventID]++
+	return nil
+}
+
+func (h *countingHandler) count(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.effects[id]
+}
+
+type fixture struct {
+	p       *processor.Processor
+	store   *processortest.Store
+	dlq     *processortest.DLQ
+	effects *countingHandler
+	logs    *syncBuffer
+	metrics *syncBuffer
+	now     atomic.Int64 // unix ms
+}
+
+func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
+	t.Helper()
+	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
+	f.now.Store(time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli())
+	log := logging.New(f.logs, slog.LevelDebug)
+	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})
+	// Extra handlers run before the effect counter, so it counts only
+	// events whose handlers all succeeded.
+	handlers := append(append([]processor.Handler{processor.NewStateHandler(f.store, log, metrics)}, extra...), f.effects)
+	f.p = processor.New(f.store, f.dlq, handlers, processor.Options{
+		Logger: log, Metrics: metrics, Now: func() time.Time { return time.UnixMilli(f.now.Load()) },
+	})
+	return f
+}
+
+func (f *fixture) advance(d time.Duration) { f.now.Add(d.Milliseconds()) }
+
+func rec(id string, body []byte) processor.Record {
+	return processor.Record{MessageID: id, Body: body, ReceiveCount: 1}
+}
+
+// stateBody returns a VEHICLE_STATE body for vehicle v with the given
+// signal values at the given oemUpdatedAt.
+func stateBody(eventID, vehicleID string, oem int64, signals map[string]int) []byte {
+	var sigs []string
+	for code, v := range signals {
+		sigs = append(sigs, fmt.Sprintf(`{"code":%q,"name":"N","group":"G","body":{"value":%d},"meta":{"oemUpdatedAt":%d,"retrievedAt":%d},"status":{"value":"SUCCESS"}}`, code, v, oem, oem))
+	}
+	return []byte(fmt.Sprintf(`{"eventId":%q,"eventType":"VEHICLE_STATE","data":{"user":{"id":"u"},"vehicle":{"id":%q,"make":"M","model":"X","year":2024},"signals":[%s]},"meta":{"deliveryId":"d","deliveredAt":%d,"mode":"LIVE"}}`,
+		eventID, vehicleID, strings.Join(sigs, ","), oem+1000))
+}
+
+func (f *fixture) value(t *testing.T, vehicleID, code string) string {
+	t.Helper()
+	st, err := f.store.GetVehicle(context.Background(), vehicleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, ok := st.Signals[code]
+	if !ok {
+		return "<none>"
+	}
+	return fmt.Sprint(sg.Body["value"])
+}
+
+func TestProcessesExampleEvents(t *testing.T) {
+	f := newFixture(t)
+	failed := f.p.ProcessBatch(context.Background(), []processor.Record{
+		rec("m1", readBody(t, "vehicle_state.json")), rec("m2", readBody(t, "vehicle_error.json")),
+	})
+	if len(failed) != 0 {
+		t.Fatalf("failed: %v\n%s", failed, f.logs.String())
+	}
+	st, _ := f.store.GetVehicle(context.Background(), "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+	if st.Version != 2 || !st.NeedsReauth || st.Make != "TESLA" || len(st.Signals) != 3 || len(st.Errors) != 2 {
+		t.Errorf("state = %+v", st)
+	}
+	if got := f.value(t, st.VehicleID, "tractionbattery-stateofcharge"); got != "63" {
+		t.Errorf("state of charge = %s", got)
+	}
+	logs := f.logs.String()
+	for _, msg := range []string{"processing.started", "processing.succeeded"} {
+		if strings.Count(logs, `"message":"`+msg+`"`) != 2 {
+			t.Errorf("want two %s lines", msg)
+		}
+	}
+	for _, m := range []string{`"EventsProcessed":1`, `"EndToEndLatency":`} {
+		if !strings.Contains(f.metrics.String(), m) {
+			t.Errorf("no %s metric: %s", m, f.metrics.String())
+		}
+	}
+}
+
+func TestDuplicateSkipped(t *testing.T) {
+	f := newFixture(t)
+	body := readBody(t, "vehicle_state.json")
+	for i := range 3 {
+		if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec(fmt.Sprint("m", i), body)}); len(failed) != 0 {
+			t.Fatalf("delivery %d failed", i)
+		}
+	}
+	if n := f.effects.count("4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"); n != 1 {
+		t.Fatalf("%d effects, want 1", n)
+	}
+	if !strings.Contains(f.metrics.String(), `"DuplicatesSkipped":1`) || strings.Count(f.logs.String(), "processing.duplicate") != 2 {
+		t.Errorf("duplicates not counted and logged:\n%s", f.logs.String())
+	}
+}
+
+func TestConcurrentDuplicatesOneEffectNoFailure(t *testing.T) {
+	f := newFixture(t)
+	body := readBody(t, "vehicle_state.json")
+	var records []processor.Record
+	for i := range 5 {
+		records = append(records, rec(fmt.Sprint("m", i), body))
+	}
+	// Duplicates held elsewhere are acknowledged, never failed: a
+	// concurrent duplicate must not walk toward the DLQ.
+	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if n := f.effects.count("4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"); n != 1 {
+		t.Fatalf("%d effects, want 1", n)
+	}
+	if len(f.dlq.Letters()) != 0 {
+		t.Fatal("a duplicate was dead-lettered")
+	}
+}
+
+func TestOrderingPerSignal(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.p.ProcessBatch(ctx, []processor.Record{rec("m1", stateBody("new", "v", 2000, map[string]int{"soc": 60, "odo": 100}))})
+	// An older event arrives last, with a newer odometer only.
+	old := stateBody("old", "v", 1000, map[string]int{"soc": 50})
+	mixed := []byte(strings.Replace(string(stateBody("old2", "v", 1000, map[string]int{"odo": 150})), `"oemUpdatedAt":1000`, `"oemUpdatedAt":3000`, 1))
+	if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m2", old), rec("m3", mixed)}); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if soc, odo := f.value(t, "v", "soc"), f.value(t, "v", "odo"); soc != "60" || odo != "150" {
+		t.Errorf("soc=%s odo=%s, want 60 and 150", soc, odo)
+	}
+	if !strings.Contains(f.logs.String(), "state.stale_ignored") || !strings.Contains(f.metrics.String(), `"StaleSignalsIgnored":1`) {
+		t.Error("stale signal not logged or counted")
+	}
+}
+
+func TestConcurrentEventsSameVehicleLoseNothing(t *testing.T) {
+	f := newFixture(t)
+	var records []processor.Record
+	for i := range 10 {
+		records = append(records, rec(fmt.Sprint("m", i), stateBody(fmt.Sprint("e", i), "v", 1000, map[string]int{fmt.Sprint("sig", i): i})))
+	}
+	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	for i := range 10 {
+		if got := f.value(t, "v", fmt.Sprint("sig", i)); got != fmt.Sprint(i) {
+			t.Errorf("sig%d = %s: an update was lost", i, got)
+		}
+	}
+}
+
+func TestPoisonRecordsDeadLetteredRestSucceeds(t *testing.T) {
+	f := newFixture(t)
+	poison := map[string]string{
+		"p1": `not json`,
+		"p2": `[1,2]`,
+		"p3": `{"eventType":"VEHICLE_STATE","vehicleId":"v"}`,
+		"p4": `{"eventId":"e","eventType":"VEHICLE_TELEPORTED","vehicleId":"v"}`,
+		"p5": `{"eventId":"e","eventType":"VEHICLE_ERROR","data":{"errors":[]}}`,
+	}
+	records := []processor.Record{rec("good", readBody(t, "vehicle_state.json"))}
+	for id, b := range poison {
+		r := rec(id, []byte(b))
+		r.Attributes = map[string]string{"eventId": "attr-" + id}
+		records = append(records, r)
+	}
+	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	letters := f.dlq.Letters()
+	if len(letters) != len(poison) {
+		t.Fatalf("%d dead letters, want %d", len(letters), len(poison))
+	}
+	for _, l := range letters {
+		if string(l.Record.Body) != poison[l.Record.MessageID] || l.Reason == "" || l.FailedAt.IsZero() || l.Record.Attributes["eventId"] == "" {
+			t.Errorf("dead letter %+v", l)
+		}
+	}
+	if f.effects.count("4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02") != 1 {
+		t.Error("the good record was not processed")
+	}
+	if !strings.Contains(f.metrics.String(), `"PermanentFailures":1`) || strings.Count(f.logs.String(), "processing.dead_lettered") != len(poison) {
+		t.Error("permanent failures not counted or logged")
+	}
+}
+
+func TestDeadLetterSendFailureFailsRecord(t *testing.T) {
+	f := newFixture(t)
+	f.dlq.Err = errors.New("sqs down")
+	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("p", []byte("garbage"))}); len(failed) != 1 || failed[0] != "p" {
+		t.Fatalf("failed = %v, want [p]", failed)
+	}
+}
+
+// faultyHandler fails, or panics, for chosen vehicles.
+type faultyHandler struct {
+	failFor, panicFor string
+	calls             atomic.Int32
+}
+
+func (h *faultyHandler) Handle(_ context.Context, ev smartcar.Event, _ processor.Claim) error {
+	h.calls.Add(1)
+	switch ev.VehicleID {
+	case h.failFor:
+		return errors.New("throttled")
+	case h.panicFor:
+		panic("user handler bug")
+	}
+	return nil
+}
+
+func TestTransientErrorAndPanicFailOnlyTheirRecord(t *testing.T) {
+	faulty := &faultyHandler{failFor: "flaky", panicFor: "buggy"}
+	f := newFixture(t, faulty)
+	records := []processor.Record{
+		rec("ok1", stateBody("e1", "v1", 1000, map[string]int{"a": 1})),
+		rec("flaky", stateBody("e2", "flaky", 1000, map[string]int{"a": 1})),
+		rec("buggy", stateBody("e3", "buggy", 1000, map[string]int{"a": 1})),
+		rec("ok2", stateBody("e4", "v2", 1000, map[string]int{"a": 1})),
+	}
+	failed := f.p.ProcessBatch(context.Background(), records)
+	if strings.Join(failed, ",") != "flaky,buggy" {
+		t.Fatalf("failed = %v, want [flaky buggy]", failed)
+	}
+	if !strings.Contains(f.logs.String(), "processing.panic") {
+		t.Error("panic not logged")
+	}
+	// The failed attempts released their claims: the retry runs at once.
+	faulty.failFor, faulty.panicFor = "", ""
+	if failed := f.p.ProcessBatch(context.Background(), records[1:3]); len(failed) != 0 {
+		t.Fatalf("retry failed %v", failed)
+	}
+	for _, id := range []string{"e1", "e2", "e3", "e4"} {
+		if n := f.effects.count(id); n != 1 {
+			t.Errorf("%s: %d effects, want 1", id, n)
+		}
+	}
+}
+
+func TestLastAttemptLogsDeadLettered(t *testing.T) {
+	f := newFixture(t, &faultyHandler{failFor: "v"})
+	r := rec("m", stateBody("e", "v", 1000, map[string]int{"a": 1}))
+	r.ReceiveCount = 3
+	f.p.ProcessBatch(context.Background(), []processor.Record{r})
+	if strings.Contains(f.logs.String(), "processing.dead_lettered") {
+		t.Fatal("dead_lettered logged before the last attempt")
+	}
+	r.ReceiveCount = 4
+	f.p.ProcessBatch(context.Background(), []processor.Record{r})
+	if !strings.Contains(f.logs.String(), `"message":"processing.dead_lettered"`) || !strings.Contains(f.logs.String(), "throttled") {
+		t.Fatalf("last attempt not logged with its reason:\n%s", f.logs.String())
+	}
+}
+
+func TestPermanentFromHandlerDeadLetters(t *testing.T) {
+	reject := processor.HandlerFunc(func(context.Context, smartcar.Event, processor.Claim) error {
+		return processor.Permanent(errors.New("vehicle not enrolled"))
+	})
+	f := newFixture(t, reject)
+	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", readBody(t, "vehicle_state.json"))}); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if l := f.dlq.Letters(); len(l) != 1 || !strings.Contains(l[0].Reason, "not enrolled") {
+		t.Fatalf("letters = %+v", l)
+	}
+}
+
+func TestCrashAfterClaimFinishedOnceByRetry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	body := stateBody("e", "v", 1000, map[string]int{"a": 1})
+	ev, _ := smartcar.ParseEvent(body)
+	// A worker claims the event and dies before completing it.
+	stale, out, err := f.store.Claim(ctx, processor.ClaimRequest{EventID: "e", Now: time.UnixMilli(f.now.Load()), Lease: processor.DefaultLease, TTL: time.Hour})
+	if err != nil || out != processor.Claimed {
+		t.Fatal(out, err)
+	}
+	// Redelivered inside the lease: acknowledged as held elsewhere.
+	f.p.ProcessBatch(ctx, []processor.Record{rec("m", body)})
+	if f.effects.count("e") != 0 {
+		t.Fatal("processed under another worker's live lease")
+	}
+	// Redelivered after the visibility timeout (30 s > the 15 s lease).
+	f.advance(30 * time.Second)
+	if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m", body)}); len(failed) != 0 {
+		t.Fatalf("retry failed %v", failed)
+	}
+	if f.effects.count("e") != 1 {
+		t.Fatal("retry did not finish the event")
+	}
+	// The stale worker wakes up and tries to write: refused.
+	st, _ := f.store.GetVehicle(ctx, "v")
+	st.Apply(ev)
+	st.Make = "STALE"
+	if err := f.store.PutVehicle(ctx, st, stale); !errors.Is(err, processor.ErrFenceLost) {
+		t.Fatalf("stale write = %v, want ErrFenceLost", err)
+	}
+	if err := f.store.Complete(ctx, stale, time.Now()); !errors.Is(err, processor.ErrFenceLost) {
+		t.Fatalf("stale complete = %v, want ErrFenceLost", err)
+	}
+}
+
+func TestWritesPer85SignalEvent(t *testing.T) {
+	f := newFixture(t)
+	signals := map[string]int{}
+	for i := range 85 {
+		signals[fmt.Sprint("signal-", i)] = i
+	}
+	f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", stateBody("e85", "v", 1000, signals))})
+	if w := f.store.Writes(); w != 3 {
+		t.Fatalf("%d writes for an 85-signal event, want 3 (claim, state, complete)", w)
+	}
+}
+
+func TestTestModeProcessedAndKept(t *testing.T) {
+	f := newFixture(t)
+	body := bytes.Replace(readBody(t, "vehicle_state.json"), []byte(`"mode":"LIVE"`), []byte(`"mode":"TEST"`), 1)
+	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", body)}); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	st, _ := f.store.GetVehicle(context.Background(), "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+	if st.Mode != "TEST" || len(st.Signals) != 3 {
+		t.Errorf("mode %s, %d signals", st.Mode, len(st.Signals))
+	}
+}
+
+func TestStoreOutageFailsRecords(t *testing.T) {
+	f := newFixture(t)
+	f.store.Err = errors.New("dynamodb: 500")
+	failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", readBody(t, "vehicle_state.json"))})
+	if len(failed) != 1 || len(f.dlq.Letters()) != 0 {
+		t.Fatalf("failed = %v, letters %d: an outage must be retried, not parked", failed, len(f.dlq.Letters()))
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
+		_ = json.Unmarshal([]byte(l), &line)
+		if line["message"] == "processing.failed" && line["eventId"] != "" {
+			return
+		}
+	}
+	t.Error("no processing.failed line with the eventId")
+}

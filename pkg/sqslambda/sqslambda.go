@@ -1,0 +1,46 @@
+// Package sqslambda adapts the processor to Lambda's SQS event source: it
+// turns an SQS event into records and the failed records into the partial
+// batch response (ReportBatchItemFailures), so one bad record never fails
+// the whole batch.
+package sqslambda
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+)
+
+// BatchProcessor is the processor as this adapter uses it.
+type BatchProcessor interface {
+	ProcessBatch(ctx context.Context, records []processor.Record) (failedMessageIDs []string)
+}
+
+// Handler returns the Lambda handler function for p, for lambda.Start.
+func Handler(p BatchProcessor) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		records := make([]processor.Record, len(ev.Records))
+		for i, m := range ev.Records {
+			records[i] = Record(m)
+		}
+		var resp events.SQSEventResponse
+		for _, id := range p.ProcessBatch(ctx, records) {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		}
+		return resp, nil
+	}
+}
+
+// Record converts one SQS message.
+func Record(m events.SQSMessage) processor.Record {
+	rec := processor.Record{MessageID: m.MessageId, Body: []byte(m.Body), Attributes: map[string]string{}}
+	rec.ReceiveCount, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	for k, v := range m.MessageAttributes {
+		if v.StringValue != nil {
+			rec.Attributes[k] = *v.StringValue
+		}
+	}
+	return rec
+}

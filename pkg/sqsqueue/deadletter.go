@@ -1,0 +1,78 @@
+package sqsqueue
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+)
+
+// Attributes the processor adds to a message it dead-letters.
+const (
+	AttrFailureReason     = "failureReason"
+	AttrFailedAt          = "failedAt"
+	AttrOriginalMessageID = "originalMessageId"
+	AttrReceiveCount      = "receiveCount"
+)
+
+// maxReasonBytes keeps a failure reason readable and well inside SQS limits.
+const maxReasonBytes = 1024
+
+// DeadLetters sends records that can never be processed to the DLQ.
+type DeadLetters struct {
+	api      SendMessageAPI
+	queueURL string
+}
+
+// NewDeadLetters returns a DeadLetters for the queue at queueURL.
+func NewDeadLetters(api SendMessageAPI, queueURL string) *DeadLetters {
+	return &DeadLetters{api: api, queueURL: queueURL}
+}
+
+// SendDeadLetter sends rec's body unchanged, with its original attributes
+// and the reason, time and original message id.
+func (d *DeadLetters) SendDeadLetter(ctx context.Context, rec processor.Record, reason string, failedAt time.Time) error {
+	attrs := make(map[string]types.MessageAttributeValue, len(rec.Attributes)+4)
+	for k, v := range rec.Attributes {
+		if v != "" && len(attrs) < 6 {
+			attrs[k] = stringAttr(v)
+		}
+	}
+	attrs[AttrFailureReason] = stringAttr(truncate(reason, maxReasonBytes))
+	attrs[AttrFailedAt] = stringAttr(failedAt.UTC().Format(time.RFC3339Nano))
+	if rec.MessageID != "" {
+		attrs[AttrOriginalMessageID] = stringAttr(rec.MessageID)
+	}
+	attrs[AttrReceiveCount] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(rec.ReceiveCount))}
+	_, err := d.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:          aws.String(d.queueURL),
+		MessageBody:       aws.String(string(rec.Body)),
+		MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("sqs send to DLQ: %w", err)
+	}
+	return nil
+}
+
+func stringAttr(v string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
