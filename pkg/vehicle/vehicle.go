@@ -143,6 +143,22 @@ func (s *State) Apply(ev smartcar.Event) Result {
 	return r
 }
 
+// Clone returns a copy of s whose maps can be changed without touching s.
+// Signal bodies and error signal lists are shared: Apply replaces them
+// whole and never changes them in place.
+func (s *State) Clone() *State {
+	c := *s
+	c.Signals = make(map[string]Signal, len(s.Signals))
+	for k, v := range s.Signals {
+		c.Signals[k] = v
+	}
+	c.Errors = make(map[string]Error, len(s.Errors))
+	for k, v := range s.Errors {
+		c.Errors[k] = v
+	}
+	return &c
+}
+
 // orderedAt is the time a signal report is ordered by.
 func orderedAt(sig smartcar.Signal, delivered int64) int64 {
 	switch {

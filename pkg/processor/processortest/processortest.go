@@ -4,11 +4,9 @@
 package processortest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -28,14 +26,14 @@ type eventItem struct {
 type Store struct {
 	mu       sync.Mutex
 	events   map[string]eventItem
-	vehicles map[string][]byte // JSON, so callers never share memory with it
+	vehicles map[string]*vehicle.State // clones, so callers never share maps with it
 	Err      error
 	writes   int
 }
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
-	return &Store{events: map[string]eventItem{}, vehicles: map[string][]byte{}}
+	return &Store{events: map[string]eventItem{}, vehicles: map[string]*vehicle.State{}}
 }
 
 // Writes counts the write calls made so far (Claim, Complete, Release,
@@ -112,15 +110,11 @@ func (s *Store) GetVehicle(_ context.Context, vehicleID string) (*vehicle.State,
 	if s.Err != nil {
 		return nil, s.Err
 	}
-	b, ok := s.vehicles[vehicleID]
+	st, ok := s.vehicles[vehicleID]
 	if !ok {
 		return vehicle.New(vehicleID), nil
 	}
-	var st vehicle.State
-	if err := unmarshal(b, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	return st.Clone(), nil
 }
 
 // PutVehicle implements processor.VehicleStore.
@@ -135,31 +129,17 @@ func (s *Store) PutVehicle(_ context.Context, st *vehicle.State, fence processor
 		return processor.ErrFenceLost
 	}
 	var stored int64
-	if b, ok := s.vehicles[st.VehicleID]; ok {
-		var cur vehicle.State
-		if err := unmarshal(b, &cur); err != nil {
-			return err
-		}
+	if cur, ok := s.vehicles[st.VehicleID]; ok {
 		stored = cur.Version
 	}
 	if stored != st.Version {
 		return processor.ErrVersionConflict
 	}
-	next := *st
+	next := st.Clone()
 	next.Version++
-	b, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	s.vehicles[st.VehicleID] = b
+	s.vehicles[st.VehicleID] = next
 	st.Version = next.Version
 	return nil
-}
-
-func unmarshal(b []byte, st *vehicle.State) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	return dec.Decode(st)
 }
 
 func newToken() string {

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/envconfig"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+)
+
+// settings is the processor's environment.
+type settings struct {
+	EventsTable      string        // EVENTS_TABLE, required
+	StateTable       string        // STATE_TABLE, required
+	DLQURL           string        // DLQ_URL, required
+	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 7 days
+	Lease            time.Duration // LEASE_DURATION, default 15s
+	MaxReceiveCount  int           // MAX_RECEIVE_COUNT, the queue's redrive limit, default 4
+	Concurrency      int           // BATCH_CONCURRENCY, default 4
+	LogLevel         slog.Level    // LOG_LEVEL, default INFO
+	MetricsNamespace string        // METRICS_NAMESPACE, default SmartcarWebhooks
+}
+
+func loadConfig(getenv func(string) string) (settings, error) {
+	env := envconfig.New(getenv)
+	cfg := settings{
+		EventsTable:      env.Required("EVENTS_TABLE"),
+		StateTable:       env.Required("STATE_TABLE"),
+		DLQURL:           env.Required("DLQ_URL"),
+		IdempotencyTTL:   env.Duration("IDEMPOTENCY_TTL", processor.DefaultIdempotencyTTL),
+		Lease:            env.Duration("LEASE_DURATION", processor.DefaultLease),
+		MaxReceiveCount:  env.PositiveInt("MAX_RECEIVE_COUNT", processor.DefaultMaxReceiveCount),
+		Concurrency:      env.PositiveInt("BATCH_CONCURRENCY", processor.DefaultConcurrency),
+		LogLevel:         env.Level("LOG_LEVEL", slog.LevelInfo),
+		MetricsNamespace: env.String("METRICS_NAMESPACE", emf.DefaultNamespace),
+	}
+	return cfg, env.Err()
+}

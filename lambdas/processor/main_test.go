@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+type stack struct {
+	cfg    settings
+	awsCfg aws.Config
+	sqs    *sqs.Client
+	store  *dynamostore.Store
+	logs   *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the metrics writer
+// to share, as they share stdout in Lambda.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	awsCfg := awstest.Config(t)
+	name := strings.ReplaceAll(t.Name(), "/", "-")
+	s := &stack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &syncBuffer{}}
+	dlq, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq-" + name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg)
+	if err := dynamostore.CreateTables(ctx, ddb, "events-"+name, "vehicles-"+name); err != nil {
+		t.Fatal(err)
+	}
+	s.store = dynamostore.New(ddb, "events-"+name, "vehicles-"+name)
+	env := map[string]string{"EVENTS_TABLE": "events-" + name, "STATE_TABLE": "vehicles-" + name, "DLQ_URL": *dlq.QueueUrl}
+	s.cfg, err = loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) invoke(t *testing.T, event []byte) events.SQSEventResponse {
+	t.Helper()
+	out, err := lambda.NewHandler(newHandler(s.cfg, s.awsCfg, s.logs)).Invoke(context.Background(), event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "processor", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+const vehicleID = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
+
+func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
+	s := newStack(t)
+	resp := s.invoke(t, readEvent(t, "sqs-batch-with-poison.json"))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batchItemFailures = %v\n%s", resp.BatchItemFailures, s.logs)
+	}
+	st, err := s.store.GetVehicle(context.Background(), vehicleID)
+	if err != nil || st.Version != 2 || !st.NeedsReauth || st.Signals["tractionbattery-stateofcharge"].Body["value"] != json.Number("63") {
+		t.Fatalf("vehicle = %+v, %v", st, err)
+	}
+	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(s.cfg.DLQURL), MessageAttributeNames: []string{"All"}, MaxNumberOfMessages: 10,
+	})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("DLQ holds %d messages, %v", len(out.Messages), err)
+	}
+	m := out.Messages[0]
+	reason := aws.ToString(m.MessageAttributes["failureReason"].StringValue)
+	if !strings.Contains(reason, "no eventId") || m.MessageAttributes["failedAt"].StringValue == nil ||
+		aws.ToString(m.MessageAttributes["vehicleId"].StringValue) != vehicleID || !strings.HasPrefix(aws.ToString(m.Body), `{"eventType"`) {
+		t.Errorf("dead letter: body %s, attributes %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+	if !strings.Contains(s.logs.String(), `"message":"processing.dead_lettered"`) {
+		t.Error("no processing.dead_lettered log line")
+	}
+}
+
+func TestDuplicateDeliveriesOneEffect(t *testing.T) {
+	s := newStack(t)
+	for range 2 { // the batch holds the event twice; then it is redelivered
+		if resp := s.invoke(t, readEvent(t, "sqs-duplicate-deliveries.json")); len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("batchItemFailures = %v", resp.BatchItemFailures)
+		}
+	}
+	st, _ := s.store.GetVehicle(context.Background(), vehicleID)
+	if st.Version != 1 {
+		t.Fatalf("vehicle written %d times, want once", st.Version)
+	}
+	if n := strings.Count(s.logs.String(), `"message":"processing.duplicate"`); n != 3 {
+		t.Errorf("%d processing.duplicate lines, want 3", n)
+	}
+}
+
+// faultyClient fails DynamoDB requests that mention a marker, as a
+// throttled or failing DynamoDB would.
+type faultyClient struct {
+	next   aws.HTTPClient
+	marker string
+}
+
+func (c faultyClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if bytes.Contains(b, []byte(c.marker)) {
+			return &http.Response{StatusCode: 500, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+				Body:    io.NopCloser(strings.NewReader(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}`)),
+				Request: r}, nil
+		}
+	}
+	return c.next.Do(r)
+}
+
+func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
+	s := newStack(t)
+	s.awsCfg.HTTPClient = faultyClient{next: s.awsCfg.HTTPClient, marker: "flaky-vehicle"}
+	s.awsCfg.RetryMaxAttempts = 1
+	flaky := strings.Replace(string(mustRead(t, "../../events/bodies/vehicle_error.json")), vehicleID, "flaky-vehicle", 1)
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "good", Body: string(mustRead(t, "../../events/bodies/vehicle_state.json")), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "flaky", Body: flaky, Attributes: map[string]string{"ApproximateReceiveCount": "4"}},
+	}}
+	raw, _ := json.Marshal(ev)
+	resp := s.invoke(t, raw)
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "flaky" {
+		t.Fatalf("batchItemFailures = %v, want [flaky]", resp.BatchItemFailures)
+	}
+	if st, _ := s.store.GetVehicle(context.Background(), vehicleID); st.Version != 1 {
+		t.Error("the good record was not processed")
+	}
+	// Its fourth receive was the last: the log says why the DLQ will hold it.
+	if !strings.Contains(s.logs.String(), `"message":"processing.dead_lettered"`) || !strings.Contains(s.logs.String(), "injected") {
+		t.Errorf("no dead_lettered line with the reason:\n%s", s.logs)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLoadConfig(t *testing.T) {
+	_, err := loadConfig(func(k string) string { return map[string]string{"IDEMPOTENCY_TTL": "forever", "LEASE_DURATION": "0"}[k] })
+	for _, name := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "IDEMPOTENCY_TTL", "LEASE_DURATION"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q"}[k]
+	})
+	if err != nil || cfg.IdempotencyTTL.Hours() != 7*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 {
+		t.Errorf("defaults = %+v, %v", cfg, err)
+	}
+}
