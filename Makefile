@@ -4,9 +4,17 @@ GO ?= go
 LAMBDAS := $(notdir $(wildcard lambdas/*))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# The CDK CLI, pinned; run through npx, never installed globally.
+CDK := npx --yes aws-cdk@2.1031.2
+# Deployment settings, passed to the CDK app as context (see cdk.json).
+STACK ?= SmartcarWebhookReceiver
+SECRET_NAME ?= smartcar/amt
+CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL))
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help build test lint bench deps moto clean
+.PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,10 +28,10 @@ build: ## Build every Lambda to bin/<name>/bootstrap (linux/arm64)
 deps: ## Download Go modules
 	$(GO) mod download
 
-moto: ## Install the moto AWS emulator where it is missing
-	@scripts/ensure-moto.sh
+tools: ## Install the test tools (moto, cfn-lint) where they are missing
+	@scripts/ensure-test-tools.sh
 
-test: deps moto ## Unit and integration tests (against moto), fuzz seed corpora, vet
+test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, vet
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
@@ -37,6 +45,31 @@ bench: ## Benchmarks (ns/op, B/op, allocs/op) and Lambda binary sizes
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	@$(MAKE) --no-print-directory build >/dev/null
 	@for fn in $(LAMBDAS); do printf "bootstrap size %-10s %s bytes\n" $$fn $$(stat -c %s bin/$$fn/bootstrap); done
+
+synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
+	$(CDK) synth $(CDK_CONTEXT) --no-notices --quiet
+	@echo "template: cdk.out/$(STACK).template.json"
+
+diff: build ## Show what a deploy would change
+	$(CDK) diff $(CDK_CONTEXT) --no-notices
+
+deploy: build ## Deploy the stack (needs AWS credentials and a bootstrapped account)
+	$(CDK) deploy $(CDK_CONTEXT) --no-notices --require-approval broadening
+
+destroy: ## Delete the stack (tables and logs are retained unless removalPolicy=destroy)
+	$(CDK) destroy $(CDK_CONTEXT) --no-notices
+
+create-secret: ## Store the Application Management Token, read from standard input, as SECRET_NAME
+	@printf 'Application Management Token (input hidden): ' >&2; IFS= read -rs token; echo >&2; \
+	  [ -n "$$token" ] || { echo "no token given" >&2; exit 1; }; \
+	  printf '%s' "$$token" | aws secretsmanager create-secret --name "$(SECRET_NAME)" \
+	    --description "Smartcar Application Management Token" --secret-string file:///dev/stdin --query ARN --output text
+
+put-secret: ## Replace the secret's value, read from standard input (a token, or {"tokens": [...]} while rotating)
+	@printf 'New secret value (input hidden): ' >&2; IFS= read -rs value; echo >&2; \
+	  [ -n "$$value" ] || { echo "no value given" >&2; exit 1; }; \
+	  printf '%s' "$$value" | aws secretsmanager put-secret-value --secret-id "$(SECRET_NAME)" \
+	    --secret-string file:///dev/stdin --query VersionId --output text
 
 clean: ## Remove build output
 	rm -rf bin cdk.out

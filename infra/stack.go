@@ -1,0 +1,441 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+)
+
+// Logical ids kept stable, so `sam local invoke` and runbooks can name them.
+const (
+	ReceiverFunctionID  = "ReceiverFunction"
+	ProcessorFunctionID = "ProcessorFunction"
+)
+
+// WebhookStackProps configures the stack. Zero values take the defaults
+// noted on each field.
+type WebhookStackProps struct {
+	awscdk.StackProps
+	// ReceiverCode and ProcessorCode are the Lambdas' code: the directories
+	// holding each `bootstrap` (bin/receiver, bin/processor).
+	ReceiverCode  awslambda.Code
+	ProcessorCode awslambda.Code
+	// SecretName names the existing Secrets Manager secret that holds the
+	// Application Management Token. Default "smartcar/amt".
+	SecretName string
+	// AlarmEmail, if set, subscribes an address to the alarm topic.
+	AlarmEmail string
+	// ThrottleRate and ThrottleBurst limit the API stage (requests per
+	// second). Defaults 50 and 100.
+	ThrottleRate  float64
+	ThrottleBurst float64
+	// ReceiverMemoryMB and ProcessorMemoryMB: defaults 256.
+	ReceiverMemoryMB  float64
+	ProcessorMemoryMB float64
+	// MaxReceiveCount is the redrive limit: one delivery plus retries.
+	// Default pipeline.MaxReceiveCount (4: three retries).
+	MaxReceiveCount float64
+	// MaxBatchingWindowSeconds lets the event source gather a batch.
+	// Default 0.
+	MaxBatchingWindowSeconds float64
+	// MaxConcurrency caps concurrent processor invocations (2 to 1000).
+	// Default 5.
+	MaxConcurrency float64
+	// LogRetention for all log groups. Default one month.
+	LogRetention awslogs.RetentionDays
+	// RemovalPolicy of the tables and log groups. Default RETAIN: use
+	// DESTROY only for throwaway stacks.
+	RemovalPolicy awscdk.RemovalPolicy
+}
+
+func (p *WebhookStackProps) withDefaults() {
+	if p.SecretName == "" {
+		p.SecretName = "smartcar/amt"
+	}
+	if p.ThrottleRate == 0 {
+		p.ThrottleRate = 50
+	}
+	if p.ThrottleBurst == 0 {
+		p.ThrottleBurst = 100
+	}
+	if p.ReceiverMemoryMB == 0 {
+		p.ReceiverMemoryMB = 256
+	}
+	if p.ProcessorMemoryMB == 0 {
+		p.ProcessorMemoryMB = 256
+	}
+	if p.MaxReceiveCount == 0 {
+		p.MaxReceiveCount = pipeline.MaxReceiveCount
+	}
+	if p.MaxConcurrency == 0 {
+		p.MaxConcurrency = 5
+	}
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	if p.RemovalPolicy == "" {
+		p.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	}
+}
+
+func seconds(d float64) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(d)) }
+
+// NewWebhookStack defines the whole pipeline: HTTP API, receiver, queue and
+// DLQ, processor, tables, alarms, dashboard and saved queries.
+func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackProps) awscdk.Stack {
+	if props == nil {
+		props = &WebhookStackProps{}
+	}
+	p := *props
+	p.withDefaults()
+	if p.ReceiverCode == nil || p.ProcessorCode == nil {
+		panic("NewWebhookStack: ReceiverCode and ProcessorCode are required")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	s := &webhookStack{stack: stack, props: p}
+	s.storage()
+	s.functions()
+	s.api()
+	s.monitoring()
+	s.outputs()
+	return stack
+}
+
+// webhookStack holds the constructs shared between the parts of the stack.
+type webhookStack struct {
+	stack awscdk.Stack
+	props WebhookStackProps
+
+	queue, dlq              awssqs.Queue
+	eventsTable, stateTable awsdynamodb.Table
+	secret                  awssecretsmanager.ISecret
+	receiver, processor     awslambda.Function
+	receiverLogs, procLogs  awslogs.LogGroup
+	httpAPI                 awsapigatewayv2.HttpApi
+	dashboard               awscloudwatch.Dashboard
+	alarmTopic              awssns.Topic
+	webhookURL, errorsURL   *string
+}
+
+func (s *webhookStack) storage() {
+	s.dlq = awssqs.NewQueue(s.stack, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
+		RetentionPeriod: seconds(pipeline.DLQRetention.Seconds()),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+	})
+	s.queue = awssqs.NewQueue(s.stack, jsii.String("EventQueue"), &awssqs.QueueProps{
+		VisibilityTimeout: seconds(pipeline.QueueVisibilityTimeout.Seconds()),
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
+	})
+	table := func(id, key, ttl string) awsdynamodb.Table {
+		props := &awsdynamodb.TableProps{
+			PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(key), Type: awsdynamodb.AttributeType_STRING},
+			BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
+			RemovalPolicy:                    s.props.RemovalPolicy,
+		}
+		if ttl != "" {
+			props.TimeToLiveAttribute = jsii.String(ttl)
+		}
+		return awsdynamodb.NewTable(s.stack, jsii.String(id), props)
+	}
+	s.eventsTable = table("EventsTable", dynamostore.EventsKey, dynamostore.TTLAttribute)
+	s.stateTable = table("VehicleStateTable", dynamostore.StateKey, "")
+	s.secret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, jsii.String("AmtSecret"), jsii.String(s.props.SecretName))
+}
+
+// function creates a Lambda with its own log group and a role that may only
+// write to that log group; callers add what else it may do.
+func (s *webhookStack) function(id, description string, code awslambda.Code, memory float64, timeout awscdk.Duration, env map[string]string) (awslambda.Function, awslogs.LogGroup) {
+	logs := awslogs.NewLogGroup(s.stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     s.props.LogRetention,
+		RemovalPolicy: s.props.RemovalPolicy,
+	})
+	role := awsiam.NewRole(s.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(description + " (logs to its own log group only)"),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	environment := map[string]*string{}
+	for k, v := range env {
+		environment[k] = jsii.String(v)
+	}
+	fn := awslambda.NewFunction(s.stack, jsii.String(id), &awslambda.FunctionProps{
+		Description:  jsii.String(description),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         code,
+		MemorySize:   jsii.Number(memory),
+		Timeout:      timeout,
+		Role:         role,
+		LogGroup:     logs,
+		Environment:  &environment,
+	})
+	fn.Node().DefaultChild().(awslambda.CfnFunction).OverrideLogicalId(jsii.String(id))
+	return fn, logs
+}
+
+func allow(fn awslambda.Function, actions []string, resources ...*string) {
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
+func (s *webhookStack) functions() {
+	s.receiver, s.receiverLogs = s.function(ReceiverFunctionID, "Smartcar webhook receiver: verifies, answers VERIFY, enqueues",
+		s.props.ReceiverCode, s.props.ReceiverMemoryMB, seconds(pipeline.ReceiverTimeout.Seconds()), map[string]string{
+			"AMT_SECRET_ID": s.props.SecretName,
+			"LOG_LEVEL":     "INFO",
+		})
+	s.receiver.AddEnvironment(jsii.String("QUEUE_URL"), s.queue.QueueUrl(), nil)
+	allow(s.receiver, []string{"sqs:SendMessage"}, s.queue.QueueArn())
+	s.secret.GrantRead(s.receiver, nil)
+
+	s.processor, s.procLogs = s.function(ProcessorFunctionID, "Smartcar webhook processor: exactly-once state updates",
+		s.props.ProcessorCode, s.props.ProcessorMemoryMB, seconds(pipeline.ProcessorTimeout.Seconds()), map[string]string{
+			"MAX_RECEIVE_COUNT": strconv.Itoa(int(s.props.MaxReceiveCount)),
+			"LOG_LEVEL":         "INFO",
+		})
+	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
+	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
+	s.processor.AddEnvironment(jsii.String("DLQ_URL"), s.dlq.QueueUrl(), nil)
+	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}, s.eventsTable.TableArn())
+	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, s.stateTable.TableArn())
+	allow(s.processor, []string{"sqs:SendMessage"}, s.dlq.QueueArn())
+	var window awscdk.Duration
+	if s.props.MaxBatchingWindowSeconds > 0 {
+		window = seconds(s.props.MaxBatchingWindowSeconds)
+	}
+	s.processor.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(pipeline.BatchSize),
+		MaxBatchingWindow:       window,
+		MaxConcurrency:          jsii.Number(s.props.MaxConcurrency),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+}
+
+// accessLogSettings implements awsapigatewayv2.IAccessLogSettings.
+type accessLogSettings struct {
+	dest   awsapigatewayv2.IAccessLogDestination
+	format awsapigateway.AccessLogFormat
+}
+
+func (a *accessLogSettings) Destination() awsapigatewayv2.IAccessLogDestination { return a.dest }
+func (a *accessLogSettings) Format() awsapigateway.AccessLogFormat              { return a.format }
+
+func (s *webhookStack) api() {
+	accessLogs := awslogs.NewLogGroup(s.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     s.props.LogRetention,
+		RemovalPolicy: s.props.RemovalPolicy,
+	})
+	s.httpAPI = awsapigatewayv2.NewHttpApi(s.stack, jsii.String("WebhookApi"), &awsapigatewayv2.HttpApiProps{
+		Description:        jsii.String("Smartcar webhook callback URIs"),
+		CreateDefaultStage: jsii.Bool(false),
+	})
+	s.httpAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit: jsii.Number(s.props.ThrottleRate), BurstLimit: jsii.Number(s.props.ThrottleBurst),
+		},
+		AccessLogSettings: &accessLogSettings{
+			dest: awsapigatewayv2.NewLogGroupLogDestination(accessLogs),
+			format: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
+				HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true), RequestTime: jsii.Bool(true),
+				ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true), Status: jsii.Bool(true),
+				Caller: jsii.Bool(false), User: jsii.Bool(false),
+			}),
+		},
+	})
+	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ReceiverIntegration"), s.receiver, nil)
+	routes := []struct {
+		path   string
+		method awsapigatewayv2.HttpMethod
+	}{
+		{receiver.PathWebhook, awsapigatewayv2.HttpMethod_POST},
+		{receiver.PathErrors, awsapigatewayv2.HttpMethod_POST},
+		{receiver.PathHealth, awsapigatewayv2.HttpMethod_GET},
+	}
+	for _, r := range routes {
+		s.httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path: jsii.String(r.path), Methods: &[]awsapigatewayv2.HttpMethod{r.method}, Integration: integration,
+		})
+	}
+	s.webhookURL = awscdk.Fn_Join(jsii.String(""), jsii.Strings(*s.httpAPI.ApiEndpoint(), receiver.PathWebhook))
+	s.errorsURL = awscdk.Fn_Join(jsii.String(""), jsii.Strings(*s.httpAPI.ApiEndpoint(), receiver.PathErrors))
+}
+
+// custom returns one of this project's EMF metrics.
+func custom(service, name, statistic string, period float64) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(emf.DefaultNamespace),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &map[string]*string{"Service": jsii.String(service)},
+		Statistic:     jsii.String(statistic),
+		Period:        seconds(period),
+	})
+}
+
+func (s *webhookStack) monitoring() {
+	s.alarmTopic = awssns.NewTopic(s.stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("Smartcar webhook alarms"),
+		EnforceSSL:  jsii.Bool(true),
+	})
+	if s.props.AlarmEmail != "" {
+		s.alarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(s.props.AlarmEmail), nil))
+	}
+	minute := func(m awscloudwatch.Metric, stat string) awscloudwatch.Metric {
+		return m.With(&awscloudwatch.MetricOptions{Statistic: jsii.String(stat), Period: seconds(60)})
+	}
+	pe := custom("processor", processor.MetricProcessingErrors, "Sum", 300)
+	processingErrorRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("100 * FILL(pe, 0) / MAX([FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(perm, 0), 1])"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"pe":   pe,
+			"ok":   custom("processor", processor.MetricEventsProcessed, "Sum", 300),
+			"dup":  custom("processor", processor.MetricDuplicatesSkipped, "Sum", 300),
+			"perm": custom("processor", processor.MetricPermanentFailures, "Sum", 300),
+		},
+		Label:  jsii.String("Processing errors (% of records)"),
+		Period: seconds(300),
+	})
+	alarms := []struct {
+		id, description string
+		metric          awscloudwatch.IMetric
+		threshold       float64
+	}{
+		{"DlqNotEmptyAlarm", "Messages in the dead-letter queue: inspect with `make dlq-list`",
+			minute(s.dlq.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"), 0},
+		{"QueueBacklogAgeAlarm", "Oldest message in the event queue is older than 5 minutes",
+			minute(s.queue.MetricApproximateAgeOfOldestMessage(nil), "Maximum"), 300},
+		{"QueueDepthAlarm", "More than 1000 messages waiting in the event queue",
+			minute(s.queue.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"), 1000},
+		{"SignatureFailuresAlarm", "More than 5 signature failures in 5 minutes: forged traffic or a wrong token",
+			custom("receiver", receiver.MetricSignatureFailures, "Sum", 300), 5},
+		{"ProcessingErrorRateAlarm", "Processing errors above 5% of records",
+			processingErrorRate, 5},
+		{"Receiver5xxAlarm", "The receiver answered 5xx: events are not being persisted",
+			minute(s.httpAPI.MetricServerError(nil), "Sum"), 0},
+		{"ReceiverLatencyAlarm", "Receiver p99 duration above 1 second",
+			minute(s.receiver.MetricDuration(nil), "p99"), 1000},
+		{"ReceiverThrottlesAlarm", "The receiver Lambda is throttled",
+			minute(s.receiver.MetricThrottles(nil), "Sum"), 0},
+		{"ProcessorThrottlesAlarm", "The processor Lambda is throttled",
+			minute(s.processor.MetricThrottles(nil), "Sum"), 0},
+	}
+	var alarmWidgets []awscloudwatch.IWidget
+	for _, a := range alarms {
+		alarm := awscloudwatch.NewAlarm(s.stack, jsii.String(a.id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(a.description),
+			Metric:             a.metric,
+			Threshold:          jsii.Number(a.threshold),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.alarmTopic))
+		alarmWidgets = append(alarmWidgets, awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
+			Alarm: alarm, Title: jsii.String(a.description), Width: jsii.Number(8), Height: jsii.Number(5),
+		}))
+	}
+
+	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String(title), Left: &metrics, Width: jsii.Number(12), Height: jsii.Number(6),
+		})
+	}
+	s.dashboard = awscloudwatch.NewDashboard(s.stack, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
+	})
+	s.dashboard.AddWidgets(
+		graph("Webhooks received, enqueued, rejected",
+			custom("receiver", receiver.MetricWebhooksReceived, "Sum", 60),
+			custom("receiver", receiver.MetricWebhooksEnqueued, "Sum", 60),
+			custom("receiver", receiver.MetricSignatureFailures, "Sum", 60),
+			custom("receiver", receiver.MetricEnqueueFailures, "Sum", 60),
+			custom("receiver", receiver.MetricVerifyAnswered, "Sum", 60)),
+		graph("Receiver latency (ms) and API 5xx",
+			minute(s.receiver.MetricDuration(nil), "p50"), minute(s.receiver.MetricDuration(nil), "p99"),
+			minute(s.httpAPI.MetricServerError(nil), "Sum")),
+		graph("Events processed",
+			custom("processor", processor.MetricEventsProcessed, "Sum", 60),
+			custom("processor", processor.MetricDuplicatesSkipped, "Sum", 60),
+			custom("processor", processor.MetricStaleSignalsIgnored, "Sum", 60),
+			custom("processor", processor.MetricProcessingErrors, "Sum", 60),
+			custom("processor", processor.MetricPermanentFailures, "Sum", 60)),
+		graph("End-to-end latency (ms from Smartcar's deliveredAt)",
+			custom("processor", processor.MetricEndToEndLatency, "p50", 60),
+			custom("processor", processor.MetricEndToEndLatency, "p99", 60)),
+		graph("Queue and DLQ",
+			minute(s.queue.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"),
+			minute(s.queue.MetricApproximateAgeOfOldestMessage(nil), "Maximum"),
+			minute(s.dlq.MetricApproximateNumberOfMessagesVisible(nil), "Maximum")),
+		graph("Lambda errors and throttles",
+			minute(s.receiver.MetricErrors(nil), "Sum"), minute(s.receiver.MetricThrottles(nil), "Sum"),
+			minute(s.processor.MetricErrors(nil), "Sum"), minute(s.processor.MetricThrottles(nil), "Sum")),
+	)
+	s.dashboard.AddWidgets(alarmWidgets...)
+
+	both := &[]awslogs.ILogGroup{s.receiverLogs, s.procLogs}
+	queries := []struct{ name, query string }{
+		{"event-history", "fields @timestamp, function, message, eventId, deliveryId, messageId, receiveCount, reason, error\n" +
+			"| filter eventId = \"REPLACE-WITH-EVENT-ID\"\n| sort @timestamp asc\n| limit 200"},
+		{"dead-lettered", "fields @timestamp, eventId, eventType, vehicleId, messageId, receiveCount, permanent, reason\n" +
+			"| filter message = \"processing.dead_lettered\"\n| sort @timestamp desc\n| limit 200"},
+		{"signature-failures", "fields @timestamp, reason, eventType, mode, deliveryId, bodyBytes, signaturePrefix, userAgent, tokensTried\n" +
+			"| filter message = \"signature.failed\"\n| sort @timestamp desc\n| limit 200"},
+	}
+	for _, q := range queries {
+		awslogs.NewCfnQueryDefinition(s.stack, jsii.String("Query-"+q.name), &awslogs.CfnQueryDefinitionProps{
+			Name:          jsii.String(fmt.Sprintf("%s/%s", *s.stack.StackName(), q.name)),
+			QueryString:   jsii.String(q.query),
+			LogGroupNames: jsii.Strings(*(*both)[0].LogGroupName(), *(*both)[1].LogGroupName()),
+		})
+	}
+}
+
+func (s *webhookStack) outputs() {
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(s.stack, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
+	}
+	out("WebhookUrl", "Paste into Smartcar's dashboard as the vehicle data callback URI", s.webhookURL)
+	out("ErrorWebhookUrl", "Optional: Smartcar's vehicle error callback URI", s.errorsURL)
+	out("HealthUrl", "GET for a health check", awscdk.Fn_Join(jsii.String(""), jsii.Strings(*s.httpAPI.ApiEndpoint(), receiver.PathHealth)))
+	out("QueueUrl", "Event queue", s.queue.QueueUrl())
+	out("DlqUrl", "Dead-letter queue", s.dlq.QueueUrl())
+	out("EventsTableName", "Idempotency table (eventId)", s.eventsTable.TableName())
+	out("StateTableName", "Vehicle-state table (vehicleId)", s.stateTable.TableName())
+	out("AlarmTopicArn", "SNS topic the alarms notify", s.alarmTopic.TopicArn())
+	out("DashboardUrl", "CloudWatch dashboard", awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+		"https://console.aws.amazon.com/cloudwatch/home?region=", *s.stack.Region(), "#dashboards:name=", *s.dashboard.DashboardName())))
+}

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// built is one synthesized stack shared by the template tests: each
+// synthesis starts the jsii runtime's work afresh and takes seconds.
+var built struct {
+	once     sync.Once
+	app      awscdk.App
+	stack    awscdk.Stack
+	template assertions.Template
+	json     map[string]any
+	outdir   string
+}
+
+func codeDir(t *testing.T, dir, name string) awslambda.Code {
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return awslambda.Code_FromAsset(jsii.String(path), nil)
+}
+
+func stackUnderTest(t *testing.T) (assertions.Template, map[string]any) {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "infra-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built.outdir = filepath.Join(dir, "cdk.out")
+		built.app = awscdk.NewApp(&awscdk.AppProps{
+			Outdir:  jsii.String(built.outdir),
+			Context: &map[string]any{"aws:cdk:enable-asset-metadata": true},
+		})
+		built.stack = NewWebhookStack(built.app, "TestStack", &WebhookStackProps{
+			ReceiverCode:  codeDir(t, dir, "receiver"),
+			ProcessorCode: codeDir(t, dir, "processor"),
+			AlarmEmail:    "ops@example.com",
+			ThrottleRate:  25, ThrottleBurst: 60,
+			MaxConcurrency: 7, MaxBatchingWindowSeconds: 2,
+		})
+		AddNagChecks(built.app, built.stack)
+		built.template = assertions.Template_FromStack(built.stack, nil)
+		built.json = *built.template.ToJSON()
+	})
+	if built.template == nil {
+		t.Fatal("stack did not synthesize")
+	}
+	return built.template, built.json
+}
+
+type m = map[string]any
+
+// check runs CDK assertions, which panic through jsii on failure, and
+// reports a failure as a test error.
+func check(t *testing.T, assertions ...func()) {
+	t.Helper()
+	for _, a := range assertions {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Errorf("%v", v)
+				}
+			}()
+			a()
+		}()
+	}
+}
+
+func TestQueues(t *testing.T) {
+	tpl, _ := stackUnderTest(t)
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
+			"VisibilityTimeout":      30,
+			"SqsManagedSseEnabled":   true,
+			"RedrivePolicy":          m{"maxReceiveCount": 4, "deadLetterTargetArn": assertions.Match_AnyValue()},
+			"MessageRetentionPeriod": assertions.Match_Absent(),
+		})
+	})
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
+			"MessageRetentionPeriod": 14 * 24 * 3600,
+			"SqsManagedSseEnabled":   true,
+		})
+	})
+	// enforceSSL on both queues.
+	check(t, func() {
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), m{
+			"PolicyDocument": m{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&m{
+				"Effect": "Deny", "Condition": m{"Bool": m{"aws:SecureTransport": "false"}},
+			})})},
+		}, jsii.Number(2))
+	})
+}
+
+func TestFunctions(t *testing.T) {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(2)) })
+	for id, timeout := range map[string]int{ReceiverFunctionID: 10, ProcessorFunctionID: 5} {
+		fn := resource(t, doc, id)
+		props := fn["Properties"].(m)
+		if props["Runtime"] != "provided.al2023" || props["Handler"] != "bootstrap" || props["Timeout"] != float64(timeout) {
+			t.Errorf("%s: runtime %v handler %v timeout %v", id, props["Runtime"], props["Handler"], props["Timeout"])
+		}
+		if archs, _ := props["Architectures"].([]any); len(archs) != 1 || archs[0] != "arm64" {
+			t.Errorf("%s architectures = %v", id, props["Architectures"])
+		}
+		if meta, _ := fn["Metadata"].(m); meta == nil || meta["aws:asset:path"] == nil || meta["aws:asset:property"] != "Code" {
+			t.Errorf("%s lacks aws:asset:path metadata (needed by sam local invoke): %v", id, fn["Metadata"])
+		}
+	}
+	env := func(id string) m {
+		return resource(t, doc, id)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	}
+	recv := env(ReceiverFunctionID)
+	for _, k := range []string{"QUEUE_URL", "AMT_SECRET_ID"} {
+		if recv[k] == nil {
+			t.Errorf("receiver env lacks %s: %v", k, recv)
+		}
+	}
+	if recv["AMT_SECRET_ID"] != "smartcar/amt" {
+		t.Errorf("AMT_SECRET_ID = %v, want the default secret name", recv["AMT_SECRET_ID"])
+	}
+	proc := env(ProcessorFunctionID)
+	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT"} {
+		if proc[k] == nil {
+			t.Errorf("processor env lacks %s: %v", k, proc)
+		}
+	}
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), m{
+			"FunctionName":                   m{"Ref": ProcessorFunctionID},
+			"BatchSize":                      10,
+			"MaximumBatchingWindowInSeconds": 2,
+			"ScalingConfig":                  m{"MaximumConcurrency": 7},
+			"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+		})
+	})
+	check(t, func() {
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(3))
+	})
+}
+
+func TestTables(t *testing.T) {
+	tpl, _ := stackUnderTest(t)
+	for key, ttl := range map[string]any{"eventId": m{"AttributeName": "expiresAt", "Enabled": true}, "vehicleId": assertions.Match_Absent()} {
+		check(t, func() {
+			tpl.HasResource(jsii.String("AWS::DynamoDB::Table"), m{
+				"DeletionPolicy": "Retain",
+				"Properties": m{
+					"KeySchema":                        []any{m{"AttributeName": key, "KeyType": "HASH"}},
+					"BillingMode":                      "PAY_PER_REQUEST",
+					"PointInTimeRecoverySpecification": m{"PointInTimeRecoveryEnabled": true},
+					"TimeToLiveSpecification":          ttl,
+				},
+			})
+		})
+	}
+}
+
+func TestAPI(t *testing.T) {
+	tpl, _ := stackUnderTest(t)
+	for _, route := range []string{"POST /webhooks/smartcar", "POST /webhooks/smartcar/errors", "GET /health"} {
+		check(t, func() { tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), m{"RouteKey": route}) })
+	}
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::ApiGatewayV2::Route"), jsii.Number(3)) })
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Stage"), m{
+			"StageName":            "$default",
+			"AutoDeploy":           true,
+			"DefaultRouteSettings": m{"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 60},
+			"AccessLogSettings":    m{"DestinationArn": assertions.Match_AnyValue(), "Format": assertions.Match_AnyValue()},
+		})
+	})
+}
+
+func TestAlarms(t *testing.T) {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(9)) })
+	want := map[string]struct {
+		metric    string
+		threshold float64
+	}{
+		"DlqNotEmptyAlarm":         {"ApproximateNumberOfMessagesVisible", 0},
+		"QueueBacklogAgeAlarm":     {"ApproximateAgeOfOldestMessage", 300},
+		"QueueDepthAlarm":          {"ApproximateNumberOfMessagesVisible", 1000},
+		"SignatureFailuresAlarm":   {"SignatureFailures", 5},
+		"Receiver5xxAlarm":         {"5xx", 0},
+		"ReceiverLatencyAlarm":     {"Duration", 1000},
+		"ReceiverThrottlesAlarm":   {"Throttles", 0},
+		"ProcessorThrottlesAlarm":  {"Throttles", 0},
+		"ProcessingErrorRateAlarm": {"", 5},
+	}
+	for prefix, w := range want {
+		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", prefix)["Properties"].(m)
+		if a["Threshold"] != w.threshold || a["ComparisonOperator"] != "GreaterThanThreshold" {
+			t.Errorf("%s: threshold %v %v", prefix, a["ComparisonOperator"], a["Threshold"])
+		}
+		if w.metric != "" && a["MetricName"] != w.metric {
+			t.Errorf("%s: metric %v, want %s", prefix, a["MetricName"], w.metric)
+		}
+		if actions, _ := a["AlarmActions"].([]any); len(actions) != 1 {
+			t.Errorf("%s: alarm actions %v", prefix, a["AlarmActions"])
+		}
+	}
+	sig := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", "SignatureFailuresAlarm")["Properties"].(m)
+	if sig["Namespace"] != "SmartcarWebhooks" || sig["Period"] != float64(300) || sig["Statistic"] != "Sum" {
+		t.Errorf("signature alarm: %v", sig)
+	}
+	if p99 := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", "ReceiverLatencyAlarm")["Properties"].(m); p99["ExtendedStatistic"] != "p99" {
+		t.Errorf("latency alarm statistic %v", p99)
+	}
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), m{"Protocol": "email", "Endpoint": "ops@example.com"})
+	})
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Logs::QueryDefinition"), jsii.Number(3)) })
+	for _, q := range []string{"REPLACE-WITH-EVENT-ID", "processing.dead_lettered", "signature.failed"} {
+		check(t, func() {
+			tpl.HasResourceProperties(jsii.String("AWS::Logs::QueryDefinition"), m{"QueryString": assertions.Match_StringLikeRegexp(jsii.String(q))})
+		})
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	outputs := doc["Outputs"].(m)
+	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "EventsTableName", "StateTableName", "DashboardUrl"} {
+		if outputs[name] == nil {
+			t.Errorf("no output %s", name)
+		}
+	}
+}
+
+// TestLeastPrivilege checks every IAM statement: named actions only, on
+// the stack's own resources.
+func TestLeastPrivilege(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	actions := map[string][]string{}
+	for id, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		roles := res["Properties"].(m)["Roles"].([]any)
+		role := roles[0].(m)["Ref"].(string)
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			stmt := st.(m)
+			for _, r := range asList(stmt["Resource"]) {
+				if r == "*" {
+					t.Errorf("%s: statement %v has Resource *", id, stmt)
+				}
+			}
+			for _, a := range asList(stmt["Action"]) {
+				if strings.Contains(a.(string), "*") {
+					t.Errorf("%s: wildcard action %v", id, a)
+				}
+				actions[role] = append(actions[role], a.(string))
+			}
+		}
+	}
+	// Role logical ids carry a hash suffix.
+	of := func(role string) string {
+		var all []string
+		for id, a := range actions {
+			if strings.HasPrefix(id, role) {
+				all = append(all, a...)
+			}
+		}
+		return strings.Join(all, " ")
+	}
+	has := func(role string, want ...string) {
+		got := of(role)
+		for _, a := range want {
+			if !strings.Contains(got, a) {
+				t.Errorf("%s lacks %s: %s", role, a, got)
+			}
+		}
+	}
+	has(ReceiverFunctionID+"Role", "sqs:SendMessage", "secretsmanager:GetSecretValue", "logs:PutLogEvents")
+	has(ProcessorFunctionID+"Role", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage")
+	for _, forbidden := range []string{"dynamodb:", "sqs:ReceiveMessage", "sqs:DeleteMessage"} {
+		if strings.Contains(of(ReceiverFunctionID+"Role"), forbidden) {
+			t.Errorf("receiver may %s", forbidden)
+		}
+	}
+	if strings.Contains(of(ProcessorFunctionID+"Role"), "secretsmanager") {
+		t.Error("processor may read the secret")
+	}
+}
+
+// TestNag runs cdk-nag's AWS Solutions rules: no unsuppressed error, and
+// every suppression carries a reason.
+func TestNag(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	ann := assertions.Annotations_FromStack(built.stack)
+	nagRule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	findings := append(*ann.FindError(jsii.String("*"), nagRule), *ann.FindWarning(jsii.String("*"), nagRule)...)
+	for _, msg := range findings {
+		data, _ := json.Marshal(msg.Entry.Data)
+		t.Errorf("cdk-nag at %s: %s", *msg.Id, data)
+	}
+	meta, _ := doc["Metadata"].(m)
+	nag, _ := meta["cdk_nag"].(m)
+	rules, _ := nag["rules_to_suppress"].([]any)
+	if len(rules) == 0 {
+		t.Fatal("no stack-level suppressions recorded")
+	}
+	for _, r := range rules {
+		if reason, _ := r.(m)["reason"].(string); len(reason) < 40 {
+			t.Errorf("suppression %v has no real reason", r)
+		}
+	}
+}
+
+// TestCfnLint lints the synthesized template with cfn-lint.
+func TestCfnLint(t *testing.T) {
+	stackUnderTest(t)
+	lint, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cfn-lint is not installed")
+		}
+		t.Skip("cfn-lint is not installed")
+	}
+	built.app.Synth(nil)
+	template := filepath.Join(built.outdir, "TestStack.template.json")
+	// W3005: CDK adds an explicit DependsOn beside a GetAtt on the role.
+	out, err := exec.Command(lint, "--ignore-checks", "W3005", "--", template).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cfn-lint: %v\n%s", err, out)
+	}
+}
+
+func TestPropsFromContext(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+		"secretName": "team/amt", "throttleRate": "10", "removalPolicy": "destroy",
+	}})
+	p, err := propsFromContext(app)
+	if err != nil || p.SecretName != "team/amt" || p.ThrottleRate != 10 || p.RemovalPolicy != awscdk.RemovalPolicy_DESTROY {
+		t.Fatalf("props = %+v, %v", p, err)
+	}
+	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe"} {
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: want}})
+		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), ctx) {
+			t.Errorf("context %s=%s: err = %v", ctx, want, err)
+		}
+	}
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+func resource(t *testing.T, doc map[string]any, id string) map[string]any {
+	t.Helper()
+	r, ok := doc["Resources"].(m)[id].(m)
+	if !ok {
+		t.Fatalf("no resource %s", id)
+	}
+	return r
+}
+
+func resourceByPrefix(t *testing.T, doc map[string]any, typ, prefix string) map[string]any {
+	t.Helper()
+	for id, r := range doc["Resources"].(m) {
+		if strings.HasPrefix(id, prefix) && r.(m)["Type"] == typ {
+			return r.(m)
+		}
+	}
+	t.Fatalf("no %s %s*", typ, prefix)
+	return nil
+}

@@ -1,0 +1,27 @@
+// Package pipeline holds the settings that shape the deployed pipeline and
+// must be the same wherever it runs: the CDK stack (infra) and the local
+// stack on an emulator both read them from here.
+package pipeline
+
+import "time"
+
+const (
+	// QueueVisibilityTimeout is how long a received message stays hidden.
+	// AWS asks for at least six times the processor's timeout.
+	QueueVisibilityTimeout = 30 * time.Second
+	// Retries is how often a failed message is redelivered before it is
+	// dead-lettered.
+	Retries = 3
+	// MaxReceiveCount is the queue's redrive limit: with SQS semantics, one
+	// delivery plus Retries retries.
+	MaxReceiveCount = 1 + Retries
+	// DLQRetention is how long the dead-letter queue keeps a message.
+	DLQRetention = 14 * 24 * time.Hour
+	// BatchSize is the most records one processor invocation receives.
+	BatchSize = 10
+	// ReceiverTimeout is the receiver Lambda's timeout, below Smartcar's 15 s.
+	ReceiverTimeout = 10 * time.Second
+	// ProcessorTimeout is the processor Lambda's timeout: at most a sixth
+	// of the visibility timeout.
+	ProcessorTimeout = 5 * time.Second
+)
