@@ -7,25 +7,20 @@
 package awstest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
 // Region and credentials the emulator is used with.
@@ -36,41 +31,30 @@ const (
 )
 
 var server struct {
-	once     sync.Once
-	endpoint string
-	cmd      *exec.Cmd
-	err      error
+	once sync.Once
+	srv  *moto.Server
+	err  error
 }
 
 // Main runs the package's tests and then stops the emulator if one was
 // started. Call it from TestMain: os.Exit(awstest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
-	Stop()
+	server.srv.Stop()
 	return code
-}
-
-// Stop ends the emulator started by this process, if any.
-func Stop() {
-	if server.cmd != nil && server.cmd.Process != nil {
-		// moto_server may be a shim that forks; end its whole group.
-		_ = syscall.Kill(-server.cmd.Process.Pid, syscall.SIGTERM)
-		_ = server.cmd.Wait()
-		server.cmd = nil
-	}
 }
 
 // Endpoint returns the emulator's base URL, starting it if needed.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	server.once.Do(func() { server.endpoint, server.cmd, server.err = start() })
+	server.once.Do(func() { server.srv, server.err = moto.Start(0, nil) })
 	if server.err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("AWS emulator unavailable under CI: %v", server.err)
 		}
-		tb.Skipf("AWS emulator unavailable (install with: python3 -m pip install \"moto[server]==5.2.1\"): %v", server.err)
+		tb.Skipf("AWS emulator unavailable (install with: %s): %v", moto.InstallHint, server.err)
 	}
-	return server.endpoint
+	return server.srv.Endpoint
 }
 
 // Config returns an AWS config for the emulator: its endpoint, static test
@@ -141,66 +125,4 @@ func (t atomicDynamoDB) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
-}
-
-var listening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
-
-func start() (string, *exec.Cmd, error) {
-	args := []string{"-H", "127.0.0.1", "-p", "0"}
-	var cmd *exec.Cmd
-	if path, err := exec.LookPath("moto_server"); err == nil {
-		cmd = exec.Command(path, args...)
-	} else if exec.Command("python3", "-c", "import moto.server").Run() == nil {
-		// pip installed moto where its script is not on PATH.
-		cmd = exec.Command("python3", append([]string{"-m", "moto.server"}, args...)...)
-	} else {
-		return "", nil, errors.New("neither moto_server nor python3 -m moto.server is available")
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StderrPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stdout = cmd.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start moto_server: %w", err)
-	}
-	server.cmd = cmd
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out) // keep draining so moto never blocks
-	}()
-	select {
-	case endpoint := <-found:
-		if err := waitReady(endpoint, 30*time.Second); err != nil {
-			Stop()
-			return "", nil, err
-		}
-		return endpoint, cmd, nil
-	case <-time.After(60 * time.Second):
-		Stop()
-		return "", nil, errors.New("moto_server did not report its address within 60s")
-	}
-}
-
-func waitReady(endpoint string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := http.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("moto_server at %s not ready: %w", endpoint, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package functions
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -20,11 +21,9 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
-func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
-
 const testToken = "00000000-test-amt-0000-000000000000"
 
-type stack struct {
+type receiverStack struct {
 	env      map[string]string
 	queueURL string
 	secretID string
@@ -35,12 +34,12 @@ type stack struct {
 // newStack creates a secret and a queue in the emulator and returns the
 // receiver's environment for them. The SDK finds the emulator only through
 // AWS_ENDPOINT_URL, as a deployed function finds AWS.
-func newStack(t *testing.T) *stack {
+func newReceiverStack(t *testing.T) *receiverStack {
 	t.Helper()
 	awstest.SetEnv(t)
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	s := &stack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: "receiver/" + t.Name()}
+	s := &receiverStack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: "receiver/" + t.Name()}
 	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(strings.ReplaceAll("receiver-"+t.Name(), "/", "-"))})
 	if err != nil {
 		t.Fatal(err)
@@ -53,16 +52,22 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-func (s *stack) handler(t *testing.T) lambda.Handler {
+func (s *receiverStack) handler(t *testing.T) lambda.Handler {
 	t.Helper()
-	h, err := newHandler(context.Background(), func(k string) string { return s.env[k] }, &bytes.Buffer{})
+	// As main does: the AWS config comes only from the environment, where
+	// AWS_ENDPOINT_URL points at the emulator.
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewReceiver(func(k string) string { return s.env[k] }, awsCfg, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return lambda.NewHandler(h)
 }
 
-func invoke(t *testing.T, h lambda.Handler, event []byte) apigw.Response {
+func invokeReceiver(t *testing.T, h lambda.Handler, event []byte) apigw.Response {
 	t.Helper()
 	out, err := h.Invoke(context.Background(), event)
 	if err != nil {
@@ -75,7 +80,7 @@ func invoke(t *testing.T, h lambda.Handler, event []byte) apigw.Response {
 	return resp
 }
 
-func readEvent(t *testing.T, name string) []byte {
+func readReceiverEvent(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", "receiver", name))
 	if err != nil {
@@ -84,7 +89,7 @@ func readEvent(t *testing.T, name string) []byte {
 	return b
 }
 
-func (s *stack) receiveAll(t *testing.T) []string {
+func (s *receiverStack) receiveAll(t *testing.T) []string {
 	t.Helper()
 	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURL), MaxNumberOfMessages: 10})
 	if err != nil {
@@ -98,7 +103,7 @@ func (s *stack) receiveAll(t *testing.T) []string {
 }
 
 func TestEventFilesAgainstEmulator(t *testing.T) {
-	s := newStack(t)
+	s := newReceiverStack(t)
 	h := s.handler(t)
 	tests := []struct {
 		file string
@@ -112,7 +117,7 @@ func TestEventFilesAgainstEmulator(t *testing.T) {
 		{"rest-vehicle-error.json", 200},
 	}
 	for _, tt := range tests {
-		if resp := invoke(t, h, readEvent(t, tt.file)); resp.StatusCode != tt.want {
+		if resp := invokeReceiver(t, h, readReceiverEvent(t, tt.file)); resp.StatusCode != tt.want {
 			t.Errorf("%s: status %d, want %d: %s", tt.file, resp.StatusCode, tt.want, resp.Body)
 		}
 	}
@@ -130,7 +135,7 @@ func TestEventFilesAgainstEmulator(t *testing.T) {
 }
 
 func TestUnreachableQueueIs503(t *testing.T) {
-	s := newStack(t)
+	s := newReceiverStack(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,16 +147,16 @@ func TestUnreachableQueueIs503(t *testing.T) {
 		"http://" + closed + "/123456789012/queue",                // nothing listens there
 	} {
 		s.env["QUEUE_URL"] = url
-		if resp := invoke(t, s.handler(t), readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 503 {
+		if resp := invokeReceiver(t, s.handler(t), readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 503 {
 			t.Errorf("QUEUE_URL %s: status %d, want 503: %s", url, resp.StatusCode, resp.Body)
 		}
 	}
 }
 
 func TestRotatedSecretPickedUp(t *testing.T) {
-	s := newStack(t)
+	s := newReceiverStack(t)
 	h := s.handler(t)
-	if resp := invoke(t, h, readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+	if resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	// Rotate: the new token first, the old one still accepted.
@@ -167,21 +172,21 @@ func TestRotatedSecretPickedUp(t *testing.T) {
 		"headers":        map[string]string{"sc-signature": smartcar.Sign("rotated-token", body)},
 		"body":           string(body),
 	})
-	if resp := invoke(t, h, event); resp.StatusCode != 200 {
+	if resp := invokeReceiver(t, h, event); resp.StatusCode != 200 {
 		t.Fatalf("signature under the rotated token: status %d, want 200: %s", resp.StatusCode, resp.Body)
 	}
-	if resp := invoke(t, h, readEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+	if resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
 		t.Fatalf("previous token after rotation: status %d", resp.StatusCode)
 	}
 	// VERIFY now answers with the new, first token.
-	resp := invoke(t, h, readEvent(t, "httpapi-verify.json"))
+	resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-verify.json"))
 	want := smartcar.HashChallenge("rotated-token", "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
 	if !strings.Contains(resp.Body, want) {
 		t.Errorf("VERIFY answered %s, want the rotated token's %s", resp.Body, want)
 	}
 }
 
-func TestLoadConfig(t *testing.T) {
+func TestLoadReceiverConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -194,7 +199,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
+			cfg, err := LoadReceiverConfig(func(k string) string { return tt.env[k] })
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -216,8 +221,8 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestNewHandlerFailsOnBadConfig(t *testing.T) {
-	_, err := newHandler(context.Background(), func(string) string { return "" }, &bytes.Buffer{})
+func TestNewReceiverFailsOnBadConfig(t *testing.T) {
+	_, err := NewReceiver(func(string) string { return "" }, aws.Config{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "QUEUE_URL") {
 		t.Fatalf("err = %v, want one naming QUEUE_URL", err)
 	}

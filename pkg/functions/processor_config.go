@@ -1,4 +1,4 @@
-package main
+package functions
 
 import (
 	"log/slog"
@@ -9,8 +9,8 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 )
 
-// settings is the processor's environment.
-type settings struct {
+// ProcessorConfig is the processor's environment.
+type ProcessorConfig struct {
 	EventsTable      string        // EVENTS_TABLE, required
 	StateTable       string        // STATE_TABLE, required
 	DLQURL           string        // DLQ_URL, required
@@ -22,9 +22,11 @@ type settings struct {
 	MetricsNamespace string        // METRICS_NAMESPACE, default SmartcarWebhooks
 }
 
-func loadConfig(getenv func(string) string) (settings, error) {
+// LoadProcessorConfig reads and validates the environment; the error names every
+// missing or invalid variable.
+func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 	env := envconfig.New(getenv)
-	cfg := settings{
+	cfg := ProcessorConfig{
 		EventsTable:      env.Required("EVENTS_TABLE"),
 		StateTable:       env.Required("STATE_TABLE"),
 		DLQURL:           env.Required("DLQ_URL"),

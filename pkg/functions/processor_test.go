@@ -1,4 +1,4 @@
-package main
+package functions
 
 import (
 	"bytes"
@@ -22,10 +22,8 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 )
 
-func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
-
-type stack struct {
-	cfg    settings
+type processorStack struct {
+	env    map[string]string
 	awsCfg aws.Config
 	sqs    *sqs.Client
 	store  *dynamostore.Store
@@ -51,12 +49,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newStack(t *testing.T) *stack {
+func newProcessorStack(t *testing.T) *processorStack {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg := awstest.Config(t)
 	name := strings.ReplaceAll(t.Name(), "/", "-")
-	s := &stack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &syncBuffer{}}
+	s := &processorStack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &syncBuffer{}}
 	dlq, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq-" + name)})
 	if err != nil {
 		t.Fatal(err)
@@ -66,17 +64,17 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.store = dynamostore.New(ddb, "events-"+name, "vehicles-"+name)
-	env := map[string]string{"EVENTS_TABLE": "events-" + name, "STATE_TABLE": "vehicles-" + name, "DLQ_URL": *dlq.QueueUrl}
-	s.cfg, err = loadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.env = map[string]string{"EVENTS_TABLE": "events-" + name, "STATE_TABLE": "vehicles-" + name, "DLQ_URL": *dlq.QueueUrl}
 	return s
 }
 
-func (s *stack) invoke(t *testing.T, event []byte) events.SQSEventResponse {
+func (s *processorStack) invoke(t *testing.T, event []byte) events.SQSEventResponse {
 	t.Helper()
-	out, err := lambda.NewHandler(newHandler(s.cfg, s.awsCfg, s.logs)).Invoke(context.Background(), event)
+	h, err := NewProcessor(func(k string) string { return s.env[k] }, s.awsCfg, s.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lambda.NewHandler(h).Invoke(context.Background(), event)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +85,7 @@ func (s *stack) invoke(t *testing.T, event []byte) events.SQSEventResponse {
 	return resp
 }
 
-func readEvent(t *testing.T, name string) []byte {
+func readProcessorEvent(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", "processor", name))
 	if err != nil {
@@ -99,8 +97,8 @@ func readEvent(t *testing.T, name string) []byte {
 const vehicleID = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
 
 func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
-	s := newStack(t)
-	resp := s.invoke(t, readEvent(t, "sqs-batch-with-poison.json"))
+	s := newProcessorStack(t)
+	resp := s.invoke(t, readProcessorEvent(t, "sqs-batch-with-poison.json"))
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("batchItemFailures = %v\n%s", resp.BatchItemFailures, s.logs)
 	}
@@ -109,7 +107,7 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 		t.Fatalf("vehicle = %+v, %v", st, err)
 	}
 	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(s.cfg.DLQURL), MessageAttributeNames: []string{"All"}, MaxNumberOfMessages: 10,
+		QueueUrl: aws.String(s.env["DLQ_URL"]), MessageAttributeNames: []string{"All"}, MaxNumberOfMessages: 10,
 	})
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("DLQ holds %d messages, %v", len(out.Messages), err)
@@ -126,9 +124,9 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 }
 
 func TestDuplicateDeliveriesOneEffect(t *testing.T) {
-	s := newStack(t)
+	s := newProcessorStack(t)
 	for range 2 { // the batch holds the event twice; then it is redelivered
-		if resp := s.invoke(t, readEvent(t, "sqs-duplicate-deliveries.json")); len(resp.BatchItemFailures) != 0 {
+		if resp := s.invoke(t, readProcessorEvent(t, "sqs-duplicate-deliveries.json")); len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("batchItemFailures = %v", resp.BatchItemFailures)
 		}
 	}
@@ -162,7 +160,7 @@ func (c faultyClient) Do(r *http.Request) (*http.Response, error) {
 }
 
 func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
-	s := newStack(t)
+	s := newProcessorStack(t)
 	s.awsCfg.HTTPClient = faultyClient{next: s.awsCfg.HTTPClient, marker: "flaky-vehicle"}
 	s.awsCfg.RetryMaxAttempts = 1
 	flaky := strings.Replace(string(mustRead(t, "../../events/bodies/vehicle_error.json")), vehicleID, "flaky-vehicle", 1)
@@ -193,14 +191,16 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-func TestLoadConfig(t *testing.T) {
-	_, err := loadConfig(func(k string) string { return map[string]string{"IDEMPOTENCY_TTL": "forever", "LEASE_DURATION": "0"}[k] })
+func TestLoadProcessorConfig(t *testing.T) {
+	_, err := LoadProcessorConfig(func(k string) string {
+		return map[string]string{"IDEMPOTENCY_TTL": "forever", "LEASE_DURATION": "0"}[k]
+	})
 	for _, name := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "IDEMPOTENCY_TTL", "LEASE_DURATION"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
-	cfg, err := loadConfig(func(k string) string {
+	cfg, err := LoadProcessorConfig(func(k string) string {
 		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q"}[k]
 	})
 	if err != nil || cfg.IdempotencyTTL.Hours() != 7*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 {

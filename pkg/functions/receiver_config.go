@@ -1,4 +1,4 @@
-package main
+package functions
 
 import (
 	"log/slog"
@@ -10,8 +10,8 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 )
 
-// settings is the receiver's environment.
-type settings struct {
+// ReceiverConfig is the receiver's environment.
+type ReceiverConfig struct {
 	QueueURL         string        // QUEUE_URL, required
 	SecretID         string        // AMT_SECRET_ID: secret name or ARN, required
 	MaxBodyBytes     int           // MAX_BODY_BYTES, default 256 KiB
@@ -20,9 +20,11 @@ type settings struct {
 	MetricsNamespace string        // METRICS_NAMESPACE, default SmartcarWebhooks
 }
 
-func loadConfig(getenv func(string) string) (settings, error) {
+// LoadReceiverConfig reads and validates the environment; the error names every
+// missing or invalid variable.
+func LoadReceiverConfig(getenv func(string) string) (ReceiverConfig, error) {
 	env := envconfig.New(getenv)
-	cfg := settings{
+	cfg := ReceiverConfig{
 		QueueURL:         env.Required("QUEUE_URL"),
 		SecretID:         env.Required("AMT_SECRET_ID"),
 		MaxBodyBytes:     env.PositiveInt("MAX_BODY_BYTES", receiver.DefaultMaxBodyBytes),
