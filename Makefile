@@ -14,7 +14,12 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret
+# The operator tools work on the local stack, or on the deployed one with AWS=1.
+TARGET := $(if $(AWS),-stack $(STACK))
+EVENT ?= vehicle_state
+
+.PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state invoke sam-invoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +50,35 @@ bench: ## Benchmarks (ns/op, B/op, allocs/op) and Lambda binary sizes
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	@$(MAKE) --no-print-directory build >/dev/null
 	@for fn in $(LAMBDAS); do printf "bootstrap size %-10s %s bytes\n" $$fn $$(stat -c %s bin/$$fn/bootstrap); done
+
+dev: deps tools ## Run the whole pipeline locally on the moto emulator (receiver on http://127.0.0.1:3000)
+	$(GO) run ./scripts/dev
+
+send: ## Sign and POST a body like Smartcar: EVENT=verify|vehicle_state|vehicle_error|FILE [COUNT=n CONCURRENCY=n URL=...]
+	$(GO) run ./scripts/send $(if $(URL),-url $(URL)) $(if $(COUNT),-count $(COUNT)) $(if $(CONCURRENCY),-concurrency $(CONCURRENCY)) $(SEND_FLAGS) $(EVENT)
+
+dlq-list: ## List the DLQ: eventId, type, vehicle, failure reason, receives, age [AWS=1 for the deployed stack]
+	$(GO) run ./scripts/dlq $(TARGET) list
+
+dlq-show: ## Show one dead-lettered message: ID=<eventId|messageId>
+	$(GO) run ./scripts/dlq $(TARGET) show $(ID)
+
+dlq-redrive: ## Move DLQ messages back to the queue: all, or ID=<eventId>
+	$(GO) run ./scripts/dlq $(TARGET) redrive $(ID)
+
+dlq-purge: ## Delete every DLQ message (asks first)
+	$(GO) run ./scripts/dlq $(TARGET) purge
+
+state: ## Print a vehicle's stored state: VEHICLE=<vehicleId>
+	$(GO) run ./scripts/state $(TARGET) $(VEHICLE)
+
+invoke: ## Run a handler in-process: FN=receiver|processor EVENT=events/...json (against the local stack)
+	$(GO) run ./scripts/invoke $(TARGET) -fn $(FN) -event $(EVENT)
+
+sam-invoke: synth ## sam local invoke against cdk.out: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker)
+	@command -v sam >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
+	  echo "sam-invoke needs SAM CLI and a running Docker engine; without them use: make invoke FN=$(FN) EVENT=$(EVENT)" >&2; exit 1; }
+	sam local invoke -t cdk.out/$(STACK).template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT)
 
 synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
 	$(CDK) synth $(CDK_CONTEXT) --no-notices --quiet

@@ -7,27 +7,21 @@
 package awstest
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
 // Region and credentials the emulator is used with.
 const (
-	Region    = "us-east-1"
-	AccessKey = "testing"
-	SecretKey = "testing"
+	Region    = moto.Region
+	AccessKey = moto.AccessKey
+	SecretKey = moto.SecretKey
 )
 
 var server struct {
@@ -57,22 +51,13 @@ func Endpoint(tb testing.TB) string {
 	return server.srv.Endpoint
 }
 
-// Config returns an AWS config for the emulator: its endpoint, static test
-// credentials and a fixed region, set only through configuration.
+// Config returns an AWS config for the emulator (see moto.Config).
 func Config(tb testing.TB) aws.Config {
 	tb.Helper()
-	endpoint := Endpoint(tb)
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion(Region),
-		config.WithBaseEndpoint(endpoint),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, "")),
-	)
+	cfg, err := moto.Config(context.Background(), Endpoint(tb))
 	if err != nil {
 		tb.Fatalf("aws config: %v", err)
 	}
-	// Set after loading: a custom client cannot take AWS_CA_BUNDLE, and the
-	// emulator speaks plain HTTP anyway.
-	cfg.HTTPClient = &http.Client{Transport: AtomicDynamoDB(http.DefaultTransport)}
 	return cfg
 }
 
@@ -88,41 +73,4 @@ func SetEnv(t *testing.T) {
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-}
-
-// AtomicDynamoDB returns a transport that sends one DynamoDB request at a
-// time (per process) and everything else unchanged.
-//
-// moto rolls a failed TransactWriteItems back by restoring a copy of each
-// table taken when the transaction started, which erases writes that other
-// requests committed in the meantime. Real DynamoDB executes every request
-// atomically; serializing requests restores that guarantee, while the
-// concurrency between requests, which is what the code under test must
-// handle, is kept.
-func AtomicDynamoDB(next http.RoundTripper) http.RoundTripper {
-	return atomicDynamoDB{next}
-}
-
-var dynamoMu sync.Mutex
-
-type atomicDynamoDB struct{ next http.RoundTripper }
-
-func (t atomicDynamoDB) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
-		return t.next.RoundTrip(r)
-	}
-	dynamoMu.Lock()
-	defer dynamoMu.Unlock()
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	// Read the whole response while holding the lock.
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }

@@ -24,54 +24,63 @@ const (
 
 // State is one vehicle's item in the state table.
 type State struct {
-	VehicleID string
-	Make      string
-	Model     string
-	Year      int
-	UserID    string
-	Mode      string // mode of the newest event applied: LIVE or TEST
-	Signals   map[string]Signal
-	Errors    map[string]Error // keyed by ErrorKey
+	VehicleID string `json:"vehicleId"`
+	Make      string `json:"make,omitempty"`
+	Model     string `json:"model,omitempty"`
+	Year      int    `json:"year,omitempty"`
+	UserID    string `json:"userId,omitempty"`
+	// Mode is the mode of the newest event applied: LIVE or TEST.
+	Mode    string            `json:"mode,omitempty"`
+	Signals map[string]Signal `json:"signals"`
+	// Errors are keyed by ErrorKey.
+	Errors map[string]Error `json:"errors"`
 	// NeedsReauth is set while a PERMISSION error, or one whose resolution
 	// is REAUTHENTICATE, is unresolved.
-	NeedsReauth bool
+	NeedsReauth bool `json:"needsReauth"`
 	// LastDeliveredAt is the newest meta.deliveredAt applied (ms); it
 	// decides whose make, model, user and mode are kept.
-	LastDeliveredAt int64
-	UpdatedAt       int64 // ms, when the item was last written
-	Version         int64 // incremented by every write; 0 for a new vehicle
+	LastDeliveredAt int64 `json:"lastDeliveredAt"`
+	// UpdatedAt is when the item was last written (ms).
+	UpdatedAt int64 `json:"updatedAt"`
+	// Version is incremented by every write; 0 for a new vehicle.
+	Version int64 `json:"version"`
 }
 
 // Signal is the newest known value of one signal.
 type Signal struct {
-	Name  string
-	Group string
+	Name  string `json:"name,omitempty"`
+	Group string `json:"group,omitempty"`
 	// Body is the newest good value; a signal reported in error keeps it.
-	Body      map[string]any
-	Status    string // SUCCESS or ERROR
-	ErrorType string
-	ErrorCode string
+	Body map[string]any `json:"body,omitempty"`
+	// Status is SUCCESS or ERROR.
+	Status    string `json:"status,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	ErrorCode string `json:"errorCode,omitempty"`
 	// Unsupported is set by a COMPATIBILITY error naming the signal and
 	// cleared when that error is resolved.
-	Unsupported  bool
-	OEMUpdatedAt int64 // ms
-	RetrievedAt  int64 // ms
+	Unsupported  bool  `json:"unsupported,omitempty"`
+	OEMUpdatedAt int64 `json:"oemUpdatedAt"` // ms
+	RetrievedAt  int64 `json:"retrievedAt"`  // ms
 	// OrderedAt is the time the entry is ordered by: oemUpdatedAt, else
 	// retrievedAt, else the delivery time.
-	OrderedAt int64
-	EventID   string
+	OrderedAt int64  `json:"orderedAt"`
+	EventID   string `json:"eventId,omitempty"`
 }
 
 // Error is the newest report of one error condition.
 type Error struct {
-	Type           string
-	Code           string // "" for null
-	State          string // ERROR or RESOLVED
-	Description    string
-	ResolutionType string
-	Signals        []string // signal codes
-	UpdatedAt      int64    // meta.deliveredAt of the report (ms)
-	EventID        string
+	Type string `json:"type"`
+	// Code is "" for null.
+	Code string `json:"code,omitempty"`
+	// State is ERROR or RESOLVED.
+	State          string `json:"state"`
+	Description    string `json:"description,omitempty"`
+	ResolutionType string `json:"resolutionType,omitempty"`
+	// Signals are signal codes.
+	Signals []string `json:"signals,omitempty"`
+	// UpdatedAt is the meta.deliveredAt of the report (ms).
+	UpdatedAt int64  `json:"updatedAt"`
+	EventID   string `json:"eventId,omitempty"`
 }
 
 // ErrorKey returns the errors map key, "TYPE:CODE", with "null" for a null

@@ -1,0 +1,157 @@
+// Package devstack runs the pipeline on one machine, against an AWS
+// emulator: it creates the secret, queues and tables with the deployed
+// stack's settings, serves the receiver over HTTP as API Gateway would, and
+// feeds the processor from the queue as Lambda's SQS event source would.
+// `make dev`, the operator tools and the end-to-end tests use it.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
+)
+
+// Resources names what a stack consists of, local or deployed.
+type Resources struct {
+	Endpoint    string `json:"endpoint,omitempty"` // the emulator; empty for AWS
+	QueueURL    string `json:"queueUrl"`
+	QueueARN    string `json:"queueArn"`
+	DLQURL      string `json:"dlqUrl"`
+	DLQARN      string `json:"dlqArn"`
+	EventsTable string `json:"eventsTable"`
+	StateTable  string `json:"stateTable"`
+	SecretID    string `json:"secretId,omitempty"`
+	// DevToken is the generated development token, kept so the tools can
+	// sign deliveries; empty when the token came from SMARTCAR_AMT.
+	DevToken    string `json:"devToken,omitempty"`
+	ReceiverURL string `json:"receiverUrl,omitempty"`
+	Pid         int    `json:"pid,omitempty"`
+}
+
+// Names of the local stack's resources.
+const (
+	QueueName   = "smartcar-webhooks"
+	DLQName     = "smartcar-webhooks-dlq"
+	EventsTable = "smartcar-webhook-events"
+	StateTable  = "smartcar-vehicle-state"
+	SecretName  = "smartcar/amt"
+)
+
+// ReceiverEnv is the receiver Lambda's environment for these resources.
+func (r Resources) ReceiverEnv() map[string]string {
+	return map[string]string{"QUEUE_URL": r.QueueURL, "AMT_SECRET_ID": r.SecretID}
+}
+
+// ProcessorEnv is the processor Lambda's environment for these resources.
+func (r Resources) ProcessorEnv() map[string]string {
+	return map[string]string{
+		"EVENTS_TABLE": r.EventsTable, "STATE_TABLE": r.StateTable, "DLQ_URL": r.DLQURL,
+		"MAX_RECEIVE_COUNT": strconv.Itoa(pipeline.MaxReceiveCount),
+	}
+}
+
+// NewDevToken returns a random development token.
+func NewDevToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "dev-" + hex.EncodeToString(b[:])
+}
+
+// Provision creates the secret (holding token), the queue with its DLQ and
+// redrive policy, and both tables, with the deployed stack's settings.
+// Every name is given prefix, so several stacks can share one emulator.
+// Resources that exist are reused; the secret's value is replaced.
+func Provision(ctx context.Context, cfg aws.Config, token, prefix string) (Resources, error) {
+	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, SecretID: prefix + SecretName}
+	sm := secretsmanager.NewFromConfig(cfg)
+	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
+	var exists *smtypes.ResourceExistsException
+	if errors.As(err, &exists) {
+		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(r.SecretID), SecretString: aws.String(token)})
+	}
+	if err != nil {
+		return r, fmt.Errorf("secret: %w", err)
+	}
+
+	q := sqs.NewFromConfig(cfg)
+	if r.DLQURL, r.DLQARN, err = createQueue(ctx, q, prefix+DLQName, map[string]string{
+		string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(pipeline.DLQRetention.Seconds())),
+	}); err != nil {
+		return r, err
+	}
+	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": r.DLQARN, "maxReceiveCount": pipeline.MaxReceiveCount})
+	if r.QueueURL, r.QueueARN, err = createQueue(ctx, q, prefix+QueueName, map[string]string{
+		string(types.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(pipeline.QueueVisibilityTimeout.Seconds())),
+		string(types.QueueAttributeNameRedrivePolicy):     string(redrive),
+	}); err != nil {
+		return r, err
+	}
+	if err := dynamostore.CreateTables(ctx, dynamodb.NewFromConfig(cfg), r.EventsTable, r.StateTable); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (url, arn string, err error) {
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", "", fmt.Errorf("queue %s: %w", name, err)
+	}
+	got, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), got.Attributes[string(types.QueueAttributeNameQueueArn)], nil
+}
+
+// StateFile is where a running `make dev` describes its stack for the
+// tools: $SMARTCAR_DEV_STATE, else a file in the temporary directory.
+func StateFile() string {
+	if p := os.Getenv("SMARTCAR_DEV_STATE"); p != "" {
+		return p
+	}
+	return filepath.Join(os.TempDir(), "smartcar-webhook-receiver-dev.json")
+}
+
+// WriteState records r for the tools, readable only by the user.
+func WriteState(path string, r Resources) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// ReadState reads what WriteState recorded.
+func ReadState(path string) (Resources, error) {
+	var r Resources
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, fmt.Errorf("no local stack is running (%s not found): start one with `make dev`, or pass -stack NAME for a deployed one", path)
+	}
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}

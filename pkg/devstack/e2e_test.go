@@ -1,0 +1,210 @@
+package devstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+const (
+	token          = "e2e-token"
+	exampleVehicle = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
+)
+
+func body(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../events/bodies/" + name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, still waiting for %s: %s", limit, what, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stateEvent is a VEHICLE_STATE for vehicleID with one signal at oem ms.
+func stateEvent(eventID, vehicleID string, value int, oem int64) []byte {
+	return []byte(fmt.Sprintf(`{"eventId":%q,"eventType":"VEHICLE_STATE","data":{"user":{"id":"u"},"vehicle":{"id":%q,"make":"VW","model":"ID.4","year":2023},"signals":[{"code":"odometer-traveleddistance","name":"TraveledDistance","group":"Odometer","body":{"value":%d,"unit":"km"},"meta":{"oemUpdatedAt":%d,"retrievedAt":%d},"status":{"value":"SUCCESS"}}]},"meta":{"deliveryId":%q,"deliveredAt":%d,"mode":"TEST","version":"4.0"}}`,
+		eventID, vehicleID, value, oem, oem+100, delivery.NewID(), oem+500))
+}
+
+// TestLocalPipelineEndToEnd runs the local stack's pieces (the emulator,
+// the gateway on a free port, the event source poller, both functions) and
+// drives them over HTTP as Smartcar would.
+func TestLocalPipelineEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := awstest.Config(t)
+	res, err := devstack.Provision(ctx, cfg, token, "e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, &lockedWriter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user handler that parks events of vehicles not yet enrolled, until
+	// the "repair" below enrolls them.
+	var enrolled atomic.Bool
+	gate := processor.HandlerFunc(func(_ context.Context, ev smartcar.Event, _ processor.Claim) error {
+		if ev.VehicleID == "v-unenrolled" && !enrolled.Load() {
+			return processor.Permanent(errors.New("vehicle not enrolled"))
+		}
+		return nil
+	})
+	logs := &lockedWriter{}
+	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
+	poller := &devstack.Poller{SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: lambda.NewHandler(proc)}
+	polled := make(chan struct{})
+	go func() { poller.Run(ctx); close(polled) }()
+	defer func() { cancel(); <-polled; <-served }()
+
+	url := "http://" + ln.Addr().String() + receiver.PathWebhook
+	client := &http.Client{Timeout: 15 * time.Second}
+	send := func(b []byte, tok string, wantStatus int) delivery.Result {
+		t.Helper()
+		r, err := delivery.Send(ctx, client, url, tok, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != wantStatus {
+			t.Fatalf("status %d, want %d: %s", r.Status, wantStatus, r.Body)
+		}
+		return r
+	}
+
+	// VERIFY, unsigned as Smartcar may send it.
+	verify := send(body(t, "verify"), "", 200)
+	if want := smartcar.HashChallenge(token, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74"); !strings.Contains(string(verify.Body), want) {
+		t.Fatalf("VERIFY answered %s, want %s", verify.Body, want)
+	}
+	// State and error events, the state one delivered twice (a Smartcar
+	// retry: same eventId, new deliveryId and deliveredAt).
+	send(body(t, "vehicle_state"), token, 200)
+	send(body(t, "vehicle_error"), token, 200)
+	retry := delivery.Rewrite{DeliveryID: delivery.NewID(), DeliveredAt: time.Now()}.Apply(body(t, "vehicle_state"))
+	send(retry, token, 200)
+	// An out-of-order pair: the newer reading arrives first.
+	send(stateEvent("newer", "v-ooo", 200, 1767300000000), token, 200)
+	send(stateEvent("older", "v-ooo", 100, 1767200000000), token, 200)
+	// A forged delivery, a poison body, and an event the user logic parks.
+	send(body(t, "vehicle_state"), "not-the-token", 401)
+	send([]byte(`{"eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v-poison"}}}`), token, 200)
+	send(stateEvent("unenrolled-1", "v-unenrolled", 5, 1767200000000), token, 200)
+
+	store := dynamostore.New(dynamodb.NewFromConfig(cfg), res.EventsTable, res.StateTable)
+	get := func(id string) *vehicle.State {
+		st, err := store.GetVehicle(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	queue := dlq.Queue{API: sqs.NewFromConfig(cfg), DLQURL: res.DLQURL, DLQARN: res.DLQARN, QueueURL: res.QueueURL, QueueARN: res.QueueARN}
+	eventually(t, 30*time.Second, "both events applied and two records dead-lettered", func() (bool, string) {
+		st := get(exampleVehicle)
+		msgs, _ := queue.List(ctx, 0)
+		return st.Version == 2 && get("v-ooo").Version >= 1 && len(msgs) == 2,
+			fmt.Sprintf("example vehicle v%d, DLQ %d", st.Version, len(msgs))
+	})
+
+	st := get(exampleVehicle)
+	if st.Signals["tractionbattery-stateofcharge"].Body["value"] != json.Number("63") || !st.NeedsReauth ||
+		st.Errors["VEHICLE_STATE:UNREACHABLE"].State != "ERROR" || st.Make != "TESLA" {
+		t.Errorf("example vehicle state: %+v", st)
+	}
+	if st.Version != 2 {
+		t.Errorf("example vehicle written %d times: the duplicate had an effect", st.Version)
+	}
+	if got := get("v-ooo").Signals["odometer-traveleddistance"].Body["value"]; got != json.Number("200") {
+		t.Errorf("out-of-order pair left odometer %v, want the newer 200", got)
+	}
+	msgs, err := queue.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, m := range msgs {
+		reasons[m.Attributes["vehicleId"]] = m.FailureReason
+	}
+	if !strings.Contains(reasons["v-poison"], "no eventId") || !strings.Contains(reasons["v-unenrolled"], "not enrolled") {
+		t.Fatalf("DLQ reasons = %v", reasons)
+	}
+
+	// Repair, then redrive the parked event: it succeeds.
+	enrolled.Store(true)
+	moved, err := queue.Redrive(ctx, "unenrolled-1")
+	if err != nil || moved.Moved != 1 {
+		t.Fatalf("redrive = %+v, %v", moved, err)
+	}
+	eventually(t, 30*time.Second, "the redriven event applied", func() (bool, string) {
+		st := get("v-unenrolled")
+		return st.Version == 1, fmt.Sprintf("v-unenrolled at v%d", st.Version)
+	})
+	msgs, _ = queue.List(ctx, 0)
+	if len(msgs) != 1 || msgs[0].Attributes["vehicleId"] != "v-poison" {
+		t.Fatalf("DLQ after redrive holds %d messages, want only the poison body", len(msgs))
+	}
+	// Redriving a body that can never succeed parks it again, once: the
+	// redrive moves what was there and does not chase the new copy.
+	again, err := queue.Redrive(ctx, "")
+	if err != nil || (again.TaskHandle == "" && again.Moved != 1) {
+		t.Fatalf("redrive all = %+v, %v", again, err)
+	}
+	eventually(t, 30*time.Second, "the poison body parked again", func() (bool, string) {
+		msgs, _ := queue.List(ctx, 0)
+		return len(msgs) == 1 && msgs[0].MessageID != "" && msgs[0].FailureReason != "", fmt.Sprintf("DLQ holds %d", len(msgs))
+	})
+	if !strings.Contains(logs.String(), `"message":"processing.succeeded"`) || !strings.Contains(logs.String(), `"eventId":"unenrolled-1"`) {
+		t.Error("no processing.succeeded log line for the redriven event")
+	}
+}

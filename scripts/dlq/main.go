@@ -1,0 +1,135 @@
+// Command dlq inspects and redrives the dead-letter queue of the local stack
+// or, with -stack, of a deployed one.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/sqsqueue"
+)
+
+const usage = `Usage: dlq [flags] COMMAND [ID]
+
+Commands:
+  list            eventId, eventType, vehicleId, failureReason, receive count and age of each message
+  show ID         one message (ID is an eventId or a message id), with its body
+  redrive [ID]    move all messages, or those of one eventId, back to the queue
+  purge           delete every message (asks for confirmation; -yes skips it)
+
+`
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "dlq:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("dlq", flag.ExitOnError)
+	var target devstack.Target
+	target.AddFlags(fs)
+	yes := fs.Bool("yes", false, "purge without asking")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	_ = fs.Parse(os.Args[1:])
+	cmd, id := fs.Arg(0), fs.Arg(1)
+	if cmd == "" {
+		fs.Usage()
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	res, cfg, err := target.Resolve(ctx)
+	if err != nil {
+		return err
+	}
+	q := dlq.Queue{API: sqs.NewFromConfig(cfg), DLQURL: res.DLQURL, DLQARN: res.DLQARN, QueueURL: res.QueueURL, QueueARN: res.QueueARN}
+	switch cmd {
+	case "list":
+		msgs, err := q.List(ctx, 0)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "EVENT ID\tMESSAGE ID\tTYPE\tVEHICLE\tRECEIVES\tAGE\tFAILURE REASON")
+		for _, m := range msgs {
+			reason := m.FailureReason
+			if reason == "" {
+				reason = "(retries exhausted: see processing.dead_lettered in the logs)"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", or(m.EventID(), "-"), m.MessageID, or(m.Attributes[sqsqueue.AttrEventType], "-"),
+				or(m.Attributes[sqsqueue.AttrVehicleID], "-"), m.ReceiveCount, time.Since(m.SentAt).Round(time.Second), reason)
+		}
+		w.Flush()
+		fmt.Fprintf(os.Stderr, "%d message(s) in %s\n", len(msgs), res.DLQURL)
+	case "show":
+		if id == "" {
+			return fmt.Errorf("show needs an eventId or a message id")
+		}
+		found, err := q.Find(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return fmt.Errorf("no message for %s in the DLQ", id)
+		}
+		for _, m := range found {
+			out, _ := json.MarshalIndent(map[string]any{
+				"messageId": m.MessageID, "eventId": m.EventID(), "attributes": m.Attributes,
+				"receiveCount": m.ReceiveCount, "sentAt": m.SentAt.UTC().Format(time.RFC3339), "body": json.RawMessage(validJSON(m.Body)),
+			}, "", "  ")
+			fmt.Println(string(out))
+		}
+	case "redrive":
+		r, err := q.Redrive(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.TaskHandle != "" {
+			fmt.Printf("message move task started (%s): the DLQ drains into the queue\n", r.TaskHandle)
+		} else {
+			fmt.Printf("moved %d message(s) back to the queue\n", r.Moved)
+		}
+	case "purge":
+		confirmed := *yes
+		if !confirmed {
+			fmt.Fprintf(os.Stderr, "delete every message in %s? type 'purge' to confirm: ", res.DLQURL)
+			line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+			confirmed = strings.TrimSpace(line) == "purge"
+		}
+		if err := q.Purge(ctx, confirmed); err != nil {
+			return err
+		}
+		fmt.Println("purged")
+	default:
+		return fmt.Errorf("unknown command %q (list, show, redrive, purge)", cmd)
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// validJSON returns body, or body as a JSON string when it is not JSON.
+func validJSON(body string) string {
+	if json.Valid([]byte(body)) {
+		return body
+	}
+	b, _ := json.Marshal(body)
+	return string(b)
+}

@@ -1,0 +1,154 @@
+// Command send signs a webhook body and POSTs it the way Smartcar does, to
+// the local stack or any receiver URL.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "send:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("send", flag.ExitOnError)
+	url := fs.String("url", "", "receiver URL (default: the local stack's webhook URL)")
+	token := fs.String("token", os.Getenv("SMARTCAR_AMT"), "token to sign with (default $SMARTCAR_AMT, else the local stack's development token)")
+	unsigned := fs.Bool("unsigned", false, "send without SC-Signature (as Smartcar may send VERIFY)")
+	eventID := fs.String("event-id", "", "replace the body's eventId (with -count > 1 and no -event-id, each send gets a new one)")
+	vehicleID := fs.String("vehicle-id", "", "replace the body's vehicle id")
+	keep := fs.Bool("keep-meta", false, "keep meta.deliveryId and meta.deliveredAt as they are (default: fresh, as on a real delivery)")
+	count := fs.Int("count", 1, "deliveries to send (at most 100000)")
+	concurrency := fs.Int("concurrency", 1, "deliveries in flight at once (at most 256)")
+	timeout := fs.Duration("timeout", 15*time.Second, "per-request timeout (Smartcar's is 15s)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: send [flags] [BODY]
+
+BODY is a file, a name from events/bodies (verify, vehicle_state, vehicle_error), or - for
+standard input (the default). Prints each answer; with -count, a summary with latencies.
+
+`)
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:])
+	if *count < 1 || *count > 100000 || *concurrency < 1 || *concurrency > 256 {
+		return fmt.Errorf("-count must be 1..100000 and -concurrency 1..256")
+	}
+	body, err := readBody(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *url == "" || (*token == "" && !*unsigned) {
+		local, err := devstack.ReadState(devstack.StateFile())
+		if err != nil {
+			return fmt.Errorf("%v (or pass -url and -token)", err)
+		}
+		if *url == "" {
+			*url = local.ReceiverURL
+		}
+		if *token == "" && !*unsigned {
+			if local.DevToken == "" {
+				return fmt.Errorf("the local stack uses $SMARTCAR_AMT: set it, or pass -token")
+			}
+			*token = local.DevToken
+		}
+	}
+	if *unsigned {
+		*token = ""
+	}
+
+	client := &http.Client{Timeout: *timeout}
+	results := make([]delivery.Result, *count)
+	errs := make([]error, *count)
+	sem := make(chan struct{}, *concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range *count {
+		rw := delivery.Rewrite{EventID: *eventID, VehicleID: *vehicleID}
+		if rw.EventID == "" && *count > 1 {
+			rw.EventID = delivery.NewID()
+		}
+		if !*keep {
+			rw.DeliveryID, rw.DeliveredAt = delivery.NewID(), time.Now()
+		}
+		b := rw.Apply(body)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = delivery.Send(context.Background(), client, *url, *token, b)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return report(results, errs, elapsed)
+}
+
+func readBody(arg string) ([]byte, error) {
+	switch {
+	case arg == "" || arg == "-":
+		return io.ReadAll(os.Stdin)
+	case !strings.ContainsAny(arg, "/.") && arg != "":
+		return os.ReadFile(filepath.Join("events", "bodies", arg+".json"))
+	}
+	return os.ReadFile(arg)
+}
+
+func report(results []delivery.Result, errs []error, elapsed time.Duration) error {
+	if len(results) == 1 {
+		if errs[0] != nil {
+			return errs[0]
+		}
+		fmt.Printf("%d %s (%v)\n", results[0].Status, results[0].Body, results[0].Latency.Round(time.Microsecond))
+		if !results[0].OK() {
+			os.Exit(2)
+		}
+		return nil
+	}
+	byStatus := map[string]int{}
+	var latencies []time.Duration
+	for i, r := range results {
+		if errs[i] != nil {
+			byStatus["error"]++
+			continue
+		}
+		byStatus[fmt.Sprint(r.Status)]++
+		latencies = append(latencies, r.Latency)
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
+	}
+	fmt.Printf("sent %d in %v (%.0f/s); answers %v; latency p50 %v p99 %v max %v\n",
+		len(results), elapsed.Round(time.Millisecond), float64(len(results))/elapsed.Seconds(), byStatus,
+		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	for _, err := range errs {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "first error:", err)
+			break
+		}
+	}
+	if byStatus["200"] != len(results) {
+		os.Exit(2)
+	}
+	return nil
+}
