@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -73,11 +74,25 @@ func NewDevToken() string {
 	return "dev-" + hex.EncodeToString(b[:])
 }
 
+// Options change how Provision names and sets up the resources.
+type Options struct {
+	// Prefix is prepended to every name, so several stacks can share one
+	// emulator.
+	Prefix string
+	// VisibilityTimeout overrides the queue's (pipeline.QueueVisibilityTimeout),
+	// for tests that need redeliveries within seconds.
+	VisibilityTimeout time.Duration
+}
+
 // Provision creates the secret (holding token), the queue with its DLQ and
 // redrive policy, and both tables, with the deployed stack's settings.
-// Every name is given prefix, so several stacks can share one emulator.
 // Resources that exist are reused; the secret's value is replaced.
-func Provision(ctx context.Context, cfg aws.Config, token, prefix string) (Resources, error) {
+func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) (Resources, error) {
+	prefix := opts.Prefix
+	visibility := pipeline.QueueVisibilityTimeout
+	if opts.VisibilityTimeout > 0 {
+		visibility = opts.VisibilityTimeout
+	}
 	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, SecretID: prefix + SecretName}
 	sm := secretsmanager.NewFromConfig(cfg)
 	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
@@ -97,7 +112,7 @@ func Provision(ctx context.Context, cfg aws.Config, token, prefix string) (Resou
 	}
 	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": r.DLQARN, "maxReceiveCount": pipeline.MaxReceiveCount})
 	if r.QueueURL, r.QueueARN, err = createQueue(ctx, q, prefix+QueueName, map[string]string{
-		string(types.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(pipeline.QueueVisibilityTimeout.Seconds())),
+		string(types.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(visibility.Seconds())),
 		string(types.QueueAttributeNameRedrivePolicy):     string(redrive),
 	}); err != nil {
 		return r, err

@@ -74,7 +74,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := awstest.Config(t)
-	res, err := devstack.Provision(ctx, cfg, token, "e2e-")
+	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: "e2e-"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,9 +116,12 @@ func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processo
 	return processor.Claim{}, processor.HeldElsewhere, nil
 }
 
+// completeUpdate marks an event completed.
+const completeUpdate = "SET #status = :completed, completedAt = :now REMOVE leaseExpiresAt"
+
 // Complete implements processor.Ledger.
 func (s *Store) Complete(ctx context.Context, c processor.Claim, now time.Time) error {
-	return s.updateHeld(ctx, c, "SET #status = :completed, completedAt = :now REMOVE leaseExpiresAt",
+	return s.updateHeld(ctx, c, completeUpdate,
 		map[string]types.AttributeValue{":completed": str(StatusCompleted), ":now": num(now.UnixMilli())})
 }
 
@@ -166,8 +169,8 @@ func (s *Store) GetVehicle(ctx context.Context, vehicleID string) (*vehicle.Stat
 }
 
 // PutVehicle implements processor.VehicleStore: one TransactWriteItems
-// that checks the fence on the events table and puts the vehicle over the
-// version it was read at.
+// that completes the fence's event on the events table and puts the vehicle
+// over the version it was read at; both or neither.
 func (s *Store) PutVehicle(ctx context.Context, st *vehicle.State, fence processor.Claim) error {
 	next := *st
 	next.Version++
@@ -191,12 +194,16 @@ func (s *Store) PutVehicle(ctx context.Context, st *vehicle.State, fence process
 		put.ExpressionAttributeValues = map[string]types.AttributeValue{":version": num(st.Version)}
 	}
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{
-			TableName:                 aws.String(s.eventsTable),
-			Key:                       eventKey(fence.EventID),
-			ConditionExpression:       aws.String(holdsCondition),
-			ExpressionAttributeNames:  eventNames,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":inProgress": str(StatusInProgress), ":token": str(fence.Token)},
+		{Update: &types.Update{
+			TableName:                aws.String(s.eventsTable),
+			Key:                      eventKey(fence.EventID),
+			UpdateExpression:         aws.String(completeUpdate),
+			ConditionExpression:      aws.String(holdsCondition),
+			ExpressionAttributeNames: eventNames,
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":inProgress": str(StatusInProgress), ":token": str(fence.Token),
+				":completed": str(StatusCompleted), ":now": num(st.UpdatedAt),
+			},
 		}},
 		{Put: put},
 	}})

@@ -84,8 +84,7 @@ func TestStoreContract(t *testing.T) {
 }
 
 func newProcessor(store *dynamostore.Store, dlq processor.DeadLetterQueue, extra ...processor.Handler) *processor.Processor {
-	handlers := append([]processor.Handler{processor.NewStateHandler(store, nil, nil)}, extra...)
-	return processor.New(store, dlq, handlers, processor.Options{Concurrency: 10, Logger: testLogger})
+	return processor.New(store, processor.NewStateFinisher(store, nil, nil), dlq, extra, processor.Options{Concurrency: 10, Logger: testLogger})
 }
 
 func body(eventID, vehicleID string, oem int64, signals map[string]int) []byte {
@@ -119,8 +118,8 @@ func TestWriteRequestsPer85SignalEvent(t *testing.T) {
 	ops := counter.reset()
 	writes := ops["UpdateItem"] + ops["PutItem"] + ops["TransactWriteItems"] + ops["DeleteItem"] + ops["BatchWriteItem"]
 	t.Logf("DynamoDB requests for one 85-signal event: %v", ops)
-	if writes != 3 || ops["UpdateItem"] != 2 || ops["TransactWriteItems"] != 1 {
-		t.Fatalf("%d write requests %v, want 3: claim, state, complete", writes, ops)
+	if writes != 2 || ops["UpdateItem"] != 1 || ops["TransactWriteItems"] != 1 {
+		t.Fatalf("%d write requests %v, want 2: the claim, and the state with the completion", writes, ops)
 	}
 	if got := value(t, store, "v85", "group84-signal"); got != "84" {
 		t.Fatalf("signal 84 = %s", got)

@@ -23,7 +23,8 @@ type ProcessorHandler = func(context.Context, events.SQSEvent) (events.SQSEventR
 // NewProcessor builds the processor's handler from its environment.
 //
 // Business logic beyond the stored vehicle state plugs in here: pass your
-// processor.Handler values as extra; they run after the state handler.
+// processor.Handler values as extra. They run after the claim and before
+// the state merge, which completes the event.
 func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Writer, extra ...processor.Handler) (ProcessorHandler, error) {
 	cfg, err := LoadProcessorConfig(getenv)
 	if err != nil {
@@ -33,8 +34,7 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	metrics := emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "processor"})
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable)
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
-	handlers := append([]processor.Handler{processor.NewStateHandler(store, log, metrics)}, extra...)
-	p := processor.New(store, dlq, handlers, processor.Options{
+	p := processor.New(store, processor.NewStateFinisher(store, log, metrics), dlq, extra, processor.Options{
 		Lease:           cfg.Lease,
 		IdempotencyTTL:  cfg.IdempotencyTTL,
 		MaxReceiveCount: cfg.MaxReceiveCount,

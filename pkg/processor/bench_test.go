@@ -65,7 +65,7 @@ func BenchmarkProcessEvent(b *testing.B) {
 	for _, signals := range []int{3, 85} {
 		b.Run(fmt.Sprintf("%dsignals", signals), func(b *testing.B) {
 			store := processortest.NewStore()
-			p := processor.New(store, &processortest.DLQ{}, []processor.Handler{processor.NewStateHandler(store, nil, nil)}, processor.Options{})
+			p := processor.New(store, processor.NewStateFinisher(store, nil, nil), &processortest.DLQ{}, nil, processor.Options{})
 			ev := newBenchEvent(signals)
 			ctx := context.Background()
 			b.SetBytes(int64(len(ev.body)))

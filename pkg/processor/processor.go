@@ -2,9 +2,10 @@
 // webhooks in batches and applies each event's effects exactly once.
 //
 // For every record it decodes the event, claims the eventId in a Ledger
-// (a conditional write), runs the Handlers (by default the vehicle-state
-// merge), and marks the event completed. A duplicate is acknowledged without
-// effects. A body that can never be processed goes to the dead-letter queue
+// (a conditional write), runs the user's Handlers, and finishes the event:
+// the Finisher (by default the vehicle-state merge) applies its effects and
+// marks it completed in one atomic write. A duplicate is acknowledged
+// without effects. A body that can never be processed goes to the dead-letter queue
 // at once, with its reason; any other failure fails only its own record, so
 // the queue retries it and, after its redrive limit, dead-letters it.
 //
@@ -95,10 +96,10 @@ type Ledger interface {
 }
 
 // Handler is business logic run for each event after it is claimed and
-// before it is marked completed, so that its effects happen once per event.
-// If the completion write fails after a handler succeeded, the event is
-// retried and the handler runs again: make side effects idempotent by
-// eventId where that matters.
+// before it is finished, so that its effects happen once per event. If the
+// finishing write fails after a handler succeeded, the event is retried and
+// the handler runs again: make side effects idempotent by eventId where that
+// matters.
 type Handler interface {
 	Handle(ctx context.Context, ev smartcar.Event, claim Claim) error
 }
@@ -109,6 +110,23 @@ type HandlerFunc func(ctx context.Context, ev smartcar.Event, claim Claim) error
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, ev smartcar.Event, claim Claim) error {
 	return f(ctx, ev, claim)
+}
+
+// Finisher completes a claimed event: it applies the event's stored effects
+// and marks the event completed in the Ledger, atomically, so that no
+// effect is ever stored for an event that is not completed. It returns
+// ErrFenceLost if the claim was taken over.
+type Finisher interface {
+	Finish(ctx context.Context, ev smartcar.Event, claim Claim) error
+}
+
+// LedgerOnly is the Finisher of a processor that stores no effects of its
+// own: it only marks the event completed.
+type LedgerOnly struct{ Ledger Ledger }
+
+// Finish implements Finisher.
+func (f LedgerOnly) Finish(ctx context.Context, _ smartcar.Event, claim Claim) error {
+	return f.Ledger.Complete(ctx, claim, time.Now())
 }
 
 // DeadLetterQueue parks records that can never be processed.
@@ -142,13 +160,18 @@ type Options struct {
 // Processor processes batches of records. It is safe for concurrent use.
 type Processor struct {
 	ledger   Ledger
+	finisher Finisher
 	dlq      DeadLetterQueue
 	handlers []Handler
 	opts     Options
 }
 
-// New returns a Processor that runs handlers, in order, for every event.
-func New(ledger Ledger, dlq DeadLetterQueue, handlers []Handler, opts Options) *Processor {
+// New returns a Processor that, for every event, runs handlers in order and
+// then finisher (LedgerOnly{ledger} if nil).
+func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handler, opts Options) *Processor {
+	if finisher == nil {
+		finisher = LedgerOnly{ledger}
+	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
@@ -170,7 +193,7 @@ func New(ledger Ledger, dlq DeadLetterQueue, handlers []Handler, opts Options) *
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Processor{ledger: ledger, dlq: dlq, handlers: handlers, opts: opts}
+	return &Processor{ledger: ledger, finisher: finisher, dlq: dlq, handlers: handlers, opts: opts}
 }
 
 type discardMetrics struct{}
@@ -279,18 +302,14 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		return nil
 	}
 
-	if err := p.runHandlers(ctx, ev, claim); err != nil {
-		p.release(ctx, r, claim)
+	if err := p.run(ctx, ev, claim); err != nil {
+		if !errors.Is(err, ErrFenceLost) {
+			p.release(ctx, r, claim)
+		}
 		if IsPermanent(err) {
 			return p.deadLetter(ctx, r, err)
 		}
 		return err
-	}
-	if err := p.ledger.Complete(ctx, claim, p.opts.Now()); err != nil {
-		if !errors.Is(err, ErrFenceLost) {
-			p.release(ctx, r, claim)
-		}
-		return fmt.Errorf("complete: %w", err)
 	}
 	r.count(MetricEventsProcessed, 1)
 	attrs := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
@@ -303,9 +322,9 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 	return nil
 }
 
-// runHandlers runs the handlers in order, turning a panic into an error so
-// the claim is released.
-func (p *Processor) runHandlers(ctx context.Context, ev smartcar.Event, claim Claim) (err error) {
+// run runs the handlers in order and then the finisher, turning a panic
+// into an error so the claim is released.
+func (p *Processor) run(ctx context.Context, ev smartcar.Event, claim Claim) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("handler panic: %v", v)
@@ -316,6 +335,9 @@ func (p *Processor) runHandlers(ctx context.Context, ev smartcar.Event, claim Cl
 		if err := h.Handle(ctx, ev, claim); err != nil {
 			return err
 		}
+	}
+	if err := p.finisher.Finish(ctx, ev, claim); err != nil {
+		return fmt.Errorf("finish: %w", err)
 	}
 	return nil
 }

@@ -87,9 +87,9 @@ func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	log := logging.New(f.logs, slog.LevelDebug)
 	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})
 	// Extra handlers run before the effect counter, so it counts only
-	// events whose handlers all succeeded.
-	handlers := append(append([]processor.Handler{processor.NewStateHandler(f.store, log, metrics)}, extra...), f.effects)
-	f.p = processor.New(f.store, f.dlq, handlers, processor.Options{
+	// events whose handlers all succeeded; the state merge finishes.
+	handlers := append(extra, f.effects)
+	f.p = processor.New(f.store, processor.NewStateFinisher(f.store, log, metrics), f.dlq, handlers, processor.Options{
 		Logger: log, Metrics: metrics, Now: func() time.Time { return time.UnixMilli(f.now.Load()) },
 	})
 	return f
@@ -381,8 +381,8 @@ func TestWritesPer85SignalEvent(t *testing.T) {
 		signals[fmt.Sprint("signal-", i)] = i
 	}
 	f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", stateBody("e85", "v", 1000, signals))})
-	if w := f.store.Writes(); w != 3 {
-		t.Fatalf("%d writes for an 85-signal event, want 3 (claim, state, complete)", w)
+	if w := f.store.Writes(); w != 2 {
+		t.Fatalf("%d writes for an 85-signal event, want 2 (the claim, and the state with the completion)", w)
 	}
 }
 

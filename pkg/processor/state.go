@@ -17,25 +17,28 @@ import (
 // writer changed the vehicle since it was read.
 var ErrVersionConflict = errors.New("vehicle changed since it was read")
 
-// VehicleStore keeps one State per vehicle.
+// VehicleStore keeps one State per vehicle, beside the Ledger of events.
 type VehicleStore interface {
+	Ledger
 	// GetVehicle returns the vehicle's state, or vehicle.New(id) with
 	// Version 0 if there is none.
 	GetVehicle(ctx context.Context, vehicleID string) (*vehicle.State, error)
-	// PutVehicle writes s as version s.Version+1, only if the stored
-	// version is still s.Version (ErrVersionConflict otherwise) and fence
-	// still holds its event (ErrFenceLost otherwise). On success it sets
-	// s.Version to the new version. It is one write request.
+	// PutVehicle writes s as version s.Version+1 and marks fence's event
+	// completed, atomically: only if the stored version is still s.Version
+	// (ErrVersionConflict otherwise) and fence still holds its event
+	// (ErrFenceLost otherwise). On success it sets s.Version to the new
+	// version. It is one write request.
 	PutVehicle(ctx context.Context, s *vehicle.State, fence Claim) error
 }
 
-// DefaultConflictRetries is how often StateHandler re-reads and re-merges
+// DefaultConflictRetries is how often StateFinisher re-reads and re-merges
 // after losing a version race before failing the record.
 const DefaultConflictRetries = 8
 
-// StateHandler is the default Handler: it merges each event into its
-// vehicle's stored state (newest value per signal, newest report per error).
-type StateHandler struct {
+// StateFinisher is the default Finisher: it merges each event into its
+// vehicle's stored state (newest value per signal, newest report per error)
+// and completes the event in the same write.
+type StateFinisher struct {
 	store   VehicleStore
 	retries int
 	log     *slog.Logger
@@ -43,21 +46,22 @@ type StateHandler struct {
 	now     func() time.Time
 }
 
-// NewStateHandler returns a StateHandler over store. log and metrics may
+// NewStateFinisher returns a StateFinisher over store. log and metrics may
 // be nil.
-func NewStateHandler(store VehicleStore, log *slog.Logger, metrics MetricsWriter) *StateHandler {
+func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWriter) *StateFinisher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if metrics == nil {
 		metrics = discardMetrics{}
 	}
-	return &StateHandler{store: store, retries: DefaultConflictRetries, log: log, metrics: metrics, now: time.Now}
+	return &StateFinisher{store: store, retries: DefaultConflictRetries, log: log, metrics: metrics, now: time.Now}
 }
 
-// Handle merges ev into the stored state, retrying the merge when a
-// concurrent event for the same vehicle wins the write.
-func (h *StateHandler) Handle(ctx context.Context, ev smartcar.Event, claim Claim) error {
+// Finish merges ev into the stored state and completes it, retrying the
+// merge when a concurrent event for the same vehicle wins the write. An
+// event that brings nothing newer only completes.
+func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Claim) error {
 	for attempt := 0; ; attempt++ {
 		s, err := h.store.GetVehicle(ctx, ev.VehicleID)
 		if err != nil {
@@ -70,7 +74,7 @@ func (h *StateHandler) Handle(ctx context.Context, ev smartcar.Event, claim Clai
 		}
 		if !res.Changed() {
 			h.emitStale(res.Stale)
-			return nil // nothing newer: no write
+			return h.store.Complete(ctx, claim, h.now()) // nothing newer to store
 		}
 		s.UpdatedAt = h.now().UnixMilli()
 		err = h.store.PutVehicle(ctx, s, claim)
@@ -94,7 +98,7 @@ func (h *StateHandler) Handle(ctx context.Context, ev smartcar.Event, claim Clai
 	}
 }
 
-func (h *StateHandler) emitStale(n int) {
+func (h *StateFinisher) emitStale(n int) {
 	if n > 0 {
 		_ = h.metrics.Emit(emf.Metric{Name: MetricStaleSignalsIgnored, Value: float64(n), Unit: emf.Count})
 	}

@@ -116,7 +116,7 @@ func TestHandlerWithFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			store, dlq := processortest.NewStore(), &processortest.DLQ{}
-			p := processor.New(store, dlq, []processor.Handler{processor.NewStateHandler(store, nil, nil)}, processor.Options{})
+			p := processor.New(store, processor.NewStateFinisher(store, nil, nil), dlq, nil, processor.Options{})
 			out, err := lambda.NewHandler(sqslambda.Handler(p)).Invoke(context.Background(), event)
 			if err != nil {
 				t.Fatal(err)

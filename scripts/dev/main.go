@@ -78,7 +78,7 @@ func run() error {
 	if token == "" {
 		token, generated = devstack.NewDevToken(), true
 	}
-	res, err := devstack.Provision(ctx, cfg, token, "")
+	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{})
 	if err != nil {
 		return fmt.Errorf("create resources: %w", err)
 	}

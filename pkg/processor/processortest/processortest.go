@@ -138,6 +138,7 @@ func (s *Store) PutVehicle(_ context.Context, st *vehicle.State, fence processor
 	next := st.Clone()
 	next.Version++
 	s.vehicles[st.VehicleID] = next
+	s.events[fence.EventID] = eventItem{status: "COMPLETED", token: fence.Token}
 	st.Version = next.Version
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 
 // Store is what a processor store provides.
 type Store interface {
-	processor.Ledger
 	processor.VehicleStore
 }
 
@@ -37,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"VehicleRoundTrip", testVehicleRoundTrip},
 		{"VehicleVersionConflict", testVersionConflict},
 		{"VehicleWriteFenced", testVehicleFence},
+		{"VehicleWriteCompletesEvent", testVehicleWriteCompletes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -204,7 +204,7 @@ func testVehicleRoundTrip(t *testing.T, s Store) {
 		t.Fatalf("round trip differs:\n got %s\nwant %s", gb, wb)
 	}
 	got.Model = "Model 3"
-	if err := s.PutVehicle(ctx, got, fence); err != nil || got.Version != 2 {
+	if err := s.PutVehicle(ctx, got, mustClaim(t, s, uniqueID(t, "e2"), t0)); err != nil || got.Version != 2 {
 		t.Fatalf("second write: version %d, %v", got.Version, err)
 	}
 }
@@ -212,19 +212,41 @@ func testVehicleRoundTrip(t *testing.T, s Store) {
 func testVersionConflict(t *testing.T, s Store) {
 	ctx := context.Background()
 	vid := uniqueID(t, "v")
-	fence := mustClaim(t, s, uniqueID(t, "e"), t0)
+	first, second := mustClaim(t, s, uniqueID(t, "e1"), t0), mustClaim(t, s, uniqueID(t, "e2"), t0)
 	a, _ := s.GetVehicle(ctx, vid)
 	b, _ := s.GetVehicle(ctx, vid)
 	a.Make = "A"
-	if err := s.PutVehicle(ctx, a, fence); err != nil {
+	if err := s.PutVehicle(ctx, a, first); err != nil {
 		t.Fatal(err)
 	}
 	b.Make = "B"
-	if err := s.PutVehicle(ctx, b, fence); !errors.Is(err, processor.ErrVersionConflict) {
+	if err := s.PutVehicle(ctx, b, second); !errors.Is(err, processor.ErrVersionConflict) {
 		t.Fatalf("write from a stale read = %v, want ErrVersionConflict", err)
+	}
+	// The losing write changed nothing: its event is still held, not completed.
+	if err := s.Release(ctx, second); err != nil {
+		t.Fatalf("the losing writer's claim was disturbed: %v", err)
 	}
 	if got, _ := s.GetVehicle(ctx, vid); got.Make != "A" || got.Version != 1 {
 		t.Fatalf("stored = %s v%d, want A v1", got.Make, got.Version)
+	}
+}
+
+func testVehicleWriteCompletes(t *testing.T, s Store) {
+	ctx := context.Background()
+	vid, eid := uniqueID(t, "v"), uniqueID(t, "e")
+	c := mustClaim(t, s, eid, t0)
+	st, _ := s.GetVehicle(ctx, vid)
+	st.Make = "M"
+	if err := s.PutVehicle(ctx, st, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, err := s.Claim(ctx, claimReq(eid, t0.Add(time.Hour))); err != nil || out != processor.AlreadyCompleted {
+		t.Fatalf("claim after the state write = %v, %v; want AlreadyCompleted (state and completion are one write)", out, err)
+	}
+	st.Make = "AGAIN"
+	if err := s.PutVehicle(ctx, st, c); !errors.Is(err, processor.ErrFenceLost) {
+		t.Fatalf("second write under a completed claim = %v, want ErrFenceLost", err)
 	}
 }
 
