@@ -1,0 +1,363 @@
+package devstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+)
+
+// ledgerRun configures one run of the pipeline under test.
+type ledgerRun struct {
+	prefix            string
+	seed              uint64
+	events            int
+	dynamoDB, sqsSend float64 // fault probabilities
+	killEvery         int     // kill every n-th processor invocation mid-batch; 0 never
+}
+
+// generatedEvent is one VEHICLE_STATE the sender delivers.
+type generatedEvent struct {
+	id, vehicle string
+	oem         int64
+	values      map[string]int
+	body        []byte
+}
+
+var signalCodes = []string{"odometer-traveleddistance", "tractionbattery-stateofcharge", "tractionbattery-range",
+	"closure-islocked", "charge-ischarging", "climate-cabintemperature"}
+
+func generate(rng *rand.Rand, prefix string, n, vehicles int) []generatedEvent {
+	order := rng.Perm(n) // oemUpdatedAt order differs from generation and send order
+	events := make([]generatedEvent, n)
+	for i := range events {
+		ev := generatedEvent{
+			id: fmt.Sprintf("%sevent-%03d", prefix, i), vehicle: fmt.Sprintf("%svehicle-%d", prefix, rng.IntN(vehicles)),
+			oem: 1767225600000 + int64(order[i])*1000, values: map[string]int{},
+		}
+		var sigs []string
+		for _, j := range rng.Perm(len(signalCodes))[:1+rng.IntN(4)] {
+			v := rng.IntN(100000)
+			ev.values[signalCodes[j]] = v
+			sigs = append(sigs, fmt.Sprintf(`{"code":%q,"name":"N","group":"G","body":{"value":%d},"meta":{"oemUpdatedAt":%d,"retrievedAt":%d},"status":{"value":"SUCCESS"}}`,
+				signalCodes[j], v, ev.oem, ev.oem+50))
+		}
+		ev.body = []byte(fmt.Sprintf(`{"eventId":%q,"eventType":"VEHICLE_STATE","data":{"user":{"id":"u"},"vehicle":{"id":%q,"make":"VW","model":"ID.4","year":2023},"signals":[%s]},"meta":{"deliveryId":"d","deliveredAt":%d,"mode":"LIVE","version":"4.0"}}`,
+			ev.id, ev.vehicle, strings.Join(sigs, ","), ev.oem+500))
+		events[i] = ev
+	}
+	return events
+}
+
+// killer crashes every n-th invocation part-way: the work stops at a random
+// point and no response reaches the event source, as when a Lambda dies.
+type killer struct {
+	next  lambda.Handler
+	every int
+	n     atomic.Int64
+	kills atomic.Int64
+	rng   *rand.Rand
+	mu    sync.Mutex
+}
+
+func (k *killer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if k.every == 0 || k.n.Add(1)%int64(k.every) != 0 {
+		return k.next.Invoke(ctx, payload)
+	}
+	k.mu.Lock()
+	after := time.Duration(1+k.rng.IntN(40)) * time.Millisecond
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, after)
+	defer cancel()
+	_, _ = k.next.Invoke(ctx, payload)
+	k.kills.Add(1)
+	return nil, errors.New("killed mid-batch")
+}
+
+// TestLedgerUnderFaults delivers events through the local pipeline while
+// DynamoDB and SQS fail at random and the processor is killed mid-batch,
+// then checks what a user relies on: nothing acknowledged is lost, nothing
+// applied twice, and the state is the newest value per signal. Without
+// faults, everything must be applied and the DLQ stay empty.
+func TestLedgerUnderFaults(t *testing.T) {
+	t.Run("faults", func(t *testing.T) {
+		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.2, sqsSend: 0.1, killEvery: 6})
+	})
+	t.Run("no faults", func(t *testing.T) {
+		checkLedger(t, ledgerRun{prefix: "ln-", seed: 7, events: 120})
+	})
+}
+
+func checkLedger(t *testing.T, run ledgerRun) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rng := rand.New(rand.NewPCG(run.seed, 1))
+	clean := awstest.Config(t)
+	res, err := devstack.Provision(ctx, clean, token, devstack.Options{Prefix: run.prefix, VisibilityTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Faults reach the functions' AWS calls only; the SDK's own retries are
+	// off so that every fault reaches our code.
+	faults := awstest.NewFaults(run.seed, run.dynamoDB, run.sqsSend)
+	var enqMu sync.Mutex
+	enqueued := map[string]int{} // eventId -> messages SQS accepted
+	faults.Sent = func(target string, body []byte) {
+		if target != "AmazonSQS.SendMessage" {
+			return
+		}
+		var in struct {
+			QueueUrl          string
+			MessageAttributes map[string]struct{ StringValue string }
+		}
+		if json.Unmarshal(body, &in) == nil && in.QueueUrl == res.QueueURL {
+			enqMu.Lock()
+			enqueued[in.MessageAttributes["eventId"].StringValue]++
+			enqMu.Unlock()
+		}
+	}
+	faulty := clean.Copy()
+	faulty.HTTPClient = &http.Client{Transport: faults.Transport(moto.AtomicDynamoDB(http.DefaultTransport))}
+	faulty.RetryMaxAttempts = 1
+
+	logs := &lockedWriter{}
+	recvEnv, procEnv := res.ReceiverEnv(), res.ProcessorEnv()
+	procEnv["LEASE_DURATION"] = "2s"
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	recv, err := functions.NewReceiver(env(recvEnv), faulty, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := functions.NewProcessor(env(procEnv), faulty, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill := &killer{next: lambda.NewHandler(proc), every: run.killEvery, rng: rand.New(rand.NewPCG(run.seed, 2))}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
+	sqsClient := sqs.NewFromConfig(clean)
+	poller := &devstack.Poller{SQS: sqsClient, QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: kill}
+	polled := make(chan struct{})
+	go func() { poller.Run(ctx); close(polled) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-polled; <-served }) }
+	defer stop()
+
+	// Deliver like Smartcar: every event once, some twice, in shuffled
+	// order; a non-2xx answer is retried up to 3 times with the same
+	// eventId and a new deliveryId and deliveredAt.
+	events := generate(rng, run.prefix, run.events, 5)
+	var deliveries []int
+	for i := range events {
+		deliveries = append(deliveries, i)
+		if rng.IntN(100) < 15 {
+			deliveries = append(deliveries, i)
+		}
+	}
+	rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
+	url := "http://" + ln.Addr().String() + receiver.PathWebhook
+	client := &http.Client{Timeout: 15 * time.Second}
+	var ackMu sync.Mutex
+	acked := map[string]bool{}
+	var attempts, gaveUp atomic.Int64
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, i := range deliveries {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(ev generatedEvent) {
+			defer func() { <-sem; wg.Done() }()
+			for attempt := 1; attempt <= 4; attempt++ {
+				attempts.Add(1)
+				b := delivery.Rewrite{DeliveryID: delivery.NewID(), DeliveredAt: time.Now()}.Apply(ev.body)
+				r, err := delivery.Send(ctx, client, url, token, b)
+				if err == nil && r.OK() {
+					ackMu.Lock()
+					acked[ev.id] = true
+					ackMu.Unlock()
+					return
+				}
+				time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+			}
+			gaveUp.Add(1)
+		}(events[i])
+	}
+	wg.Wait()
+
+	// Wait until the queue is drained: nothing visible or in flight.
+	deadline := time.Now().Add(120 * time.Second)
+	for quiet := 0; quiet < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue did not drain within 120s")
+		}
+		out, err := sqsClient.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(res.QueueURL),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0" {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	stop()
+
+	// The ledger, read once the pipeline has stopped.
+	ctx = context.Background()
+	ddb := dynamodb.NewFromConfig(clean)
+	completed := map[string]bool{}
+	for _, ev := range events {
+		out, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(res.EventsTable), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{dynamostore.EventsKey: &types.AttributeValueMemberS{Value: ev.id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok := out.Item["status"].(*types.AttributeValueMemberS); ok && st.Value == dynamostore.StatusCompleted {
+			completed[ev.id] = true
+		}
+	}
+	queue := dlq.Queue{API: sqsClient, DLQURL: res.DLQURL}
+	parked, err := queue.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReasons := deadLetteredReasons(logs.String())
+	inDLQ := map[string]string{} // eventId -> reason
+	for _, m := range parked {
+		reason := m.FailureReason
+		if reason == "" {
+			reason = logReasons[m.EventID()]
+		}
+		inDLQ[m.EventID()] = reason
+	}
+
+	var violations []string
+	violate := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
+	perVehicle := map[string]int{}
+	for _, ev := range events {
+		switch {
+		case acked[ev.id] && enqueued[ev.id] == 0:
+			violate("%s: answered 2xx but never reached the queue", ev.id)
+		case acked[ev.id] && !completed[ev.id] && inDLQ[ev.id] == "":
+			if _, parked := inDLQ[ev.id]; parked {
+				violate("%s: in the DLQ without a reason", ev.id)
+			} else {
+				violate("%s: answered 2xx, neither applied nor in the DLQ: lost", ev.id)
+			}
+		}
+		if completed[ev.id] {
+			perVehicle[ev.vehicle]++
+		}
+	}
+	store := dynamostore.New(ddb, res.EventsTable, res.StateTable)
+	vehicles := map[string]bool{}
+	for _, ev := range events {
+		vehicles[ev.vehicle] = true
+	}
+	for v := range vehicles {
+		want := map[string]generatedEvent{} // code -> newest applied event carrying it
+		for _, ev := range events {
+			if ev.vehicle != v || !completed[ev.id] {
+				continue
+			}
+			for code := range ev.values {
+				if cur, ok := want[code]; !ok || ev.oem > cur.oem {
+					want[code] = ev
+				}
+			}
+		}
+		st, err := store.GetVehicle(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for code, sig := range st.Signals {
+			w, ok := want[code]
+			got := fmt.Sprint(sig.Body["value"])
+			switch {
+			case !ok:
+				violate("%s/%s = %s from %s, which was never applied", v, code, got, sig.EventID)
+			case got != strconv.Itoa(w.values[code]):
+				violate("%s/%s = %s from %s; the newest applied is %d from %s", v, code, got, sig.EventID, w.values[code], w.id)
+			}
+		}
+		for code, w := range want {
+			if _, ok := st.Signals[code]; !ok {
+				violate("%s/%s missing; %s applied %d", v, code, w.id, w.values[code])
+			}
+		}
+		if st.Version > int64(perVehicle[v]) {
+			violate("%s written %d times for %d applied events: an effect was applied twice", v, st.Version, perVehicle[v])
+		}
+	}
+
+	injected, before, after := faults.Injected()
+	t.Logf("ledger %s: %d events, %d deliveries (%d attempts, %d given up after 4), %d acknowledged, %d enqueued at least once, "+
+		"%d applied, %d in the DLQ, %d duplicate skips; faults injected %d (%d before the call, %d after it took effect), %d kills mid-batch",
+		strings.TrimSuffix(run.prefix, "-"), len(events), len(deliveries), attempts.Load(), gaveUp.Load(), len(acked), len(enqueued),
+		len(completed), len(inDLQ), strings.Count(logs.String(), `"message":"processing.duplicate"`), injected, before, after, kill.kills.Load())
+	if run.dynamoDB == 0 && run.sqsSend == 0 && run.killEvery == 0 {
+		if len(parked) != 0 {
+			violate("without faults the DLQ holds %d messages", len(parked))
+		}
+		for _, ev := range events {
+			if !acked[ev.id] || !completed[ev.id] {
+				violate("%s: without faults, acknowledged %v, applied %v", ev.id, acked[ev.id], completed[ev.id])
+			}
+		}
+	}
+	if len(violations) > 0 {
+		sort.Strings(violations)
+		t.Fatalf("%d ledger violations:\n  %s", len(violations), strings.Join(violations[:min(len(violations), 40)], "\n  "))
+	}
+	if run.dynamoDB > 0 && (injected == 0 || len(completed) == 0) {
+		t.Fatalf("the fault run proved nothing: %d faults, %d applied", injected, len(completed))
+	}
+}
+
+// deadLetteredReasons reads the processing.dead_lettered log lines.
+func deadLetteredReasons(logs string) map[string]string {
+	reasons := map[string]string{}
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"processing.dead_lettered"`) {
+			continue
+		}
+		var l struct{ EventID, Reason string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.EventID != "" {
+			reasons[l.EventID] = l.Reason
+		}
+	}
+	return reasons
+}
