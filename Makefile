@@ -46,10 +46,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## Benchmarks (ns/op, B/op, allocs/op) and Lambda binary sizes
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
-	@$(MAKE) --no-print-directory build >/dev/null
-	@for fn in $(LAMBDAS); do printf "bootstrap size %-10s %s bytes\n" $$fn $$(stat -c %s bin/$$fn/bootstrap); done
+bench: deps tools ## One benchmark report: receiver vs HMAC floor, processor, DynamoDB requests, binaries, pipeline throughput
+	$(GO) run ./scripts/benchreport
 
 dev: deps tools ## Run the whole pipeline locally on the moto emulator (receiver on http://127.0.0.1:3000)
 	$(GO) run ./scripts/dev

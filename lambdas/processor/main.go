@@ -1,7 +1,7 @@
 // Command processor is the processing Lambda, triggered by the receiver's
 // SQS queue with ReportBatchItemFailures. It loads the AWS config and starts
-// the handler that pkg/functions wires from the environment; the logic is in
-// pkg/processor. Add your own processor.Handler values to NewProcessor.
+// the handler that pkg/functions wires from the environment; the logic is
+// in pkg/processor. Add your own processor.Handler values to NewProcessor.
 package main
 
 import (
@@ -18,13 +18,11 @@ import (
 func main() {
 	awsCfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "processor: init failed: aws config: %v\n", err)
-		os.Exit(1)
+		functions.FailInit("processor", fmt.Errorf("aws config: %w", err))
 	}
 	handler, err := functions.NewProcessor(os.Getenv, awsCfg, os.Stdout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "processor: init failed: %v\n", err)
-		os.Exit(1)
+		functions.FailInit("processor", err)
 	}
 	lambda.Start(handler)
 }

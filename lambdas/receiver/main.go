@@ -17,13 +17,11 @@ import (
 func main() {
 	awsCfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "receiver: init failed: aws config: %v\n", err)
-		os.Exit(1)
+		functions.FailInit("receiver", fmt.Errorf("aws config: %w", err))
 	}
 	handler, err := functions.NewReceiver(os.Getenv, awsCfg, os.Stdout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "receiver: init failed: %v\n", err)
-		os.Exit(1)
+		functions.FailInit("receiver", err)
 	}
 	lambda.Start(handler)
 }

@@ -55,6 +55,10 @@ var tableSeq struct {
 // newStore creates fresh tables in the emulator and returns a store over
 // them, with a counter of its requests.
 func newStore(t *testing.T) (*dynamostore.Store, *requestCounter) {
+	return newStoreTB(t)
+}
+
+func newStoreTB(t testing.TB) (*dynamostore.Store, *requestCounter) {
 	t.Helper()
 	cfg := awstest.Config(t)
 	counter := &requestCounter{ops: map[string]int{}, next: cfg.HTTPClient}

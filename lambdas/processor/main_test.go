@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+// TestBootstrap runs the real binary as Lambda does, against a local
+// Runtime API and the emulator, with an SQS batch holding a poison record.
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	cfg := awstest.Config(t)
+	dlq, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bootstrap-dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddb := dynamodb.NewFromConfig(cfg)
+	if err := dynamostore.CreateTables(ctx, ddb, "bootstrap-events", "bootstrap-vehicles"); err != nil {
+		t.Fatal(err)
+	}
+	bin, size := awstest.BuildBootstrap(t, ".")
+	api := awstest.NewRuntimeAPI(t)
+	cmd := exec.Command(bin)
+	cmd.Env = awstest.LambdaEnv(t, api, "processor", map[string]string{
+		"EVENTS_TABLE": "bootstrap-events", "STATE_TABLE": "bootstrap-vehicles", "DLQ_URL": *dlq.QueueUrl,
+	})
+	var stdout strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	select {
+	case at := <-api.FirstNext():
+		t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, at.Sub(start))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no request for work within 10s:\n%s", stdout.String())
+	}
+	event, err := os.ReadFile("../../events/processor/sqs-batch-with-poison.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := api.Invoke(ictx, event)
+	if err != nil || res.Error {
+		t.Fatalf("%v, %+v\n%s", err, res, stdout.String())
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(res.Payload, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("response %s, %v", res.Payload, err)
+	}
+	st, err := dynamostore.New(ddb, "bootstrap-events", "bootstrap-vehicles").GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+	if err != nil || st.Version != 2 {
+		t.Fatalf("vehicle at version %d, %v", st.Version, err)
+	}
+	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: dlq.QueueUrl})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("DLQ holds %d messages, %v", len(out.Messages), err)
+	}
+}
+
+// BenchmarkColdStart measures the time from process start to the first
+// request for work: the function's init, which builds its clients but does
+// no network I/O.
+func BenchmarkColdStart(b *testing.B) {
+	bin, size := awstest.BuildBootstrap(b, ".")
+	env := map[string]string{"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s", "EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d"}
+	for b.Loop() {
+		api := awstest.NewRuntimeAPI(b)
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+api.Addr(), "AWS_REGION=us-east-1")
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-api.FirstNext():
+		case <-time.After(10 * time.Second):
+			b.Fatal("no request for work within 10s")
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	b.ReportMetric(float64(size), "host-binary-bytes")
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+const testToken = "00000000-test-amt-0000-000000000000"
+
+// TestBootstrap runs the real binary as Lambda does, against a local
+// Runtime API and the emulator, and feeds it events/ files.
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	cfg := awstest.Config(t)
+	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bootstrap-receiver")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("bootstrap/amt"), SecretString: aws.String(testToken),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bin, size := awstest.BuildBootstrap(t, ".")
+	api := awstest.NewRuntimeAPI(t)
+	cmd := exec.Command(bin)
+	cmd.Env = awstest.LambdaEnv(t, api, "receiver", map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": "bootstrap/amt"})
+	var stdout strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var initTime time.Duration
+	select {
+	case at := <-api.FirstNext():
+		initTime = at.Sub(start)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no request for work within 10s:\n%s", stdout.String())
+	}
+	t.Logf("receiver bootstrap: %d bytes (%s build), init %v (process start to first /next)", size, "host", initTime)
+
+	for _, tt := range []struct {
+		file string
+		want int
+		in   string
+	}{
+		{"httpapi-verify.json", 200, smartcar.HashChallenge(testToken, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")},
+		{"httpapi-vehicle-state.json", 200, `"status":"received"`},
+		{"rest-bad-signature.json", 401, "SC-Signature"},
+	} {
+		event, err := os.ReadFile("../../events/receiver/" + tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := api.Invoke(ictx, event)
+		cancel()
+		if err != nil || res.Error {
+			t.Fatalf("%s: %v, %+v\n%s", tt.file, err, res, stdout.String())
+		}
+		var resp apigw.Response
+		if err := json.Unmarshal(res.Payload, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.want || !strings.Contains(resp.Body, tt.in) {
+			t.Errorf("%s: %d %s, want %d with %q", tt.file, resp.StatusCode, resp.Body, tt.want, tt.in)
+		}
+	}
+	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("queue holds %d messages, %v", len(out.Messages), err)
+	}
+	if !strings.Contains(stdout.String(), `"requestId":"00000000-0000-4000-8000-`) {
+		t.Error("log lines lack the invocation's request id")
+	}
+}
+
+// TestBootstrapInitError checks that a misconfigured function says why.
+func TestBootstrapInitError(t *testing.T) {
+	bin, _ := awstest.BuildBootstrap(t, ".")
+	api := awstest.NewRuntimeAPI(t)
+	cmd := exec.Command(bin)
+	cmd.Env = awstest.LambdaEnv(t, api, "receiver", map[string]string{"AMT_SECRET_ID": "x", "MAX_BODY_BYTES": "lots"})
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("the function started without QUEUE_URL")
+	}
+	for _, name := range []string{"QUEUE_URL", "MAX_BODY_BYTES"} {
+		if !strings.Contains(string(out), name) {
+			t.Errorf("stderr does not name %s: %s", name, out)
+		}
+	}
+	select {
+	case body := <-api.InitError():
+		if !strings.Contains(body, "QUEUE_URL") || !strings.Contains(body, "Runtime.InitError") {
+			t.Errorf("init error = %s", body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no init error posted to the Runtime API")
+	}
+}
+
+// BenchmarkColdStart measures the time from process start to the first
+// request for work: the function's init, which builds its clients but does
+// no network I/O.
+func BenchmarkColdStart(b *testing.B) {
+	bin, size := awstest.BuildBootstrap(b, ".")
+	env := map[string]string{"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s", "EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d"}
+	for b.Loop() {
+		api := awstest.NewRuntimeAPI(b)
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+api.Addr(), "AWS_REGION=us-east-1")
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-api.FirstNext():
+		case <-time.After(10 * time.Second):
+			b.Fatal("no request for work within 10s")
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	b.ReportMetric(float64(size), "host-binary-bytes")
+}
