@@ -120,6 +120,10 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"eventId":"a\"b","data":{"vehicle":{"id":"\ud83d\ude97"}},"meta":{"mode":"TEST"}}`))
 	f.Add([]byte(`{"version":"2.0","eventName":"verify","payload":{"challenge":"x"}}`))
 	f.Add([]byte(`{"eventId":"\xff\xfe","eventType":"VERIFY"}`))
+	// Long enough for the 64-byte block scanner: brackets and quotes inside
+	// strings, escapes, strings and nesting across block boundaries.
+	f.Add([]byte(`{"data":{"signals":[` + strings.Repeat(`{"code":"a{[b","body":{"v":[1,"]}\"x\\"]},"n":"`+strings.Repeat("z", 70)+`"},`, 5) + `{}],"vehicle":{"id":"v"}},"eventId":"e","meta":{"mode":"LIVE"}}`))
+	f.Add([]byte(`{"data":{"x":"` + strings.Repeat(`\"{`, 40) + `","vehicle":{"id":"v2"}},"eventId":"e2"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, err := smartcar.ParseEnvelope(body)
 		var probe map[string]json.RawMessage
