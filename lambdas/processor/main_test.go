@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,23 +33,10 @@ func TestBootstrap(t *testing.T) {
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
-	cmd := exec.Command(bin)
-	cmd.Env = awstest.LambdaEnv(t, api, "processor", map[string]string{
+	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "processor", awstest.Endpoint(t), map[string]string{
 		"EVENTS_TABLE": "bootstrap-events", "STATE_TABLE": "bootstrap-vehicles", "DLQ_URL": *dlq.QueueUrl,
-	})
-	var stdout strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stdout
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	select {
-	case at := <-api.FirstNext():
-		t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, at.Sub(start))
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no request for work within 10s:\n%s", stdout.String())
-	}
+	}))
+	t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
 	event, err := os.ReadFile("../../events/processor/sqs-batch-with-poison.json")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +45,7 @@ func TestBootstrap(t *testing.T) {
 	defer cancel()
 	res, err := api.Invoke(ictx, event)
 	if err != nil || res.Error {
-		t.Fatalf("%v, %+v\n%s", err, res, stdout.String())
+		t.Fatalf("%v, %+v\n%s", err, res, fn.Output.String())
 	}
 	var resp events.SQSEventResponse
 	if err := json.Unmarshal(res.Payload, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
@@ -76,29 +61,11 @@ func TestBootstrap(t *testing.T) {
 	}
 }
 
-// BenchmarkColdStart measures the time from process start to the first
-// request for work: the function's init, which builds its clients but does
-// no network I/O.
+// BenchmarkColdStart measures the function's init, which builds its
+// clients but does no network I/O.
 func BenchmarkColdStart(b *testing.B) {
-	bin, size := awstest.BuildBootstrap(b, ".")
-	env := map[string]string{"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s", "EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d"}
-	for b.Loop() {
-		api := awstest.NewRuntimeAPI(b)
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+api.Addr(), "AWS_REGION=us-east-1")
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-api.FirstNext():
-		case <-time.After(10 * time.Second):
-			b.Fatal("no request for work within 10s")
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	b.ReportMetric(float64(size), "host-binary-bytes")
+	awstest.BenchmarkColdStart(b, ".", map[string]string{
+		"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s",
+		"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d",
+	})
 }

@@ -38,23 +38,9 @@ func TestBootstrap(t *testing.T) {
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
-	cmd := exec.Command(bin)
-	cmd.Env = awstest.LambdaEnv(t, api, "receiver", map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": "bootstrap/amt"})
-	var stdout strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stdout
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var initTime time.Duration
-	select {
-	case at := <-api.FirstNext():
-		initTime = at.Sub(start)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no request for work within 10s:\n%s", stdout.String())
-	}
-	t.Logf("receiver bootstrap: %d bytes (%s build), init %v (process start to first /next)", size, "host", initTime)
+	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "receiver", awstest.Endpoint(t),
+		map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": "bootstrap/amt"}))
+	t.Logf("receiver bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
 
 	for _, tt := range []struct {
 		file string
@@ -73,7 +59,7 @@ func TestBootstrap(t *testing.T) {
 		res, err := api.Invoke(ictx, event)
 		cancel()
 		if err != nil || res.Error {
-			t.Fatalf("%s: %v, %+v\n%s", tt.file, err, res, stdout.String())
+			t.Fatalf("%s: %v, %+v\n%s", tt.file, err, res, fn.Output.String())
 		}
 		var resp apigw.Response
 		if err := json.Unmarshal(res.Payload, &resp); err != nil {
@@ -87,7 +73,7 @@ func TestBootstrap(t *testing.T) {
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("queue holds %d messages, %v", len(out.Messages), err)
 	}
-	if !strings.Contains(stdout.String(), `"requestId":"00000000-0000-4000-8000-`) {
+	if !strings.Contains(fn.Output.String(), `"requestId":"00000000-0000-4000-8000-`) {
 		t.Error("log lines lack the invocation's request id")
 	}
 }
@@ -97,7 +83,7 @@ func TestBootstrapInitError(t *testing.T) {
 	bin, _ := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
 	cmd := exec.Command(bin)
-	cmd.Env = awstest.LambdaEnv(t, api, "receiver", map[string]string{"AMT_SECRET_ID": "x", "MAX_BODY_BYTES": "lots"})
+	cmd.Env = awstest.LambdaEnv(api, "receiver", "", map[string]string{"AMT_SECRET_ID": "x", "MAX_BODY_BYTES": "lots"})
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("the function started without QUEUE_URL")
@@ -117,29 +103,11 @@ func TestBootstrapInitError(t *testing.T) {
 	}
 }
 
-// BenchmarkColdStart measures the time from process start to the first
-// request for work: the function's init, which builds its clients but does
-// no network I/O.
+// BenchmarkColdStart measures the function's init, which builds its
+// clients but does no network I/O.
 func BenchmarkColdStart(b *testing.B) {
-	bin, size := awstest.BuildBootstrap(b, ".")
-	env := map[string]string{"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s", "EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d"}
-	for b.Loop() {
-		api := awstest.NewRuntimeAPI(b)
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+api.Addr(), "AWS_REGION=us-east-1")
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-api.FirstNext():
-		case <-time.After(10 * time.Second):
-			b.Fatal("no request for work within 10s")
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	b.ReportMetric(float64(size), "host-binary-bytes")
+	awstest.BenchmarkColdStart(b, ".", map[string]string{
+		"QUEUE_URL": "http://127.0.0.1:1/q", "AMT_SECRET_ID": "s",
+		"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "http://127.0.0.1:1/d",
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	logs := &lockedWriter{}
+	logs := &loggingtest.Buffer{}
 	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, logs)
 	if err != nil {
 		b.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -79,7 +80,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, &lockedWriter{})
+	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, &loggingtest.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	logs := &lockedWriter{}
+	logs := &loggingtest.Buffer{}
 	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, gate)
 	if err != nil {
 		t.Fatal(err)

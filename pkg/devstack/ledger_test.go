@@ -29,6 +29,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 )
@@ -147,7 +148,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	faulty.HTTPClient = &http.Client{Transport: faults.Transport(moto.AtomicDynamoDB(http.DefaultTransport))}
 	faulty.RetryMaxAttempts = 1
 
-	logs := &lockedWriter{}
+	logs := &loggingtest.Buffer{}
 	recvEnv, procEnv := res.ReceiverEnv(), res.ProcessorEnv()
 	procEnv["LEASE_DURATION"] = "2s"
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

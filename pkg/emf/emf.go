@@ -113,6 +113,12 @@ func (w *Writer) Emit(metrics ...Metric) error {
 	return err
 }
 
+// Discard drops metrics: the default where none are wanted.
+type Discard struct{}
+
+// Emit implements the writers' interface and does nothing.
+func (Discard) Emit(...Metric) error { return nil }
+
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 )
 
 type processorStack struct {
@@ -27,26 +27,7 @@ type processorStack struct {
 	awsCfg aws.Config
 	sqs    *sqs.Client
 	store  *dynamostore.Store
-	logs   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the metrics writer
-// to share, as they share stdout in Lambda.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *loggingtest.Buffer
 }
 
 func newProcessorStack(t *testing.T) *processorStack {
@@ -54,7 +35,7 @@ func newProcessorStack(t *testing.T) *processorStack {
 	ctx := context.Background()
 	awsCfg := awstest.Config(t)
 	name := strings.ReplaceAll(t.Name(), "/", "-")
-	s := &processorStack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &syncBuffer{}}
+	s := &processorStack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &loggingtest.Buffer{}}
 	dlq, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq-" + name)})
 	if err != nil {
 		t.Fatal(err)

@@ -188,17 +188,13 @@ func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handl
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = discardMetrics{}
+		opts.Metrics = emf.Discard{}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Processor{ledger: ledger, finisher: finisher, dlq: dlq, handlers: handlers, opts: opts}
 }
-
-type discardMetrics struct{}
-
-func (discardMetrics) Emit(...emf.Metric) error { return nil }
 
 // ProcessBatch processes records, concurrently up to Options.Concurrency,
 // and returns the message ids of the records that failed and must be

@@ -17,6 +17,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -29,23 +30,6 @@ func readBody(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // countingHandler counts the effects of each event.
@@ -75,14 +59,14 @@ type fixture struct {
 	store   *processortest.Store
 	dlq     *processortest.DLQ
 	effects *countingHandler
-	logs    *syncBuffer
-	metrics *syncBuffer
+	logs    *loggingtest.Buffer
+	metrics *loggingtest.Buffer
 	now     atomic.Int64 // unix ms
 }
 
 func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	t.Helper()
-	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
+	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
 	f.now.Store(time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli())
 	log := logging.New(f.logs, slog.LevelDebug)
 	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})

@@ -53,7 +53,7 @@ func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWrite
 		log = slog.New(slog.DiscardHandler)
 	}
 	if metrics == nil {
-		metrics = discardMetrics{}
+		metrics = emf.Discard{}
 	}
 	return &StateFinisher{store: store, retries: DefaultConflictRetries, log: log, metrics: metrics, now: time.Now}
 }

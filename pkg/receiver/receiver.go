@@ -134,17 +134,13 @@ func New(queue Queue, tokens TokenSource, opts Options) *Handler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = discardMetrics{}
+		opts.Metrics = emf.Discard{}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Handler{queue: queue, tokens: tokens, opts: opts}
 }
-
-type discardMetrics struct{}
-
-func (discardMetrics) Emit(...emf.Metric) error { return nil }
 
 // Handle answers one request.
 func (h *Handler) Handle(ctx context.Context, req Request) Response {
