@@ -58,8 +58,9 @@ type WebhookStackProps struct {
 	// MaxReceiveCount is the redrive limit: one delivery plus retries.
 	// Default pipeline.MaxReceiveCount (4: three retries).
 	MaxReceiveCount float64
-	// MaxBatchingWindowSeconds lets the event source gather a batch.
-	// Default 0.
+	// MaxBatchingWindowSeconds lets the event source gather a batch
+	// (0 to 300). Default 0. The queue's visibility timeout grows with it,
+	// as AWS asks: six times the function timeout plus the window.
 	MaxBatchingWindowSeconds float64
 	// MaxConcurrency caps concurrent processor invocations (2 to 1000).
 	// Default 5.
@@ -89,6 +90,9 @@ func (p *WebhookStackProps) withDefaults() {
 	}
 	if p.MaxReceiveCount == 0 {
 		p.MaxReceiveCount = pipeline.MaxReceiveCount
+	}
+	if p.MaxBatchingWindowSeconds < 0 || p.MaxBatchingWindowSeconds > 300 {
+		panic(fmt.Sprintf("NewWebhookStack: MaxBatchingWindowSeconds %v is outside 0..300", p.MaxBatchingWindowSeconds))
 	}
 	if p.MaxConcurrency == 0 {
 		p.MaxConcurrency = 5
@@ -147,7 +151,7 @@ func (s *webhookStack) storage() {
 		EnforceSSL:      jsii.Bool(true),
 	})
 	s.queue = awssqs.NewQueue(s.stack, jsii.String("EventQueue"), &awssqs.QueueProps{
-		VisibilityTimeout: seconds(pipeline.QueueVisibilityTimeout.Seconds()),
+		VisibilityTimeout: seconds(s.visibility()),
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
@@ -167,6 +171,12 @@ func (s *webhookStack) storage() {
 	s.eventsTable = table("EventsTable", dynamostore.EventsKey, dynamostore.TTLAttribute)
 	s.stateTable = table("VehicleStateTable", dynamostore.StateKey, "")
 	s.secret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, jsii.String("AmtSecret"), jsii.String(s.props.SecretName))
+}
+
+// visibility is the queue's visibility timeout in seconds: the pipeline's,
+// or more when a batching window needs it (6 × function timeout + window).
+func (s *webhookStack) visibility() float64 {
+	return max(pipeline.QueueVisibilityTimeout.Seconds(), 6*pipeline.ProcessorTimeout.Seconds()+s.props.MaxBatchingWindowSeconds)
 }
 
 // function creates a Lambda with its own log group and a role that may only
@@ -223,8 +233,9 @@ func (s *webhookStack) functions() {
 
 	s.processor, s.procLogs = s.function(ProcessorFunctionID, "Smartcar webhook processor: exactly-once state updates",
 		s.props.ProcessorCode, s.props.ProcessorMemoryMB, seconds(pipeline.ProcessorTimeout.Seconds()), map[string]string{
-			"MAX_RECEIVE_COUNT": strconv.Itoa(int(s.props.MaxReceiveCount)),
-			"LOG_LEVEL":         "INFO",
+			"MAX_RECEIVE_COUNT":        strconv.Itoa(int(s.props.MaxReceiveCount)),
+			"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(int(s.visibility())),
+			"LOG_LEVEL":                "INFO",
 		})
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)

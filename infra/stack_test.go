@@ -86,9 +86,10 @@ func check(t *testing.T, assertions ...func()) {
 
 func TestQueues(t *testing.T) {
 	tpl, _ := stackUnderTest(t)
+	// The test stack has a 2 s batching window: visibility 6 × 5 s + 2 s.
 	check(t, func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
-			"VisibilityTimeout":      30,
+			"VisibilityTimeout":      32,
 			"SqsManagedSseEnabled":   true,
 			"RedrivePolicy":          m{"maxReceiveCount": 4, "deadLetterTargetArn": assertions.Match_AnyValue()},
 			"MessageRetentionPeriod": assertions.Match_Absent(),
@@ -108,6 +109,15 @@ func TestQueues(t *testing.T) {
 			})})},
 		}, jsii.Number(2))
 	})
+}
+
+func TestVisibilityFollowsBatchingWindow(t *testing.T) {
+	for window, want := range map[float64]float64{0: 30, 2: 32, 40: 70, 300: 330} {
+		s := &webhookStack{props: WebhookStackProps{MaxBatchingWindowSeconds: window}}
+		if got := s.visibility(); got != want {
+			t.Errorf("window %vs: visibility %vs, want %vs", window, got, want)
+		}
+	}
 }
 
 func TestFunctions(t *testing.T) {
@@ -139,6 +149,9 @@ func TestFunctions(t *testing.T) {
 		t.Errorf("AMT_SECRET_ID = %v, want the default secret name", recv["AMT_SECRET_ID"])
 	}
 	proc := env(ProcessorFunctionID)
+	if proc["QUEUE_VISIBILITY_TIMEOUT"] != "32" {
+		t.Errorf("processor told visibility %v, want the queue's 32", proc["QUEUE_VISIBILITY_TIMEOUT"])
+	}
 	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT"} {
 		if proc[k] == nil {
 			t.Errorf("processor env lacks %s: %v", k, proc)

@@ -38,6 +38,8 @@ type Resources struct {
 	EventsTable string `json:"eventsTable"`
 	StateTable  string `json:"stateTable"`
 	SecretID    string `json:"secretId,omitempty"`
+	// VisibilityTimeout is the queue's, in seconds.
+	VisibilityTimeout int `json:"visibilityTimeout,omitempty"`
 	// DevToken is the generated development token, kept so the tools can
 	// sign deliveries; empty when the token came from SMARTCAR_AMT.
 	DevToken    string `json:"devToken,omitempty"`
@@ -63,7 +65,8 @@ func (r Resources) ReceiverEnv() map[string]string {
 func (r Resources) ProcessorEnv() map[string]string {
 	return map[string]string{
 		"EVENTS_TABLE": r.EventsTable, "STATE_TABLE": r.StateTable, "DLQ_URL": r.DLQURL,
-		"MAX_RECEIVE_COUNT": strconv.Itoa(pipeline.MaxReceiveCount),
+		"MAX_RECEIVE_COUNT":        strconv.Itoa(pipeline.MaxReceiveCount),
+		"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(r.VisibilityTimeout),
 	}
 }
 
@@ -93,7 +96,8 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	if opts.VisibilityTimeout > 0 {
 		visibility = opts.VisibilityTimeout
 	}
-	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, SecretID: prefix + SecretName}
+	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, SecretID: prefix + SecretName,
+		VisibilityTimeout: int(visibility.Seconds())}
 	sm := secretsmanager.NewFromConfig(cfg)
 	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
 	var exists *smtypes.ResourceExistsException

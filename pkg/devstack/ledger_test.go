@@ -125,8 +125,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 		t.Fatal(err)
 	}
 
-	// Faults reach the functions' AWS calls only; the SDK's own retries are
-	// off so that every fault reaches our code.
+	// Faults reach the functions' AWS calls only. The receiver's SDK makes
+	// one attempt, so faults reach its answers; the processor's makes two,
+	// so an applied write whose answer was lost is retried by the SDK too.
 	faults := awstest.NewFaults(run.seed, run.dynamoDB, run.sqsSend)
 	var enqMu sync.Mutex
 	enqueued := map[string]int{} // eventId -> messages SQS accepted
@@ -147,16 +148,18 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	faulty := clean.Copy()
 	faulty.HTTPClient = &http.Client{Transport: faults.Transport(moto.AtomicDynamoDB(http.DefaultTransport))}
 	faulty.RetryMaxAttempts = 1
+	faultyProcessor := faulty.Copy()
+	faultyProcessor.RetryMaxAttempts = 2
 
 	logs := &loggingtest.Buffer{}
 	recvEnv, procEnv := res.ReceiverEnv(), res.ProcessorEnv()
-	procEnv["LEASE_DURATION"] = "2s"
+	procEnv["LEASE_DURATION"] = "2s" // below the test queue's 3 s visibility
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	recv, err := functions.NewReceiver(env(recvEnv), faulty, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := functions.NewProcessor(env(procEnv), faulty, logs)
+	proc, err := functions.NewProcessor(env(procEnv), faultyProcessor, logs)
 	if err != nil {
 		t.Fatal(err)
 	}

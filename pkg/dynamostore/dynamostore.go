@@ -50,6 +50,12 @@ type Store struct {
 	vehiclesTable string
 }
 
+// EventsTable names the events table.
+func (s *Store) EventsTable() string { return s.eventsTable }
+
+// StateTable names the vehicle-state table.
+func (s *Store) StateTable() string { return s.vehiclesTable }
+
 // New returns a Store over the events and vehicle-state tables.
 func New(api API, eventsTable, vehiclesTable string) *Store {
 	return &Store{api: api, eventsTable: eventsTable, vehiclesTable: vehiclesTable}
@@ -81,7 +87,11 @@ func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processo
 		Key:       eventKey(req.EventID),
 		UpdateExpression: aws.String("SET #status = :inProgress, #token = :token, leaseExpiresAt = :lease, " +
 			TTLAttribute + " = :ttl, eventType = :eventType, vehicleId = :vehicleId, claimedAt = :now ADD attempts :one"),
-		ConditionExpression:                 aws.String("attribute_not_exists(" + EventsKey + ") OR (#status = :inProgress AND leaseExpiresAt <= :now)"),
+		// The last clause makes the claim idempotent: if DynamoDB applied it but
+		// the answer was lost, the SDK's retry (same token) succeeds instead of
+		// finding its own lease and taking the event for someone else's.
+		ConditionExpression: aws.String("attribute_not_exists(" + EventsKey + ") OR (#status = :inProgress AND leaseExpiresAt <= :now)" +
+			" OR (#status = :inProgress AND #token = :token)"),
 		ExpressionAttributeNames:            eventNames,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -119,25 +129,28 @@ func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processo
 // completeUpdate marks an event completed.
 const completeUpdate = "SET #status = :completed, completedAt = :now REMOVE leaseExpiresAt"
 
-// Complete implements processor.Ledger.
+// Complete implements processor.Ledger. Completing again under the same
+// token succeeds, so an SDK retry of an applied completion is harmless.
 func (s *Store) Complete(ctx context.Context, c processor.Claim, now time.Time) error {
-	return s.updateHeld(ctx, c, completeUpdate,
+	return s.update(ctx, c, completeUpdate, "#token = :token AND (#status = :inProgress OR #status = :completed)",
 		map[string]types.AttributeValue{":completed": str(StatusCompleted), ":now": num(now.UnixMilli())})
 }
 
 // Release implements processor.Ledger: the lease is ended at once.
 func (s *Store) Release(ctx context.Context, c processor.Claim) error {
-	return s.updateHeld(ctx, c, "SET leaseExpiresAt = :zero", map[string]types.AttributeValue{":zero": num(0)})
+	return s.update(ctx, c, "SET leaseExpiresAt = :zero", holdsCondition, map[string]types.AttributeValue{":zero": num(0)})
 }
 
-func (s *Store) updateHeld(ctx context.Context, c processor.Claim, update string, values map[string]types.AttributeValue) error {
+// update applies update to c's event under condition, which decides
+// whether c still holds it.
+func (s *Store) update(ctx context.Context, c processor.Claim, update, condition string, values map[string]types.AttributeValue) error {
 	values[":inProgress"] = str(StatusInProgress)
 	values[":token"] = str(c.Token)
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.eventsTable),
 		Key:                       eventKey(c.EventID),
 		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(holdsCondition),
+		ConditionExpression:       aws.String(condition),
 		ExpressionAttributeNames:  eventNames,
 		ExpressionAttributeValues: values,
 	})

@@ -3,11 +3,13 @@ package dynamostore_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,3 +237,50 @@ func TestCrashAfterClaimFinishedOnceStaleWriteRefused(t *testing.T) {
 }
 
 var testLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// loseFirstAnswer lets the first request of an operation reach DynamoDB
+// and then loses its answer, as a timeout or reset after the write would.
+type loseFirstAnswer struct {
+	next aws.HTTPClient
+	op   string
+	done atomic.Bool
+}
+
+func (l *loseFirstAnswer) Do(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.Do(r)
+	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op) && l.done.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return &http.Response{StatusCode: 500, Request: r, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+			Body: io.NopCloser(strings.NewReader(`{"__type":"InternalFailure","message":"answer lost"}`))}, nil
+	}
+	return resp, err
+}
+
+// TestClaimAndCompleteSurviveSDKRetries loses the answer to a claim and to
+// a completion that DynamoDB applied: the SDK's retry must still see the
+// event as the caller's own, not as someone else's.
+func TestClaimAndCompleteSurviveSDKRetries(t *testing.T) {
+	{
+		cfg := awstest.Config(t)
+		lose := &loseFirstAnswer{next: cfg.HTTPClient, op: "UpdateItem"}
+		cfg.HTTPClient = lose
+		cfg.RetryMaxAttempts = 3
+		base, _ := newStore(t)
+		store := dynamostore.New(dynamodb.NewFromConfig(cfg), base.EventsTable(), base.StateTable())
+		ctx := context.Background()
+		c, out, err := store.Claim(ctx, processor.ClaimRequest{EventID: "retried", Now: time.Now(), Lease: 15 * time.Second, TTL: time.Hour})
+		if !lose.done.Load() {
+			t.Fatal("no answer was lost: the test proves nothing")
+		}
+		if err != nil || out != processor.Claimed {
+			t.Fatalf("claim whose first answer was lost = %v, %v; want Claimed", out, err)
+		}
+		lose.done.Store(false)
+		if err := store.Complete(ctx, c, time.Now()); err != nil {
+			t.Fatalf("completion whose first answer was lost = %v", err)
+		}
+		if _, out, _ := store.Claim(ctx, processor.ClaimRequest{EventID: "retried", Now: time.Now(), Lease: time.Second, TTL: time.Hour}); out != processor.AlreadyCompleted {
+			t.Fatalf("after completion: %v", out)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package functions
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/envconfig"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 )
 
@@ -15,7 +17,8 @@ type ProcessorConfig struct {
 	StateTable       string        // STATE_TABLE, required
 	DLQURL           string        // DLQ_URL, required
 	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 7 days
-	Lease            time.Duration // LEASE_DURATION, default 15s
+	Lease            time.Duration // LEASE_DURATION, default 15s; below QueueVisibility
+	QueueVisibility  time.Duration // QUEUE_VISIBILITY_TIMEOUT of the source queue, default 30s
 	MaxReceiveCount  int           // MAX_RECEIVE_COUNT, the queue's redrive limit, default 4
 	Concurrency      int           // BATCH_CONCURRENCY, default 4
 	LogLevel         slog.Level    // LOG_LEVEL, default INFO
@@ -32,10 +35,21 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 		DLQURL:           env.Required("DLQ_URL"),
 		IdempotencyTTL:   env.Duration("IDEMPOTENCY_TTL", processor.DefaultIdempotencyTTL),
 		Lease:            env.Duration("LEASE_DURATION", processor.DefaultLease),
+		QueueVisibility:  env.Duration("QUEUE_VISIBILITY_TIMEOUT", pipeline.QueueVisibilityTimeout),
 		MaxReceiveCount:  env.PositiveInt("MAX_RECEIVE_COUNT", processor.DefaultMaxReceiveCount),
 		Concurrency:      env.PositiveInt("BATCH_CONCURRENCY", processor.DefaultConcurrency),
 		LogLevel:         env.Level("LOG_LEVEL", slog.LevelInfo),
 		MetricsNamespace: env.String("METRICS_NAMESPACE", emf.DefaultNamespace),
 	}
-	return cfg, env.Err()
+	if err := env.Err(); err != nil {
+		return cfg, err
+	}
+	// The processor acknowledges a duplicate held under another live lease,
+	// trusting that the holder's own message comes back if the holder dies;
+	// that holds only while a lease ends before the message is visible again.
+	if cfg.Lease >= cfg.QueueVisibility {
+		return cfg, fmt.Errorf("LEASE_DURATION: %v must stay below the queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT, %v)",
+			cfg.Lease, cfg.QueueVisibility)
+	}
+	return cfg, nil
 }

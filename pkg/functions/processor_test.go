@@ -181,6 +181,18 @@ func TestLoadProcessorConfig(t *testing.T) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
+	for _, tt := range []struct {
+		lease, visibility string
+		ok                bool
+	}{{"30s", "", false}, {"45s", "", false}, {"29s", "", true}, {"45s", "60s", true}, {"2s", "3s", true}, {"3s", "3s", false}} {
+		_, err := LoadProcessorConfig(func(k string) string {
+			return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q",
+				"LEASE_DURATION": tt.lease, "QUEUE_VISIBILITY_TIMEOUT": tt.visibility}[k]
+		})
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "LEASE_DURATION")) {
+			t.Errorf("LEASE_DURATION=%s with visibility %q: %v", tt.lease, tt.visibility, err)
+		}
+	}
 	cfg, err := LoadProcessorConfig(func(k string) string {
 		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q"}[k]
 	})

@@ -89,6 +89,7 @@ type Ledger interface {
 	// lease. A released or expired claim is taken over with a new token.
 	Claim(ctx context.Context, req ClaimRequest) (Claim, Outcome, error)
 	// Complete marks the event done; ErrFenceLost if c no longer holds it.
+	// Completing again under the same token succeeds.
 	Complete(ctx context.Context, c Claim, now time.Time) error
 	// Release gives the event up after a failure, so the next attempt runs
 	// at once instead of waiting for the lease to expire.

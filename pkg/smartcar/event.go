@@ -86,61 +86,102 @@ func (r SignalRef) Key() string {
 // number or an ISO-8601 string, since Smartcar's documents use both.
 type Millis int64
 
-// UnmarshalJSON accepts a number of milliseconds, an RFC 3339 string, a
-// numeric string or null.
+// UnmarshalJSON accepts a number of milliseconds, an ISO-8601 string (with
+// or without a zone; none means UTC) or a numeric string. Anything else,
+// null included, reads as 0 (unknown): a bad timestamp never fails an event.
 func (m *Millis) UnmarshalJSON(b []byte) error {
+	*m = 0
 	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		*m = 0
-		return nil
-	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return nil
 		}
 		s = strings.TrimSpace(s)
-		if s == "" {
-			*m = 0
-			return nil
-		}
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			*m = Millis(t.UnixMilli())
-			return nil
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				*m = Millis(t.UnixMilli())
+				return nil
+			}
 		}
 		b = []byte(s)
 	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("time %s is neither milliseconds nor ISO-8601", b)
+	if f, err := strconv.ParseFloat(string(b), 64); err == nil {
+		*m = Millis(f)
 	}
-	*m = Millis(f)
+	return nil
+}
+
+// lenient decodes a JSON object into T, and any other value (a string where
+// an object belongs, say) as absent.
+type lenient[T any] struct{ v *T }
+
+func (l *lenient[T]) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		l.v = nil
+		return nil
+	}
+	l.v = new(T)
+	return decodeExact(b, l.v)
+}
+
+// decodeExact decodes b into v keeping numbers exact (json.Number).
+func decodeExact(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// get returns the decoded value, or T's zero value when absent.
+func (l lenient[T]) get() T {
+	if l.v == nil {
+		var zero T
+		return zero
+	}
+	return *l.v
+}
+
+// lenientList decodes an array, skipping elements that are not objects,
+// and any other value as an empty list.
+type lenientList[T any] []T
+
+func (l *lenientList[T]) UnmarshalJSON(b []byte) error {
+	*l = nil
+	var raw []json.RawMessage
+	if json.Unmarshal(b, &raw) != nil {
+		return nil // not an array
+	}
+	for _, r := range raw {
+		var e lenient[T]
+		if err := json.Unmarshal(r, &e); err != nil {
+			return err
+		}
+		if e.v != nil {
+			*l = append(*l, *e.v)
+		}
+	}
 	return nil
 }
 
 // Wire shapes, decoded tolerantly and then normalized into Event.
 type wireEvent struct {
-	EventID   text            `json:"eventId"`
-	EventType text            `json:"eventType"`
-	VehicleID text            `json:"vehicleId"`
-	Data      *wireData       `json:"data"`
-	Meta      *wireMeta       `json:"meta"`
-	EventName text            `json:"eventName"`
-	Triggers  json.RawMessage `json:"triggers"` // shapes vary; unused
+	EventID   text              `json:"eventId"`
+	EventType text              `json:"eventType"`
+	VehicleID text              `json:"vehicleId"`
+	Data      lenient[wireData] `json:"data"`
+	Meta      lenient[wireMeta] `json:"meta"`
+	EventName text              `json:"eventName"`
+	Triggers  json.RawMessage   `json:"triggers"` // shapes vary; unused
 }
 
 type wireData struct {
-	User *struct {
-		ID text `json:"id"`
-	} `json:"user"`
-	Vehicle *struct {
-		ID    text `json:"id"`
-		Make  text `json:"make"`
-		Model text `json:"model"`
-		Year  text `json:"year"`
-	} `json:"vehicle"`
-	Signals []wireSignal `json:"signals"`
-	Errors  []wireError  `json:"errors"`
+	User    lenient[struct{ ID text }] `json:"user"`
+	Vehicle lenient[struct {
+		ID, Make, Model, Year text
+	}] `json:"vehicle"`
+	Signals lenientList[wireSignal] `json:"signals"`
+	Errors  lenientList[wireError]  `json:"errors"`
 }
 
 type wireMeta struct {
@@ -156,27 +197,40 @@ type wireSignal struct {
 	Name  text `json:"name"`
 	Group text `json:"group"`
 	Body  any  `json:"body"`
-	Meta  *struct {
+	Meta  lenient[struct {
 		OEMUpdatedAt Millis `json:"oemUpdatedAt"`
 		RetrievedAt  Millis `json:"retrievedAt"`
 		FetchedAt    Millis `json:"fetchedAt"`
-	} `json:"meta"`
-	Status *struct {
-		Value text `json:"value"`
-		Error *struct {
-			Type text `json:"type"`
-			Code text `json:"code"`
-		} `json:"error"`
-	} `json:"status"`
+	}] `json:"meta"`
+	Status lenient[struct {
+		Value text                               `json:"value"`
+		Error lenient[struct{ Type, Code text }] `json:"error"`
+	}] `json:"status"`
 }
 
 type wireError struct {
-	Type        text                 `json:"type"`
-	Code        text                 `json:"code"`
-	State       text                 `json:"state"`
-	Description text                 `json:"description"`
-	Resolution  *struct{ Type text } `json:"resolution"`
-	Signals     []wireSignalRef      `json:"signals"`
+	Type        text            `json:"type"`
+	Code        text            `json:"code"`
+	State       text            `json:"state"`
+	Description text            `json:"description"`
+	Resolution  wireResolution  `json:"resolution"`
+	Signals     []wireSignalRef `json:"signals"`
+}
+
+// wireResolution is {"type": ...}, or just the type as a string.
+type wireResolution struct{ Type text }
+
+func (r *wireResolution) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var o struct{ Type text }
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		r.Type = o.Type
+		return nil
+	}
+	return r.Type.UnmarshalJSON(b)
 }
 
 type wireSignalRef SignalRef
@@ -196,13 +250,12 @@ func (r *wireSignalRef) UnmarshalJSON(b []byte) error {
 		*r = wireSignalRef{Group: group, Name: name}
 		return nil
 	}
-	var o struct {
-		Code, Name, Group text
-	}
+	var o lenient[struct{ Code, Name, Group text }]
 	if err := json.Unmarshal(b, &o); err != nil {
 		return err
 	}
-	*r = wireSignalRef{Code: str(o.Code), Name: str(o.Name), Group: str(o.Group)}
+	v := o.get()
+	*r = wireSignalRef{Code: str(v.Code), Name: str(v.Name), Group: str(v.Group)}
 	return nil
 }
 
@@ -257,29 +310,24 @@ func ParseEvent(body []byte) (Event, error) {
 	default:
 		return Event{}, fmt.Errorf("%w: unknown eventType %q", ErrInvalidEvent, ev.EventType)
 	}
-	if m := w.Meta; m != nil {
-		ev.Meta = Meta{DeliveryID: str(m.DeliveryID), DeliveredAt: m.DeliveredAt, Mode: str(m.Mode),
-			Version: str(m.Version), WebhookID: str(m.WebhookID)}
+	m := w.Meta.get()
+	ev.Meta = Meta{DeliveryID: str(m.DeliveryID), DeliveredAt: m.DeliveredAt, Mode: str(m.Mode),
+		Version: str(m.Version), WebhookID: str(m.WebhookID)}
+	d := w.Data.get()
+	ev.UserID = str(d.User.get().ID)
+	v := d.Vehicle.get()
+	if id := str(v.ID); id != "" {
+		ev.VehicleID = id
 	}
-	if d := w.Data; d != nil {
-		if d.User != nil {
-			ev.UserID = str(d.User.ID)
-		}
-		if v := d.Vehicle; v != nil {
-			if id := str(v.ID); id != "" {
-				ev.VehicleID = id
-			}
-			ev.Make, ev.Model = str(v.Make), str(v.Model)
-			if y, err := strconv.Atoi(str(v.Year)); err == nil {
-				ev.Year = y
-			}
-		}
-		for _, s := range d.Signals {
-			ev.Signals = append(ev.Signals, s.normalize())
-		}
-		for _, e := range d.Errors {
-			ev.Errors = append(ev.Errors, e.normalize())
-		}
+	ev.Make, ev.Model = str(v.Make), str(v.Model)
+	if y, err := strconv.Atoi(str(v.Year)); err == nil {
+		ev.Year = y
+	}
+	for _, s := range d.Signals {
+		ev.Signals = append(ev.Signals, s.normalize())
+	}
+	for _, e := range d.Errors {
+		ev.Errors = append(ev.Errors, e.normalize())
 	}
 	if ev.VehicleID == "" {
 		return Event{}, fmt.Errorf("%w: %s without a vehicle id", ErrInvalidEvent, ev.EventType)
@@ -304,21 +352,18 @@ func (s wireSignal) normalize() Signal {
 	if sig.Code == "" {
 		sig.Code = SignalRef{Name: sig.Name, Group: sig.Group}.Key()
 	}
-	if s.Meta != nil {
-		sig.OEMUpdatedAt = s.Meta.OEMUpdatedAt
-		sig.RetrievedAt = s.Meta.RetrievedAt
-		if sig.RetrievedAt == 0 {
-			sig.RetrievedAt = s.Meta.FetchedAt
-		}
+	meta := s.Meta.get()
+	sig.OEMUpdatedAt, sig.RetrievedAt = meta.OEMUpdatedAt, meta.RetrievedAt
+	if sig.RetrievedAt == 0 {
+		sig.RetrievedAt = meta.FetchedAt
 	}
-	if st := s.Status; st != nil {
-		if v := str(st.Value); v != "" {
-			sig.Status = strings.ToUpper(v)
-		}
-		if st.Error != nil {
-			sig.Status = "ERROR"
-			sig.ErrorType, sig.ErrorCode = str(st.Error.Type), str(st.Error.Code)
-		}
+	st := s.Status.get()
+	if v := str(st.Value); v != "" {
+		sig.Status = strings.ToUpper(v)
+	}
+	if e := st.Error.v; e != nil {
+		sig.Status = "ERROR"
+		sig.ErrorType, sig.ErrorCode = str(e.Type), str(e.Code)
 	}
 	return sig
 }
@@ -328,9 +373,7 @@ func (e wireError) normalize() VehicleError {
 	if ve.State == "" {
 		ve.State = "ERROR"
 	}
-	if e.Resolution != nil {
-		ve.ResolutionType = str(e.Resolution.Type)
-	}
+	ve.ResolutionType = str(e.Resolution.Type)
 	for _, r := range e.Signals {
 		ve.Signals = append(ve.Signals, SignalRef(r))
 	}

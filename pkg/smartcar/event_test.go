@@ -91,6 +91,65 @@ func TestParseEventVariants(t *testing.T) {
 	}
 }
 
+// TestParseEventToleratesWrongTypes feeds fields of unexpected types: each
+// reads as absent, and the event is still processed.
+func TestParseEventToleratesWrongTypes(t *testing.T) {
+	body := `{"eventId":"e","eventType":"VEHICLE_ERROR","meta":"x","data":{"user":"u","vehicle":{"id":"v","year":{}},
+	  "signals":{"not":"an array"},
+	  "errors":[
+	    {"type":"PERMISSION","state":"ERROR","resolution":"REAUTHENTICATE","signals":[42,"Closure.IsLocked",{"code":"c"}]},
+	    "not an object",
+	    {"type":"VEHICLE_STATE","code":"ASLEEP","resolution":null}]}}`
+	ev, err := smartcar.ParseEvent([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.VehicleID != "v" || ev.UserID != "" || ev.Meta != (smartcar.Meta{}) || len(ev.Signals) != 0 || len(ev.Errors) != 2 {
+		t.Fatalf("event = %+v", ev)
+	}
+	perm := ev.Errors[0]
+	if perm.ResolutionType != "REAUTHENTICATE" || len(perm.Signals) != 3 || perm.Signals[1].Key() != "closure-islocked" || perm.Signals[2].Key() != "c" {
+		t.Errorf("error entry = %+v", perm)
+	}
+
+	state := `{"eventId":"s","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"signals":[
+	  {"code":"a","body":{"value":1},"meta":{"oemUpdatedAt":true,"retrievedAt":"2026-01-01T00:00:02"},"status":{"value":"SUCCESS"}},
+	  {"code":"b","meta":"x","status":{"value":"ERROR","error":"ASLEEP"}},
+	  {"code":"c","status":"SUCCESS","body":{"value":3}},
+	  7]},"meta":{"deliveredAt":"yesterday"}}`
+	ev, err = smartcar.ParseEvent([]byte(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Signals) != 3 || ev.Meta.DeliveredAt != 0 {
+		t.Fatalf("event = %+v", ev)
+	}
+	a, b, c := ev.Signals[0], ev.Signals[1], ev.Signals[2]
+	if a.OEMUpdatedAt != 0 || a.RetrievedAt != 1767225602000 {
+		t.Errorf("a: oemUpdatedAt %d (want 0 for true), retrievedAt %d (want the zone-less time as UTC)", a.OEMUpdatedAt, a.RetrievedAt)
+	}
+	if b.Status != "ERROR" || b.ErrorType != "" {
+		t.Errorf("b = %+v", b)
+	}
+	if c.Status != "SUCCESS" || c.Body["value"] != json.Number("3") {
+		t.Errorf("c = %+v", c)
+	}
+}
+
+// FuzzParseEvent: any input either decodes or fails as a permanent
+// ErrInvalidEvent, never a panic.
+func FuzzParseEvent(f *testing.F) {
+	for _, name := range []string{"vehicle_state.json", "vehicle_error.json", "verify.json"} {
+		f.Add(readBody(f, name))
+	}
+	f.Add([]byte(`{"eventId":"e","eventType":"VEHICLE_ERROR","vehicleId":"v","data":{"errors":[{"signals":[1,null,{}]}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := smartcar.ParseEvent(body); err != nil && !errors.Is(err, smartcar.ErrInvalidEvent) {
+			t.Fatalf("error %v is not ErrInvalidEvent", err)
+		}
+	})
+}
+
 func TestParseEventPermanentFailures(t *testing.T) {
 	bodies := map[string]string{
 		"not JSON":          `not json`,
@@ -103,7 +162,6 @@ func TestParseEventPermanentFailures(t *testing.T) {
 		"VERIFY":            `{"eventId":"e","eventType":"VERIFY","data":{"challenge":"c"}}`,
 		"legacy v2":         `{"version":"2.0","eventName":"eventBased","payload":{"eventId":"e","vehicleId":"v"}}`,
 		"no vehicle":        `{"eventId":"e","eventType":"VEHICLE_ERROR","data":{"errors":[]}}`,
-		"signals not array": `{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"signals":{}}}`,
 		"anonymous signal":  `{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"signals":[{"body":{}}]}}`,
 	}
 	for name, body := range bodies {

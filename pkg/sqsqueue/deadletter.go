@@ -39,9 +39,9 @@ func NewDeadLetters(api SendMessageAPI, queueURL string) *DeadLetters {
 // SendDeadLetter sends rec's body unchanged, with its original attributes
 // and the reason, time and original message id.
 func (d *DeadLetters) SendDeadLetter(ctx context.Context, rec processor.Record, reason string, failedAt time.Time) error {
-	attrs := make(map[string]types.MessageAttributeValue, len(rec.Attributes)+4)
-	for k, v := range rec.Attributes {
-		if v != "" && len(attrs) < 6 {
+	attrs := make(map[string]types.MessageAttributeValue, 9)
+	for _, k := range []string{AttrEventID, AttrEventType, AttrVehicleID, AttrDeliveryID, AttrMode} {
+		if v := rec.Attributes[k]; v != "" {
 			attrs[k] = stringAttr(v)
 		}
 	}

@@ -79,6 +79,9 @@ func (s *Store) Complete(_ context.Context, c processor.Claim, _ time.Time) erro
 	if s.Err != nil {
 		return s.Err
 	}
+	if it := s.events[c.EventID]; it.token == c.Token && it.status == "COMPLETED" {
+		return nil // completing again under the same token is a no-op
+	}
 	if !s.holds(c) {
 		return processor.ErrFenceLost
 	}

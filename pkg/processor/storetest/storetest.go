@@ -77,8 +77,8 @@ func testClaimOutcomes(t *testing.T, s Store) {
 			t.Fatalf("claim after completion = %v, %v; want AlreadyCompleted", out, err)
 		}
 	}
-	if err := s.Complete(ctx, c, t0); !errors.Is(err, processor.ErrFenceLost) {
-		t.Fatalf("second Complete = %v, want ErrFenceLost", err)
+	if err := s.Complete(ctx, c, t0); err != nil {
+		t.Fatalf("completing again under the same token (an SDK retry) = %v, want success", err)
 	}
 }
 
