@@ -33,8 +33,13 @@ func TestBootstrap(t *testing.T) {
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
+	// One record at a time: this process cannot serialize the binary's
+	// DynamoDB requests (moto.AtomicDynamoDB works in-process), and moto's
+	// transactions are not atomic under concurrency. Concurrent batches are
+	// tested in-process, in pkg/functions and pkg/devstack.
 	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "processor", awstest.Endpoint(t), map[string]string{
 		"EVENTS_TABLE": "bootstrap-events", "STATE_TABLE": "bootstrap-vehicles", "DLQ_URL": *dlq.QueueUrl,
+		"BATCH_CONCURRENCY": "1",
 	}))
 	t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
 	event, err := os.ReadFile("../../events/processor/sqs-batch-with-poison.json")
