@@ -36,9 +36,11 @@ deps: ## Download Go modules
 tools: ## Install the test tools (moto, cfn-lint) where they are missing
 	@scripts/ensure-test-tools.sh
 
-test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, vet
+test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, the fault ledger, vet
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -skip 'TestLedgerUnderFaults' ./...
+	@echo "fault-injection ledger (prints its counts):"
+	$(GO) test -race -count=1 -v -run 'TestLedgerUnderFaults' ./pkg/devstack
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
