@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -108,7 +109,7 @@ func (k *killer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // faults, everything must be applied and the DLQ stay empty.
 func TestLedgerUnderFaults(t *testing.T) {
 	t.Run("faults", func(t *testing.T) {
-		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.2, sqsSend: 0.1, killEvery: 6})
+		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6})
 	})
 	t.Run("no faults", func(t *testing.T) {
 		checkLedger(t, ledgerRun{prefix: "ln-", seed: 7, events: 120})
@@ -149,7 +150,10 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	faulty.HTTPClient = &http.Client{Transport: faults.Transport(moto.AtomicDynamoDB(http.DefaultTransport))}
 	faulty.RetryMaxAttempts = 1
 	faultyProcessor := faulty.Copy()
-	faultyProcessor.RetryMaxAttempts = 2
+	faultyProcessor.RetryMaxAttempts = 0
+	faultyProcessor.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = 2, 50*time.Millisecond })
+	}
 
 	logs := &loggingtest.Buffer{}
 	recvEnv, procEnv := res.ReceiverEnv(), res.ProcessorEnv()
