@@ -20,7 +20,6 @@ type Faults struct {
 	// or an SQS SendMessage, fails.
 	DynamoDB, SQSSend float64
 	rng               *rand.Rand
-	off               bool
 	// Sent, when set, is called with every request the service answered
 	// with 2xx (whether or not the caller then saw a fault).
 	Sent func(target string, body []byte)
@@ -32,13 +31,6 @@ type Faults struct {
 // can be repeated.
 func NewFaults(seed uint64, dynamoDB, sqsSend float64) *Faults {
 	return &Faults{DynamoDB: dynamoDB, SQSSend: sqsSend, rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
-}
-
-// Off stops injecting faults.
-func (f *Faults) Off() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.off = true
 }
 
 // Injected returns how many faults were injected, before and after the
@@ -60,7 +52,7 @@ func (f *Faults) decide(target string) (fail, afterService bool) {
 	case target == "AmazonSQS.SendMessage":
 		p = f.SQSSend
 	}
-	if f.off || p == 0 || f.rng.Float64() >= p {
+	if p == 0 || f.rng.Float64() >= p {
 		return false, false
 	}
 	f.injected++
