@@ -33,12 +33,15 @@ build: ## Build every Lambda to bin/<name>/bootstrap (linux/arm64)
 deps: ## Download Go modules
 	$(GO) mod download
 
-tools: ## Install the test tools (moto, cfn-lint) where they are missing
+tools: ## Install the test tools (moto, cfn-lint, qemu-user-static) where they are missing
 	@scripts/ensure-test-tools.sh
 
 test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, the fault ledger, vet
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -skip 'TestLedgerUnderFaults' ./...
+	@echo "the envelope scanner's assembly for linux/arm64 (NEON, under qemu here), and its portable fallback:"
+	@scripts/test-arm64.sh
+	$(GO) test -count=1 -tags purego ./pkg/smartcar ./pkg/receiver
 	@echo "fault-injection ledger (prints its counts; I/O-bound, so without -race):"
 	$(GO) test -count=1 -v -run 'TestLedgerUnderFaults' ./pkg/devstack
 

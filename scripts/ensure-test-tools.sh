@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Makes sure the tools the tests drive are installed, installing with pip
-# only what is missing: the moto AWS emulator (tests start and stop the
-# server themselves) and cfn-lint (lints the synthesized template).
+# Makes sure the tools the tests drive are installed, installing only what
+# is missing: with pip, the moto AWS emulator (tests start and stop the
+# server themselves) and cfn-lint (lints the synthesized template); with
+# apt, qemu-user-static, which runs the arm64 (Lambda) build's tests on an
+# amd64 machine.
 set -euo pipefail
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.51.0
@@ -12,6 +14,18 @@ fi
 if ! command -v cfn-lint >/dev/null 2>&1; then
   echo "cfn-lint not found: installing cfn-lint==${CFN_LINT_VERSION}" >&2
   python3 -m pip install --quiet "cfn-lint==${CFN_LINT_VERSION}"
+fi
+if [ "$(go env GOARCH)" != arm64 ] && ! command -v qemu-aarch64-static >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && $sudo true 2>/dev/null; then
+    echo "qemu-aarch64-static not found: installing qemu-user-static" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null ||
+      { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null; }
+  else
+    echo "qemu-aarch64-static not found and apt-get unavailable: the arm64 tests will not run (install qemu-user-static)" >&2
+  fi
 fi
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 python3 -c 'import moto.server' || { echo "moto is not importable after install" >&2; exit 1; }

@@ -119,8 +119,14 @@ type Discard struct{}
 // Emit implements the writers' interface and does nothing.
 func (Discard) Emit(...Metric) error { return nil }
 
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string. Names and units are printable
+// ASCII, which needs no escaping; anything else goes through encoding/json.
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }

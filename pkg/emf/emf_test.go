@@ -55,3 +55,22 @@ func TestEmit(t *testing.T) {
 		t.Errorf("bad values: %s", buf.String())
 	}
 }
+
+// TestEmitEscapes checks that names and values needing JSON escapes still
+// give one valid line with the exact strings.
+func TestEmitEscapes(t *testing.T) {
+	for _, v := range []string{`plain`, `quo"te`, `back\slash`, "tab\there", "é<&>", "\x00"} {
+		var buf bytes.Buffer
+		w := emf.NewWriter(&buf, "NS "+v, map[string]string{"Dim": v})
+		if err := w.Emit(emf.Metric{Name: v, Value: 1, Unit: emf.Count}); err != nil {
+			t.Fatal(err)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("%q: not JSON: %v: %s", v, err, buf.String())
+		}
+		if line["Dim"] != v || line[v] != 1.0 {
+			t.Errorf("%q: dimension %q, value %v in %s", v, line["Dim"], line[v], buf.String())
+		}
+	}
+}

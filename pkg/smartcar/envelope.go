@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -57,9 +58,11 @@ func (e Envelope) Type() string {
 //
 // It checks the body's structure (one JSON object: strings, brackets and
 // separators) and decodes only the few fields Envelope names, skipping the
-// rest at memory speed: a 50 KB VEHICLE_STATE costs about as much as its
-// HMAC. It does not validate numbers and literals inside skipped values; the
-// processor decodes the whole body and parks anything malformed in the DLQ.
+// rest 64 bytes at a time with SIMD instructions where the architecture
+// has them: a 50 KB VEHICLE_STATE costs about half its HMAC. Inside skipped
+// values it checks only strings and brackets, not numbers, literals or
+// separators; the processor decodes the whole body and parks anything
+// malformed in the DLQ.
 func ParseEnvelope(body []byte) (Envelope, error) {
 	s := scanner{b: body}
 	var top topFields
@@ -354,18 +357,98 @@ var isDelimiter = [256]bool{
 	' ': true, '\t': true, '\n': true, '\r': true,
 }
 
-// isStructural marks the bytes skipContainer acts on outside strings, and
-// endsString those it stops at inside them.
+// skipContainer moves past the object or array at s.i, matching brackets
+// and jumping over strings. It is the hot loop for large bodies (the signal
+// array of a VEHICLE_STATE).
+func (s *scanner) skipContainer() error {
+	if useBlockScanner {
+		return s.skipContainerBlocks()
+	}
+	return s.skipContainerBytes()
+}
+
+// maxChunkBlocks bounds the blocks skipContainerBlocks classifies at once.
+const maxChunkBlocks = 32
+
+// skipContainerBlocks is skipContainer 64 bytes at a time, in the manner of
+// simdjson: structuralMasks classifies a chunk of blocks, then bit
+// arithmetic finds the escaped quotes and the bytes inside strings, so only
+// the brackets outside strings are visited one by one.
+func (s *scanner) skipContainerBlocks() error {
+	b := s.b
+	stack := s.stack[:0]
+	var (
+		masks [maxChunkBlocks * masksPerBlock]uint64
+		tail  [blockSize]byte
+		// Carried from block to block: all ones while inside a string, and
+		// 1 after an odd run of backslashes.
+		inString, escapeCarry uint64
+	)
+	chunk := 1 // blocks per call; doubles, as most containers are short
+	for p := s.i; p < len(b); {
+		src := b[p:]
+		n := min(len(src)/blockSize, chunk)
+		if n == 0 {
+			// The last bytes, padded with spaces to a whole block.
+			n = 1
+			src = tail[:copy(tail[:], src)]
+			for len(src) < blockSize {
+				src = append(src, ' ')
+			}
+		}
+		chunk = min(2*chunk, maxChunkBlocks)
+		structuralMasks(src[:n*blockSize], masks[:n*masksPerBlock])
+		for k := range n {
+			m := masks[k*masksPerBlock:]
+			quote, backslash, bracket := m[0], m[1], m[2]
+			if backslash|escapeCarry != 0 {
+				quote &^= escapedBits(backslash, &escapeCarry)
+			}
+			str := prefixXOR(quote) ^ inString
+			inString = uint64(int64(str) >> 63)
+			for br := bracket &^ str; br != 0; br &= br - 1 {
+				at := p + k*blockSize + bits.TrailingZeros64(br)
+				switch c := b[at]; c {
+				case '{', '[':
+					if len(stack) >= maxDepth {
+						s.i = at
+						return s.errorf("nesting deeper than %d", maxDepth)
+					}
+					stack = append(stack, c)
+				default:
+					// '}' - 2 == '{' and ']' - 2 == '['.
+					if len(stack) == 0 || stack[len(stack)-1] != c-2 {
+						s.i = at
+						return s.errorf("unbalanced %q", c)
+					}
+					stack = stack[:len(stack)-1]
+					if len(stack) == 0 {
+						s.i, s.stack = at+1, stack
+						return nil
+					}
+				}
+			}
+		}
+		p += n * blockSize
+	}
+	s.i, s.stack = len(b), stack
+	if inString != 0 {
+		return s.errorf("unterminated string")
+	}
+	return s.errorf("unterminated %q", stack[0])
+}
+
+// isStructural marks the bytes skipContainerBytes acts on outside strings,
+// and endsString those it stops at inside them.
 var (
 	isStructural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
 	endsString   = [256]bool{'"': true, '\\': true}
 )
 
-// skipContainer moves past the object or array at s.i, matching brackets
-// and jumping over strings. It is the hot loop for large bodies (the signal
-// array of a VEHICLE_STATE), so strings are scanned inline rather than
+// skipContainerBytes is skipContainer one byte at a time, for where no
+// assembly classifies blocks. Strings are scanned inline rather than
 // through rawString.
-func (s *scanner) skipContainer() error {
+func (s *scanner) skipContainerBytes() error {
 	b := s.b
 	stack := s.stack[:0]
 	i := s.i
