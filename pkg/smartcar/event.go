@@ -82,252 +82,124 @@ func (r SignalRef) Key() string {
 	return strings.ToLower(r.Group) + "-" + strings.ToLower(r.Name)
 }
 
-// Millis is a time in milliseconds since the epoch. It decodes from a
-// number or an ISO-8601 string, since Smartcar's documents use both.
+// Millis is a time in milliseconds since the epoch. Smartcar's documents
+// give it as a number or as an ISO-8601 string.
 type Millis int64
 
-// UnmarshalJSON accepts a number of milliseconds, an ISO-8601 string (with
-// or without a zone; none means UTC) or a numeric string. Anything else,
-// null included, reads as 0 (unknown): a bad timestamp never fails an event.
-func (m *Millis) UnmarshalJSON(b []byte) error {
-	*m = 0
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return nil
-		}
-		s = strings.TrimSpace(s)
+// millis reads a time tolerantly: a number of milliseconds, an ISO-8601
+// string (with or without a zone; none means UTC) or a numeric string.
+// Anything else, null included, reads as 0 (unknown): a bad timestamp never
+// fails an event.
+func millis(v any) Millis {
+	var s string
+	switch v := v.(type) {
+	case json.Number:
+		s = string(v)
+	case string:
+		s = strings.TrimSpace(v)
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
 			if t, err := time.Parse(layout, s); err == nil {
-				*m = Millis(t.UnixMilli())
-				return nil
+				return Millis(t.UnixMilli())
 			}
 		}
-		b = []byte(s)
-	}
-	if f, err := strconv.ParseFloat(string(b), 64); err == nil {
-		*m = Millis(f)
-	}
-	return nil
-}
-
-// lenient decodes a JSON object into T, and any other value (a string where
-// an object belongs, say) as absent.
-type lenient[T any] struct{ v *T }
-
-func (l *lenient[T]) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		l.v = nil
-		return nil
-	}
-	l.v = new(T)
-	return decodeExact(b, l.v)
-}
-
-// decodeExact decodes b into v keeping numbers exact (json.Number).
-func decodeExact(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	return dec.Decode(v)
-}
-
-// get returns the decoded value, or T's zero value when absent.
-func (l lenient[T]) get() T {
-	if l.v == nil {
-		var zero T
-		return zero
-	}
-	return *l.v
-}
-
-// lenientList decodes an array, skipping elements that are not objects,
-// and any other value as an empty list.
-type lenientList[T any] []T
-
-func (l *lenientList[T]) UnmarshalJSON(b []byte) error {
-	*l = nil
-	var raw []json.RawMessage
-	if json.Unmarshal(b, &raw) != nil {
-		return nil // not an array
-	}
-	for _, r := range raw {
-		var e lenient[T]
-		if err := json.Unmarshal(r, &e); err != nil {
-			return err
-		}
-		if e.v != nil {
-			*l = append(*l, *e.v)
-		}
-	}
-	return nil
-}
-
-// Wire shapes, decoded tolerantly and then normalized into Event.
-type wireEvent struct {
-	EventID   text              `json:"eventId"`
-	EventType text              `json:"eventType"`
-	VehicleID text              `json:"vehicleId"`
-	Data      lenient[wireData] `json:"data"`
-	Meta      lenient[wireMeta] `json:"meta"`
-	EventName text              `json:"eventName"`
-	Triggers  json.RawMessage   `json:"triggers"` // shapes vary; unused
-}
-
-type wireData struct {
-	User    lenient[struct{ ID text }] `json:"user"`
-	Vehicle lenient[struct {
-		ID, Make, Model, Year text
-	}] `json:"vehicle"`
-	Signals lenientList[wireSignal] `json:"signals"`
-	Errors  lenientList[wireError]  `json:"errors"`
-}
-
-type wireMeta struct {
-	DeliveryID  text   `json:"deliveryId"`
-	DeliveredAt Millis `json:"deliveredAt"`
-	Mode        text   `json:"mode"`
-	Version     text   `json:"version"`
-	WebhookID   text   `json:"webhookId"`
-}
-
-type wireSignal struct {
-	Code  text `json:"code"`
-	Name  text `json:"name"`
-	Group text `json:"group"`
-	Body  any  `json:"body"`
-	Meta  lenient[struct {
-		OEMUpdatedAt Millis `json:"oemUpdatedAt"`
-		RetrievedAt  Millis `json:"retrievedAt"`
-		FetchedAt    Millis `json:"fetchedAt"`
-	}] `json:"meta"`
-	Status lenient[struct {
-		Value text                               `json:"value"`
-		Error lenient[struct{ Type, Code text }] `json:"error"`
-	}] `json:"status"`
-}
-
-type wireError struct {
-	Type        text            `json:"type"`
-	Code        text            `json:"code"`
-	State       text            `json:"state"`
-	Description text            `json:"description"`
-	Resolution  wireResolution  `json:"resolution"`
-	Signals     []wireSignalRef `json:"signals"`
-}
-
-// wireResolution is {"type": ...}, or just the type as a string.
-type wireResolution struct{ Type text }
-
-func (r *wireResolution) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '{' {
-		var o struct{ Type text }
-		if err := json.Unmarshal(b, &o); err != nil {
-			return err
-		}
-		r.Type = o.Type
-		return nil
-	}
-	return r.Type.UnmarshalJSON(b)
-}
-
-type wireSignalRef SignalRef
-
-// UnmarshalJSON accepts {code, name, group} or "Group.Name".
-func (r *wireSignalRef) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		group, name, ok := strings.Cut(s, ".")
-		if !ok {
-			group, name = "", s
-		}
-		*r = wireSignalRef{Group: group, Name: name}
-		return nil
-	}
-	var o lenient[struct{ Code, Name, Group text }]
-	if err := json.Unmarshal(b, &o); err != nil {
-		return err
-	}
-	v := o.get()
-	*r = wireSignalRef{Code: str(v.Code), Name: str(v.Name), Group: str(v.Group)}
-	return nil
-}
-
-// text decodes any JSON scalar as its text (null as ""), and an object or
-// array as "", so that a field of an unexpected type never fails a decode.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || bytes.Equal(b, []byte("null")) || b[0] == '{' || b[0] == '[':
-		*t = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
 	default:
-		*t = text(b)
+		return 0
 	}
-	return nil
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return Millis(f)
+	}
+	return 0
 }
 
-func str(t text) string { return string(t) }
+// A decoded JSON value is read tolerantly: a field of an unexpected type
+// reads as absent and never fails the event.
+
+// object returns v as an object, or nil when it is anything else.
+func object(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// objects returns the elements of v that are objects, or nil when v is not
+// an array.
+func objects(v any) []map[string]any {
+	a, _ := v.([]any)
+	var out []map[string]any
+	for _, e := range a {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// text returns a scalar's text: a string as is, a number or a boolean as
+// written; null, an object or an array as "".
+func text(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return string(v)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
 
 // ParseEvent decodes a VEHICLE_STATE or VEHICLE_ERROR body. Errors wrap
 // ErrInvalidEvent and say why: the body is not a JSON object, has no
 // eventId, has an unknown eventType, or names no vehicle. Numbers in signal
 // bodies are kept exactly (as json.Number).
+//
+// The body is decoded once into a generic tree, then read field by field;
+// field names are case-sensitive, as Smartcar sends them.
 func ParseEvent(body []byte) (Event, error) {
-	var w wireEvent
+	var tree any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
-		return Event{}, fmt.Errorf("%w: not a JSON object of the webhook shape: %v", ErrInvalidEvent, err)
+	if err := dec.Decode(&tree); err != nil {
+		return Event{}, fmt.Errorf("%w: not JSON: %v", ErrInvalidEvent, err)
 	}
 	if dec.More() {
 		return Event{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidEvent)
 	}
-	ev := Event{EventID: str(w.EventID), EventType: str(w.EventType), VehicleID: str(w.VehicleID)}
+	w, ok := tree.(map[string]any)
+	if !ok {
+		return Event{}, fmt.Errorf("%w: not a JSON object", ErrInvalidEvent)
+	}
+	ev := Event{EventID: text(w["eventId"]), EventType: text(w["eventType"]), VehicleID: text(w["vehicleId"])}
 	if ev.EventID == "" {
 		return Event{}, fmt.Errorf("%w: no eventId", ErrInvalidEvent)
 	}
 	switch ev.EventType {
 	case EventVehicleState, EventVehicleError:
 	case "":
-		if w.EventName != "" {
-			return Event{}, fmt.Errorf("%w: legacy v2 event %q is not supported", ErrInvalidEvent, w.EventName)
+		if name := text(w["eventName"]); name != "" {
+			return Event{}, fmt.Errorf("%w: legacy v2 event %q is not supported", ErrInvalidEvent, name)
 		}
 		return Event{}, fmt.Errorf("%w: no eventType", ErrInvalidEvent)
 	default:
 		return Event{}, fmt.Errorf("%w: unknown eventType %q", ErrInvalidEvent, ev.EventType)
 	}
-	m := w.Meta.get()
-	ev.Meta = Meta{DeliveryID: str(m.DeliveryID), DeliveredAt: m.DeliveredAt, Mode: str(m.Mode),
-		Version: str(m.Version), WebhookID: str(m.WebhookID)}
-	d := w.Data.get()
-	ev.UserID = str(d.User.get().ID)
-	v := d.Vehicle.get()
-	if id := str(v.ID); id != "" {
+	m := object(w["meta"])
+	ev.Meta = Meta{DeliveryID: text(m["deliveryId"]), DeliveredAt: millis(m["deliveredAt"]), Mode: text(m["mode"]),
+		Version: text(m["version"]), WebhookID: text(m["webhookId"])}
+	d := object(w["data"])
+	ev.UserID = text(object(d["user"])["id"])
+	v := object(d["vehicle"])
+	if id := text(v["id"]); id != "" {
 		ev.VehicleID = id
 	}
-	ev.Make, ev.Model = str(v.Make), str(v.Model)
-	if y, err := strconv.Atoi(str(v.Year)); err == nil {
+	ev.Make, ev.Model = text(v["make"]), text(v["model"])
+	if y, err := strconv.Atoi(text(v["year"])); err == nil {
 		ev.Year = y
 	}
-	for _, s := range d.Signals {
-		ev.Signals = append(ev.Signals, s.normalize())
+	for _, s := range objects(d["signals"]) {
+		ev.Signals = append(ev.Signals, signal(s))
 	}
-	for _, e := range d.Errors {
-		ev.Errors = append(ev.Errors, e.normalize())
+	for _, e := range objects(d["errors"]) {
+		ev.Errors = append(ev.Errors, vehicleError(e))
 	}
 	if ev.VehicleID == "" {
 		return Event{}, fmt.Errorf("%w: %s without a vehicle id", ErrInvalidEvent, ev.EventType)
@@ -340,9 +212,10 @@ func ParseEvent(body []byte) (Event, error) {
 	return ev, nil
 }
 
-func (s wireSignal) normalize() Signal {
-	sig := Signal{Code: str(s.Code), Name: str(s.Name), Group: str(s.Group), Status: "SUCCESS"}
-	switch b := s.Body.(type) {
+// signal reads one entry of data.signals.
+func signal(s map[string]any) Signal {
+	sig := Signal{Code: text(s["code"]), Name: text(s["name"]), Group: text(s["group"]), Status: "SUCCESS"}
+	switch b := s["body"].(type) {
 	case nil:
 	case map[string]any:
 		sig.Body = b
@@ -352,30 +225,50 @@ func (s wireSignal) normalize() Signal {
 	if sig.Code == "" {
 		sig.Code = SignalRef{Name: sig.Name, Group: sig.Group}.Key()
 	}
-	meta := s.Meta.get()
-	sig.OEMUpdatedAt, sig.RetrievedAt = meta.OEMUpdatedAt, meta.RetrievedAt
+	meta := object(s["meta"])
+	sig.OEMUpdatedAt, sig.RetrievedAt = millis(meta["oemUpdatedAt"]), millis(meta["retrievedAt"])
 	if sig.RetrievedAt == 0 {
-		sig.RetrievedAt = meta.FetchedAt
+		sig.RetrievedAt = millis(meta["fetchedAt"])
 	}
-	st := s.Status.get()
-	if v := str(st.Value); v != "" {
+	st := object(s["status"])
+	if v := text(st["value"]); v != "" {
 		sig.Status = strings.ToUpper(v)
 	}
-	if e := st.Error.v; e != nil {
+	if e := object(st["error"]); e != nil {
 		sig.Status = "ERROR"
-		sig.ErrorType, sig.ErrorCode = str(e.Type), str(e.Code)
+		sig.ErrorType, sig.ErrorCode = text(e["type"]), text(e["code"])
 	}
 	return sig
 }
 
-func (e wireError) normalize() VehicleError {
-	ve := VehicleError{Type: str(e.Type), Code: str(e.Code), State: strings.ToUpper(str(e.State)), Description: str(e.Description)}
+// vehicleError reads one entry of data.errors. Its resolution is
+// {"type": ...} or just the type; its signals are {code, name, group}
+// objects or "Group.Name" strings.
+func vehicleError(e map[string]any) VehicleError {
+	ve := VehicleError{Type: text(e["type"]), Code: text(e["code"]), State: strings.ToUpper(text(e["state"])),
+		Description: text(e["description"])}
 	if ve.State == "" {
 		ve.State = "ERROR"
 	}
-	ve.ResolutionType = str(e.Resolution.Type)
-	for _, r := range e.Signals {
-		ve.Signals = append(ve.Signals, SignalRef(r))
+	if r, ok := e["resolution"].(map[string]any); ok {
+		ve.ResolutionType = text(r["type"])
+	} else {
+		ve.ResolutionType = text(e["resolution"])
+	}
+	refs, _ := e["signals"].([]any)
+	for _, r := range refs {
+		var ref SignalRef
+		switch r := r.(type) {
+		case string:
+			group, name, ok := strings.Cut(r, ".")
+			if !ok {
+				group, name = "", r
+			}
+			ref = SignalRef{Group: group, Name: name}
+		case map[string]any:
+			ref = SignalRef{Code: text(r["code"]), Name: text(r["name"]), Group: text(r["group"])}
+		}
+		ve.Signals = append(ve.Signals, ref)
 	}
 	return ve
 }

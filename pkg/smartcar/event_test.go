@@ -99,7 +99,7 @@ func TestParseEventToleratesWrongTypes(t *testing.T) {
 	  "errors":[
 	    {"type":"PERMISSION","state":"ERROR","resolution":"REAUTHENTICATE","signals":[42,"Closure.IsLocked",{"code":"c"}]},
 	    "not an object",
-	    {"type":"VEHICLE_STATE","code":"ASLEEP","resolution":null}]}}`
+	    {"type":"VEHICLE_STATE","code":"ASLEEP","resolution":null,"signals":"Closure.IsLocked"}]}}`
 	ev, err := smartcar.ParseEvent([]byte(body))
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +110,9 @@ func TestParseEventToleratesWrongTypes(t *testing.T) {
 	perm := ev.Errors[0]
 	if perm.ResolutionType != "REAUTHENTICATE" || len(perm.Signals) != 3 || perm.Signals[1].Key() != "closure-islocked" || perm.Signals[2].Key() != "c" {
 		t.Errorf("error entry = %+v", perm)
+	}
+	if asleep := ev.Errors[1]; asleep.Code != "ASLEEP" || asleep.ResolutionType != "" || len(asleep.Signals) != 0 {
+		t.Errorf("error entry with signals not an array = %+v", asleep)
 	}
 
 	state := `{"eventId":"s","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"signals":[
