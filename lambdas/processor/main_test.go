@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 )
@@ -42,10 +43,7 @@ func TestBootstrap(t *testing.T) {
 		"BATCH_CONCURRENCY": "1",
 	}))
 	t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
-	event, err := os.ReadFile("../../events/processor/sqs-batch-with-poison.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	event := samples.MustRead("processor/sqs-batch-with-poison.json")
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	res, err := api.Invoke(ictx, event)

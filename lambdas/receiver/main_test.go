@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -51,10 +52,7 @@ func TestBootstrap(t *testing.T) {
 		{"httpapi-vehicle-state.json", 200, `"status":"received"`},
 		{"rest-bad-signature.json", 401, "SC-Signature"},
 	} {
-		event, err := os.ReadFile("../../events/receiver/" + tt.file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		event := events.MustRead("receiver/" + tt.file)
 		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		res, err := api.Invoke(ictx, event)
 		cancel()

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver/receivertest"
@@ -44,16 +43,13 @@ func invoke(t *testing.T, h lambda.Handler, event []byte) apigw.Response {
 func TestEventFiles(t *testing.T) {
 	for _, f := range fixtures {
 		t.Run(f.file, func(t *testing.T) {
-			event, err := os.ReadFile(filepath.Join("..", "..", "events", "receiver", f.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			event := samples.MustRead("receiver/" + f.file)
 			queue := &receivertest.Queue{}
 			resp := invoke(t, newInvoker(queue), event)
 			if resp.StatusCode != f.wantStatus {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, f.wantStatus, resp.Body)
 			}
-			body := readBody(t, f.body)
+			body := samples.MustRead("bodies/" + f.body)
 			env, err := smartcar.ParseEnvelope(body)
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +84,7 @@ func TestEventFiles(t *testing.T) {
 }
 
 func TestRequestMapping(t *testing.T) {
-	body := readBody(t, "vehicle_state.json")
+	body := samples.MustRead("bodies/vehicle_state.json")
 	sig := smartcar.Sign(testToken, body)
 	bodyJSON, _ := json.Marshal(string(body))
 	b64JSON, _ := json.Marshal(base64.StdEncoding.EncodeToString(body))
@@ -122,7 +118,7 @@ var allowedStatuses = []int{200, 400, 401, 404, 405, 413, 503}
 // allowed status. Its seed corpus runs in every `go test`.
 func FuzzHandler(f *testing.F) {
 	for _, fx := range fixtures {
-		f.Add(fx.format == "2.0", "POST", fx.path, "sc-signature", fx.signature == "valid", fx.base64, readBody(f, fx.body), false)
+		f.Add(fx.format == "2.0", "POST", fx.path, "sc-signature", fx.signature == "valid", fx.base64, samples.MustRead("bodies/"+fx.body), false)
 	}
 	f.Add(true, "GET", "/health", "", false, false, []byte{}, false)
 	f.Add(false, "DELETE", "/webhooks/smartcar/errors", "SC-SIGNATURE", true, false, []byte(`[]`), false)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
@@ -44,18 +45,9 @@ var fixtures = []fixture{
 	{"rest-bad-signature.json", "vehicle_error.json", "1.0", receiver.PathWebhook, "bad", false, 401},
 }
 
-func readBody(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // build returns the fixture's event as API Gateway would send it.
 func (f fixture) build(t testing.TB) []byte {
-	body := readBody(t, f.body)
+	body := samples.MustRead("bodies/" + f.body)
 	headers := map[string]string{
 		"content-type":      "application/json",
 		"user-agent":        "Smartcar/4.0",

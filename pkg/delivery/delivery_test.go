@@ -5,20 +5,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
 func TestRewriteKeepsShape(t *testing.T) {
-	body, err := os.ReadFile("../../events/bodies/vehicle_state.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := events.MustRead("bodies/vehicle_state.json")
 	at := time.UnixMilli(1800000000123)
 	got := delivery.Rewrite{EventID: "new-event", VehicleID: "new-vehicle", DeliveryID: "new-delivery", DeliveredAt: at}.Apply(body)
 	env, err := smartcar.ParseEnvelope(got)

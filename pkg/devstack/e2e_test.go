@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
@@ -36,15 +37,6 @@ const (
 	token          = "e2e-token"
 	exampleVehicle = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
 )
-
-func body(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../events/bodies/" + name + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
@@ -124,21 +116,21 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	}
 
 	// VERIFY, unsigned as Smartcar may send it.
-	verify := send(body(t, "verify"), "", 200)
+	verify := send(events.MustRead("bodies/verify.json"), "", 200)
 	if want := smartcar.HashChallenge(token, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74"); !strings.Contains(string(verify.Body), want) {
 		t.Fatalf("VERIFY answered %s, want %s", verify.Body, want)
 	}
 	// State and error events, the state one delivered twice (a Smartcar
 	// retry: same eventId, new deliveryId and deliveredAt).
-	send(body(t, "vehicle_state"), token, 200)
-	send(body(t, "vehicle_error"), token, 200)
-	retry := delivery.Rewrite{DeliveryID: delivery.NewID(), DeliveredAt: time.Now()}.Apply(body(t, "vehicle_state"))
+	send(events.MustRead("bodies/vehicle_state.json"), token, 200)
+	send(events.MustRead("bodies/vehicle_error.json"), token, 200)
+	retry := delivery.Rewrite{DeliveryID: delivery.NewID(), DeliveredAt: time.Now()}.Apply(events.MustRead("bodies/vehicle_state.json"))
 	send(retry, token, 200)
 	// An out-of-order pair: the newer reading arrives first.
 	send(stateEvent("newer", "v-ooo", 200, 1767300000000), token, 200)
 	send(stateEvent("older", "v-ooo", 100, 1767200000000), token, 200)
 	// A forged delivery, a poison body, and an event the user logic parks.
-	send(body(t, "vehicle_state"), "not-the-token", 401)
+	send(events.MustRead("bodies/vehicle_state.json"), "not-the-token", 401)
 	send([]byte(`{"eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v-poison"}}}`), token, 200)
 	send(stateEvent("unenrolled-1", "v-unenrolled", 5, 1767200000000), token, 200)
 

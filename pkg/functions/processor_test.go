@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -66,20 +65,11 @@ func (s *processorStack) invoke(t *testing.T, event []byte) events.SQSEventRespo
 	return resp
 }
 
-func readProcessorEvent(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "processor", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 const vehicleID = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
 
 func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 	s := newProcessorStack(t)
-	resp := s.invoke(t, readProcessorEvent(t, "sqs-batch-with-poison.json"))
+	resp := s.invoke(t, samples.MustRead("processor/sqs-batch-with-poison.json"))
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("batchItemFailures = %v\n%s", resp.BatchItemFailures, s.logs)
 	}
@@ -107,7 +97,7 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 func TestDuplicateDeliveriesOneEffect(t *testing.T) {
 	s := newProcessorStack(t)
 	for range 2 { // the batch holds the event twice; then it is redelivered
-		if resp := s.invoke(t, readProcessorEvent(t, "sqs-duplicate-deliveries.json")); len(resp.BatchItemFailures) != 0 {
+		if resp := s.invoke(t, samples.MustRead("processor/sqs-duplicate-deliveries.json")); len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("batchItemFailures = %v", resp.BatchItemFailures)
 		}
 	}
@@ -144,9 +134,9 @@ func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
 	s := newProcessorStack(t)
 	s.awsCfg.HTTPClient = faultyClient{next: s.awsCfg.HTTPClient, marker: "flaky-vehicle"}
 	s.awsCfg.RetryMaxAttempts = 1
-	flaky := strings.Replace(string(mustRead(t, "../../events/bodies/vehicle_error.json")), vehicleID, "flaky-vehicle", 1)
+	flaky := strings.Replace(string(samples.MustRead("bodies/vehicle_error.json")), vehicleID, "flaky-vehicle", 1)
 	ev := events.SQSEvent{Records: []events.SQSMessage{
-		{MessageId: "good", Body: string(mustRead(t, "../../events/bodies/vehicle_state.json")), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "good", Body: string(samples.MustRead("bodies/vehicle_state.json")), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
 		{MessageId: "flaky", Body: flaky, Attributes: map[string]string{"ApproximateReceiveCount": "4"}},
 	}}
 	raw, _ := json.Marshal(ev)
@@ -161,15 +151,6 @@ func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
 	if !strings.Contains(s.logs.String(), `"message":"processing.dead_lettered"`) || !strings.Contains(s.logs.String(), "injected") {
 		t.Errorf("no dead_lettered line with the reason:\n%s", s.logs)
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestLoadProcessorConfig(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -80,15 +79,6 @@ func invokeReceiver(t *testing.T, h lambda.Handler, event []byte) apigw.Response
 	return resp
 }
 
-func readReceiverEvent(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "receiver", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func (s *receiverStack) receiveAll(t *testing.T) []string {
 	t.Helper()
 	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURL), MaxNumberOfMessages: 10})
@@ -117,12 +107,12 @@ func TestEventFilesAgainstEmulator(t *testing.T) {
 		{"rest-vehicle-error.json", 200},
 	}
 	for _, tt := range tests {
-		if resp := invokeReceiver(t, h, readReceiverEvent(t, tt.file)); resp.StatusCode != tt.want {
+		if resp := invokeReceiver(t, h, events.MustRead("receiver/"+tt.file)); resp.StatusCode != tt.want {
 			t.Errorf("%s: status %d, want %d: %s", tt.file, resp.StatusCode, tt.want, resp.Body)
 		}
 	}
-	state, _ := os.ReadFile("../../events/bodies/vehicle_state.json")
-	errEvent, _ := os.ReadFile("../../events/bodies/vehicle_error.json")
+	state := events.MustRead("bodies/vehicle_state.json")
+	errEvent := events.MustRead("bodies/vehicle_error.json")
 	got := s.receiveAll(t)
 	if len(got) != 2 {
 		t.Fatalf("queue holds %d messages, want 2", len(got))
@@ -147,7 +137,7 @@ func TestUnreachableQueueIs503(t *testing.T) {
 		"http://" + closed + "/123456789012/queue",                // nothing listens there
 	} {
 		s.env["QUEUE_URL"] = url
-		if resp := invokeReceiver(t, s.handler(t), readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 503 {
+		if resp := invokeReceiver(t, s.handler(t), events.MustRead("receiver/httpapi-vehicle-state.json")); resp.StatusCode != 503 {
 			t.Errorf("QUEUE_URL %s: status %d, want 503: %s", url, resp.StatusCode, resp.Body)
 		}
 	}
@@ -156,7 +146,7 @@ func TestUnreachableQueueIs503(t *testing.T) {
 func TestRotatedSecretPickedUp(t *testing.T) {
 	s := newReceiverStack(t)
 	h := s.handler(t)
-	if resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+	if resp := invokeReceiver(t, h, events.MustRead("receiver/httpapi-vehicle-state.json")); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	// Rotate: the new token first, the old one still accepted.
@@ -175,11 +165,11 @@ func TestRotatedSecretPickedUp(t *testing.T) {
 	if resp := invokeReceiver(t, h, event); resp.StatusCode != 200 {
 		t.Fatalf("signature under the rotated token: status %d, want 200: %s", resp.StatusCode, resp.Body)
 	}
-	if resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-vehicle-state.json")); resp.StatusCode != 200 {
+	if resp := invokeReceiver(t, h, events.MustRead("receiver/httpapi-vehicle-state.json")); resp.StatusCode != 200 {
 		t.Fatalf("previous token after rotation: status %d", resp.StatusCode)
 	}
 	// VERIFY now answers with the new, first token.
-	resp := invokeReceiver(t, h, readReceiverEvent(t, "httpapi-verify.json"))
+	resp := invokeReceiver(t, h, events.MustRead("receiver/httpapi-verify.json"))
 	want := smartcar.HashChallenge("rotated-token", "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
 	if !strings.Contains(resp.Body, want) {
 		t.Errorf("VERIFY answered %s, want the rotated token's %s", resp.Body, want)

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -22,15 +21,6 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
-
-func readBody(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // countingHandler counts the effects of each event.
 type countingHandler struct {
@@ -112,7 +102,7 @@ func (f *fixture) value(t *testing.T, vehicleID, code string) string {
 func TestProcessesExampleEvents(t *testing.T) {
 	f := newFixture(t)
 	failed := f.p.ProcessBatch(context.Background(), []processor.Record{
-		rec("m1", readBody(t, "vehicle_state.json")), rec("m2", readBody(t, "vehicle_error.json")),
+		rec("m1", events.MustRead("bodies/vehicle_state.json")), rec("m2", events.MustRead("bodies/vehicle_error.json")),
 	})
 	if len(failed) != 0 {
 		t.Fatalf("failed: %v\n%s", failed, f.logs.String())
@@ -139,7 +129,7 @@ func TestProcessesExampleEvents(t *testing.T) {
 
 func TestDuplicateSkipped(t *testing.T) {
 	f := newFixture(t)
-	body := readBody(t, "vehicle_state.json")
+	body := events.MustRead("bodies/vehicle_state.json")
 	for i := range 3 {
 		if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec(fmt.Sprint("m", i), body)}); len(failed) != 0 {
 			t.Fatalf("delivery %d failed", i)
@@ -155,7 +145,7 @@ func TestDuplicateSkipped(t *testing.T) {
 
 func TestConcurrentDuplicatesOneEffectNoFailure(t *testing.T) {
 	f := newFixture(t)
-	body := readBody(t, "vehicle_state.json")
+	body := events.MustRead("bodies/vehicle_state.json")
 	var records []processor.Record
 	for i := range 5 {
 		records = append(records, rec(fmt.Sprint("m", i), body))
@@ -216,7 +206,7 @@ func TestPoisonRecordsDeadLetteredRestSucceeds(t *testing.T) {
 		"p4": `{"eventId":"e","eventType":"VEHICLE_TELEPORTED","vehicleId":"v"}`,
 		"p5": `{"eventId":"e","eventType":"VEHICLE_ERROR","data":{"errors":[]}}`,
 	}
-	records := []processor.Record{rec("good", readBody(t, "vehicle_state.json"))}
+	records := []processor.Record{rec("good", events.MustRead("bodies/vehicle_state.json"))}
 	for id, b := range poison {
 		r := rec(id, []byte(b))
 		r.Attributes = map[string]string{"eventId": "attr-" + id}
@@ -315,7 +305,7 @@ func TestPermanentFromHandlerDeadLetters(t *testing.T) {
 		return processor.Permanent(errors.New("vehicle not enrolled"))
 	})
 	f := newFixture(t, reject)
-	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", readBody(t, "vehicle_state.json"))}); len(failed) != 0 {
+	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", events.MustRead("bodies/vehicle_state.json"))}); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
 	}
 	if l := f.dlq.Letters(); len(l) != 1 || !strings.Contains(l[0].Reason, "not enrolled") {
@@ -372,7 +362,7 @@ func TestWritesPer85SignalEvent(t *testing.T) {
 
 func TestTestModeProcessedAndKept(t *testing.T) {
 	f := newFixture(t)
-	body := bytes.Replace(readBody(t, "vehicle_state.json"), []byte(`"mode":"LIVE"`), []byte(`"mode":"TEST"`), 1)
+	body := bytes.Replace(events.MustRead("bodies/vehicle_state.json"), []byte(`"mode":"LIVE"`), []byte(`"mode":"TEST"`), 1)
 	if failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", body)}); len(failed) != 0 {
 		t.Fatal(failed)
 	}
@@ -385,7 +375,7 @@ func TestTestModeProcessedAndKept(t *testing.T) {
 func TestStoreOutageFailsRecords(t *testing.T) {
 	f := newFixture(t)
 	f.store.Err = errors.New("dynamodb: 500")
-	failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", readBody(t, "vehicle_state.json"))})
+	failed := f.p.ProcessBatch(context.Background(), []processor.Record{rec("m", events.MustRead("bodies/vehicle_state.json"))})
 	if len(failed) != 1 || len(f.dlq.Letters()) != 0 {
 		t.Fatalf("failed = %v, letters %d: an outage must be retried, not parked", failed, len(f.dlq.Letters()))
 	}

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
@@ -29,15 +28,6 @@ const (
 	errorSignature = "d3ebbfac5aa540bdaa4f03fe99f689d04ba232355bb02b354d246b69c68124c4"
 	verifyAnswer   = "68cab7c41890d97b920bb3448a8c98973a7ce1a68976a0685fad825f98f39123"
 )
-
-func body(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 type fixture struct {
 	h       *receiver.Handler
@@ -111,8 +101,8 @@ func (f *fixture) logLines(t *testing.T, msg string) []map[string]any {
 }
 
 func TestHandleStatuses(t *testing.T) {
-	state := body(t, "vehicle_state.json")
-	verify := body(t, "verify.json")
+	state := events.MustRead("bodies/vehicle_state.json")
+	verify := events.MustRead("bodies/verify.json")
 	tests := []struct {
 		name       string
 		req        receiver.Request
@@ -137,7 +127,7 @@ func TestHandleStatuses(t *testing.T) {
 			r.Path += "/"
 			return r
 		}(), 200, 1},
-		{"error event, published signature", post(body(t, "vehicle_error.json"), "Sc-Signature", errorSignature), 200, 1},
+		{"error event, published signature", post(events.MustRead("bodies/vehicle_error.json"), "Sc-Signature", errorSignature), 200, 1},
 		{"signature header upper case", post(state, "SC-SIGNATURE", stateSignature), 200, 1},
 		{"signature header lower case", post(state, "sc-signature", stateSignature), 200, 1},
 		{"missing signature", post(state), 401, 0},
@@ -187,7 +177,7 @@ func TestHandleStatuses(t *testing.T) {
 
 func TestEnqueuesRawBodyWithEnvelope(t *testing.T) {
 	f := newFixture(t, receiver.Options{})
-	state := body(t, "vehicle_state.json")
+	state := events.MustRead("bodies/vehicle_state.json")
 	resp := f.h.Handle(context.Background(), post(state, "SC-Signature", stateSignature))
 	if resp.Status != 200 {
 		t.Fatalf("status %d: %s", resp.Status, resp.Body)
@@ -241,7 +231,7 @@ func TestRawBytesSurviveToTheQueue(t *testing.T) {
 }
 
 func TestVerifyAnswer(t *testing.T) {
-	verify := body(t, "verify.json")
+	verify := events.MustRead("bodies/verify.json")
 	for _, req := range []receiver.Request{post(verify), signed(testToken, verify)} {
 		f := newFixture(t, receiver.Options{})
 		resp := f.h.Handle(context.Background(), req)
@@ -264,13 +254,13 @@ func TestVerifyUsesCurrentToken(t *testing.T) {
 	f := newFixture(t, receiver.Options{})
 	f.tokens = receivertest.NewTokens("new-token", testToken)
 	f.h = receiver.New(f.queue, f.tokens, receiver.Options{})
-	resp := f.h.Handle(context.Background(), post(body(t, "verify.json")))
+	resp := f.h.Handle(context.Background(), post(events.MustRead("bodies/verify.json")))
 	want := smartcar.HashChallenge("new-token", "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
 	if got := decode(t, resp)["challenge"]; got != want {
 		t.Errorf("challenge answered with %s, want the first token's %s", got, want)
 	}
 	// The previous token still verifies deliveries during the rotation.
-	state := body(t, "vehicle_state.json")
+	state := events.MustRead("bodies/vehicle_state.json")
 	if resp := f.h.Handle(context.Background(), post(state, "sc-signature", stateSignature)); resp.Status != 200 {
 		t.Errorf("previous token rejected: %d", resp.Status)
 	}
@@ -302,7 +292,7 @@ func TestUnsignedVerifyIsNoSigningOracle(t *testing.T) {
 
 func TestSignatureFailureLog(t *testing.T) {
 	f := newFixture(t, receiver.Options{})
-	state := body(t, "vehicle_state.json")
+	state := events.MustRead("bodies/vehicle_state.json")
 	bad := smartcar.Sign("wrong-token", state)
 	resp := f.h.Handle(context.Background(), post(state, "SC-Signature", bad, "User-Agent", "Smartcar/4.0"))
 	if resp.Status != 401 {
@@ -333,7 +323,7 @@ func TestSignatureFailureLog(t *testing.T) {
 }
 
 func TestEnqueueFailureIs503(t *testing.T) {
-	state := body(t, "vehicle_state.json")
+	state := events.MustRead("bodies/vehicle_state.json")
 	for _, tt := range []struct {
 		name  string
 		queue *receivertest.Queue
@@ -369,8 +359,8 @@ func TestTokenUnavailableIs503(t *testing.T) {
 	f := newFixture(t, receiver.Options{})
 	f.tokens.Err = errors.New("secretsmanager: unavailable")
 	for _, req := range []receiver.Request{
-		post(body(t, "vehicle_state.json"), "sc-signature", stateSignature),
-		post(body(t, "verify.json")),
+		post(events.MustRead("bodies/vehicle_state.json"), "sc-signature", stateSignature),
+		post(events.MustRead("bodies/verify.json")),
 	} {
 		if resp := f.h.Handle(context.Background(), req); resp.Status != 503 {
 			t.Errorf("status %d, want 503", resp.Status)
@@ -420,7 +410,7 @@ func TestRotatedTokenPickedUpWithoutColdStart(t *testing.T) {
 
 func TestConcurrentHandle(t *testing.T) {
 	f := newFixture(t, receiver.Options{})
-	state := body(t, "vehicle_state.json")
+	state := events.MustRead("bodies/vehicle_state.json")
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -115,7 +116,7 @@ func TestEnvelopeIsVerify(t *testing.T) {
 // must not panic.
 func FuzzParseEnvelope(f *testing.F) {
 	for _, name := range []string{"verify.json", "vehicle_state.json", "vehicle_error.json"} {
-		f.Add(readBody(f, name))
+		f.Add(events.MustRead("bodies/" + name))
 	}
 	f.Add([]byte(`{"eventId":"a\"b","data":{"vehicle":{"id":"\ud83d\ude97"}},"meta":{"mode":"TEST"}}`))
 	f.Add([]byte(`{"version":"2.0","eventName":"verify","payload":{"challenge":"x"}}`))

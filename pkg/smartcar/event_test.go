@@ -5,11 +5,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
 func TestParseEventExamples(t *testing.T) {
-	state, err := smartcar.ParseEvent(readBody(t, "vehicle_state.json"))
+	state, err := smartcar.ParseEvent(events.MustRead("bodies/vehicle_state.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestParseEventExamples(t *testing.T) {
 		t.Errorf("signal in error: %+v", home)
 	}
 
-	errEv, err := smartcar.ParseEvent(readBody(t, "vehicle_error.json"))
+	errEv, err := smartcar.ParseEvent(events.MustRead("bodies/vehicle_error.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestParseEventToleratesWrongTypes(t *testing.T) {
 // ErrInvalidEvent, never a panic.
 func FuzzParseEvent(f *testing.F) {
 	for _, name := range []string{"vehicle_state.json", "vehicle_error.json", "verify.json"} {
-		f.Add(readBody(f, name))
+		f.Add(events.MustRead("bodies/" + name))
 	}
 	f.Add([]byte(`{"eventId":"e","eventType":"VEHICLE_ERROR","vehicleId":"v","data":{"errors":[{"signals":[1,null,{}]}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

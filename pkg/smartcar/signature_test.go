@@ -2,25 +2,15 @@ package smartcar_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
 // TestToken is the fake Application Management Token the examples are signed with.
 const testToken = "00000000-test-amt-0000-000000000000"
-
-func readBody(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestSignSDKVectors(t *testing.T) {
 	// From Smartcar's Node and Java SDK tests.
@@ -55,7 +45,7 @@ func TestExampleBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			body := readBody(t, tt.file)
+			body := events.MustRead("bodies/" + tt.file)
 			if len(body) != tt.size {
 				t.Fatalf("body is %d bytes, want %d: the file was altered", len(body), tt.size)
 			}
@@ -76,7 +66,7 @@ func TestExampleBodies(t *testing.T) {
 }
 
 func TestVerifyChallengeExample(t *testing.T) {
-	env, err := smartcar.ParseEnvelope(readBody(t, "verify.json"))
+	env, err := smartcar.ParseEnvelope(events.MustRead("bodies/verify.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

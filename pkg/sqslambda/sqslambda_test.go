@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -23,15 +24,6 @@ var update = flag.Bool("update", false, "rewrite the events/processor fixtures")
 
 // PoisonBody is the unprocessable record in sqs-batch-with-poison.json.
 const poisonBody = `{"eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"}}}`
-
-func readBody(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "bodies", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // message builds an SQS message as the event source delivers it, with the
 // attributes the receiver sets.
@@ -69,7 +61,7 @@ func build(t *testing.T, bodies []string) []byte {
 	for i, name := range bodies {
 		body := poisonBody
 		if name != "poison" {
-			body = readBody(t, name)
+			body = string(samples.MustRead("bodies/" + name))
 		}
 		ev.Records = append(ev.Records, message(t, i+1, body))
 	}
@@ -111,10 +103,7 @@ func TestHandlerWithFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			event, err := os.ReadFile(filepath.Join("..", "..", "events", "processor", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			event := samples.MustRead("processor/" + tt.file)
 			store, dlq := processortest.NewStore(), &processortest.DLQ{}
 			p := processor.New(store, processor.NewStateFinisher(store, nil, nil), dlq, nil, processor.Options{})
 			out, err := lambda.NewHandler(sqslambda.Handler(p)).Invoke(context.Background(), event)

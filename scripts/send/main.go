@@ -9,12 +9,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 )
@@ -105,7 +105,7 @@ func readBody(arg string) ([]byte, error) {
 	case arg == "" || arg == "-":
 		return io.ReadAll(os.Stdin)
 	case !strings.ContainsAny(arg, "/.") && arg != "":
-		return os.ReadFile(filepath.Join("events", "bodies", arg+".json"))
+		return events.Read("bodies/" + arg + ".json")
 	}
 	return os.ReadFile(arg)
 }

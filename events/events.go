@@ -1,0 +1,33 @@
+// Package events holds the project's sample events, embedded: Smartcar
+// webhook bodies (bodies/, signed with the test token
+// 00000000-test-amt-0000-000000000000), API Gateway events for the receiver
+// (receiver/) and SQS events for the processor (processor/). SAM CLI,
+// `make invoke` and `make send` use them, and so do the tests.
+package events
+
+import (
+	"embed"
+	"fmt"
+)
+
+//go:embed bodies receiver processor
+var files embed.FS
+
+// Read returns the file at path, relative to events/: "bodies/verify.json".
+func Read(path string) ([]byte, error) {
+	b, err := files.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sample event: %w", err)
+	}
+	return b, nil
+}
+
+// MustRead is Read for a path fixed in code, such as a test's: it panics
+// if there is no such file.
+func MustRead(path string) []byte {
+	b, err := Read(path)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
