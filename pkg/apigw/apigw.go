@@ -6,7 +6,7 @@ package apigw
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"unsafe"
@@ -53,15 +53,11 @@ func Handler(core Core) func(context.Context, Request) (Response, error) {
 	return func(ctx context.Context, event Request) (Response, error) {
 		req, err := event.toReceiver()
 		if err != nil {
-			return errorResponse(http.StatusBadRequest, err.Error()), nil
+			return fromReceiver(receiver.ErrorResponse(http.StatusBadRequest, err.Error())), nil
 		}
 		return fromReceiver(core.Handle(ctx, req)), nil
 	}
 }
-
-type badEvent string
-
-func (e badEvent) Error() string { return string(e) }
 
 func (e Request) toReceiver() (receiver.Request, error) {
 	req := receiver.Request{Headers: e.Headers}
@@ -87,12 +83,12 @@ func (e Request) toReceiver() (receiver.Request, error) {
 			}
 		}
 	default:
-		return req, badEvent("not an API Gateway proxy event (payload format 1.0 or 2.0)")
+		return req, errors.New("not an API Gateway proxy event (payload format 1.0 or 2.0)")
 	}
 	if e.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(e.Body)
 		if err != nil {
-			return req, badEvent("isBase64Encoded is set but the body is not valid base64")
+			return req, errors.New("isBase64Encoded is set but the body is not valid base64")
 		}
 		req.Body = b
 	} else {
@@ -114,11 +110,4 @@ func fromReceiver(r receiver.Response) Response {
 		headers[k] = v
 	}
 	return Response{StatusCode: r.Status, Headers: headers, Body: string(r.Body)}
-}
-
-func errorResponse(status int, msg string) Response {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	return Response{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(b)}
 }

@@ -160,7 +160,7 @@ func (h *Handler) Handle(ctx context.Context, req Request) Response {
 		}
 		return h.webhook(ctx, req)
 	}
-	return errorResponse(http.StatusNotFound, "not found")
+	return ErrorResponse(http.StatusNotFound, "not found")
 }
 
 // delivery is the state of one webhook request.
@@ -188,7 +188,7 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	if len(req.Body) > h.opts.MaxBodyBytes {
 		d.log.WarnContext(ctx, "webhook.rejected", "reason", "body too large",
 			"bodyBytes", len(req.Body), "maxBodyBytes", h.opts.MaxBodyBytes)
-		return errorResponse(http.StatusRequestEntityTooLarge, "body exceeds the receiver's size limit")
+		return ErrorResponse(http.StatusRequestEntityTooLarge, "body exceeds the receiver's size limit")
 	}
 
 	signature, signed := req.Header(smartcar.SignatureHeader)
@@ -198,7 +198,7 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	tokens, ok, err := h.checkSignature(ctx, req.Body, signature)
 	if err != nil {
 		d.log.ErrorContext(ctx, "secret.unavailable", "error", err)
-		return errorResponse(http.StatusServiceUnavailable, "signing token unavailable; retry later")
+		return ErrorResponse(http.StatusServiceUnavailable, "signing token unavailable; retry later")
 	}
 	if !ok {
 		return h.signatureFailed(ctx, d, "signature mismatch", signature, len(tokens))
@@ -208,7 +208,7 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	if err != nil {
 		d.log.WarnContext(ctx, "webhook.rejected", "reason", "body is not a JSON object",
 			"error", err, "bodyBytes", len(req.Body))
-		return errorResponse(http.StatusBadRequest, "body is not a JSON object")
+		return ErrorResponse(http.StatusBadRequest, "body is not a JSON object")
 	}
 	d.log = d.log.With(envelopeAttrs(env)...)
 	d.log.InfoContext(ctx, "webhook.received", "bodyBytes", len(req.Body), "path", req.Path)
@@ -217,7 +217,7 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	if env.IsVerify() {
 		if env.Challenge == "" {
 			d.log.WarnContext(ctx, "verify.rejected", "reason", "no challenge")
-			return errorResponse(http.StatusBadRequest, "VERIFY without a challenge")
+			return ErrorResponse(http.StatusBadRequest, "VERIFY without a challenge")
 		}
 		return h.answerVerify(ctx, d, env, tokens[0])
 	}
@@ -236,13 +236,13 @@ func (h *Handler) unsigned(ctx context.Context, d *delivery) Response {
 	if !smartcar.SafeUnsignedChallenge(env.Challenge) {
 		d.log.WarnContext(ctx, "verify.rejected", "reason", "unsigned challenge outside [A-Za-z0-9._~-]{1,256}",
 			"challengeBytes", len(env.Challenge))
-		return errorResponse(http.StatusBadRequest,
+		return ErrorResponse(http.StatusBadRequest,
 			"unsigned VERIFY challenge must be 1 to 256 characters of [A-Za-z0-9._~-]")
 	}
 	tokens, err := h.tokens.Tokens(ctx)
 	if err != nil {
 		d.log.ErrorContext(ctx, "secret.unavailable", "error", err)
-		return errorResponse(http.StatusServiceUnavailable, "signing token unavailable; retry later")
+		return ErrorResponse(http.StatusServiceUnavailable, "signing token unavailable; retry later")
 	}
 	return h.answerVerify(ctx, d, env, tokens[0])
 }
@@ -262,7 +262,7 @@ func (h *Handler) enqueue(ctx context.Context, d *delivery, env smartcar.Envelop
 	if err != nil {
 		d.count(MetricEnqueueFailures)
 		d.log.ErrorContext(ctx, "webhook.enqueue_failed", "error", err, "elapsedMs", elapsed.Milliseconds())
-		return errorResponse(http.StatusServiceUnavailable, "could not persist the event; retry later")
+		return ErrorResponse(http.StatusServiceUnavailable, "could not persist the event; retry later")
 	}
 	d.count(MetricWebhooksEnqueued)
 	d.log.InfoContext(ctx, "webhook.enqueued", "messageId", messageID, "elapsedMs", elapsed.Milliseconds())
@@ -325,7 +325,7 @@ func (h *Handler) signatureFailed(ctx context.Context, d *delivery, reason, sign
 		attrs = append(attrs, "userAgent", ua)
 	}
 	d.log.WarnContext(ctx, "signature.failed", attrs...)
-	return errorResponse(http.StatusUnauthorized, "invalid or missing SC-Signature")
+	return ErrorResponse(http.StatusUnauthorized, "invalid or missing SC-Signature")
 }
 
 func prefix(s string, n int) string {
@@ -367,12 +367,14 @@ func jsonResponse(status int, v any) Response {
 	return Response{Status: status, Body: b}
 }
 
-func errorResponse(status int, msg string) Response {
+// ErrorResponse is the receiver's answer for a failed request: status with
+// the JSON body {"error": msg}.
+func ErrorResponse(status int, msg string) Response {
 	return jsonResponse(status, errorBody{Error: msg})
 }
 
 func methodNotAllowed(allow string) Response {
-	r := errorResponse(http.StatusMethodNotAllowed, "method not allowed")
+	r := ErrorResponse(http.StatusMethodNotAllowed, "method not allowed")
 	r.Headers = map[string]string{"Allow": allow}
 	return r
 }
