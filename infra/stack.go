@@ -330,11 +330,12 @@ func (s *webhookStack) monitoring() {
 	}
 	pe := custom("processor", processor.MetricProcessingErrors, "Sum", 300)
 	processingErrorRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("100 * FILL(pe, 0) / MAX([FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(perm, 0), 1])"),
+		Expression: jsii.String("100 * FILL(pe, 0) / MAX([FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(dfr, 0) + FILL(perm, 0), 1])"),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{
 			"pe":   pe,
 			"ok":   custom("processor", processor.MetricEventsProcessed, "Sum", 300),
 			"dup":  custom("processor", processor.MetricDuplicatesSkipped, "Sum", 300),
+			"dfr":  custom("processor", processor.MetricDuplicatesDeferred, "Sum", 300),
 			"perm": custom("processor", processor.MetricPermanentFailures, "Sum", 300),
 		},
 		Label:  jsii.String("Processing errors (% of records)"),
@@ -401,6 +402,7 @@ func (s *webhookStack) monitoring() {
 		graph("Events processed",
 			custom("processor", processor.MetricEventsProcessed, "Sum", 60),
 			custom("processor", processor.MetricDuplicatesSkipped, "Sum", 60),
+			custom("processor", processor.MetricDuplicatesDeferred, "Sum", 60),
 			custom("processor", processor.MetricStaleSignalsIgnored, "Sum", 60),
 			custom("processor", processor.MetricProcessingErrors, "Sum", 60),
 			custom("processor", processor.MetricPermanentFailures, "Sum", 60)),

@@ -333,9 +333,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 
 	injected, before, after := faults.Injected()
 	t.Logf("ledger %s: %d events, %d deliveries (%d attempts, %d given up after 4), %d acknowledged, %d enqueued at least once, "+
-		"%d applied, %d in the DLQ, %d duplicate skips; faults injected %d (%d before the call, %d after it took effect), %d kills mid-batch",
+		"%d applied, %d in the DLQ, %d duplicate skips, %d deferrals; faults injected %d (%d before the call, %d after it took effect), %d kills mid-batch",
 		strings.TrimSuffix(run.prefix, "-"), len(events), len(deliveries), attempts.Load(), gaveUp.Load(), len(acked), len(enqueued),
-		len(completed), len(inDLQ), strings.Count(logs.String(), `"message":"processing.duplicate"`), injected, before, after, kill.kills.Load())
+		len(completed), len(inDLQ), logs.Count("processing.duplicate"), logs.Count("processing.deferred"), injected, before, after, kill.kills.Load())
 	if run.dynamoDB == 0 && run.sqsSend == 0 && run.killEvery == 0 {
 		if len(parked) != 0 {
 			violate("without faults the DLQ holds %d messages", len(parked))
@@ -348,11 +348,40 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	}
 	if len(violations) > 0 {
 		sort.Strings(violations)
-		t.Fatalf("%d ledger violations:\n  %s", len(violations), strings.Join(violations[:min(len(violations), 40)], "\n  "))
+		shown := violations[:min(len(violations), 40)]
+		for i, v := range shown {
+			if id, _, ok := strings.Cut(v, ":"); ok && strings.HasPrefix(id, run.prefix+"event-") && i < 5 {
+				shown[i] += "\n" + eventTrace(logs.String(), id)
+			}
+		}
+		t.Fatalf("%d ledger violations:\n  %s", len(violations), strings.Join(shown, "\n  "))
 	}
 	if run.dynamoDB > 0 && (injected == 0 || len(completed) == 0) {
 		t.Fatalf("the fault run proved nothing: %d faults, %d applied", injected, len(completed))
 	}
+}
+
+// eventTrace lists what the processor logged about one event, in order:
+// the story behind a violation, for a failure CI reports.
+func eventTrace(logs, id string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"eventId":"`+id+`"`) {
+			continue
+		}
+		var l struct {
+			Message, MessageID, Status, Error, Reason string
+			ReceiveCount                              int
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || !strings.HasPrefix(l.Message, "processing.") {
+			continue
+		}
+		fmt.Fprintf(&b, "      message %.8s receive %d: %s %s%s%s\n", l.MessageID, l.ReceiveCount, l.Message, l.Status, l.Error, l.Reason)
+	}
+	if b.Len() == 0 {
+		return "      (the processor logged nothing about it)"
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // deadLetteredReasons reads the processing.dead_lettered log lines.

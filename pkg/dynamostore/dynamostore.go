@@ -25,9 +25,10 @@ import (
 
 // Table schema, shared with the CDK stack and the local stack.
 const (
-	EventsKey    = "eventId"   // events table partition key (S)
-	StateKey     = "vehicleId" // vehicle-state table partition key (S)
-	TTLAttribute = "expiresAt" // events table TTL attribute (N, epoch seconds)
+	EventsKey          = "eventId"   // events table partition key (S)
+	StateKey           = "vehicleId" // vehicle-state table partition key (S)
+	TTLAttribute       = "expiresAt" // events table TTL attribute (N, epoch seconds)
+	MessageIDAttribute = "messageId" // events table: the queue message the claim was made for (S)
 )
 
 // Event item statuses.
@@ -82,28 +83,39 @@ func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processo
 		return processor.Claim{}, 0, err
 	}
 	now := req.Now.UnixMilli()
+	values := map[string]types.AttributeValue{
+		":inProgress": str(StatusInProgress),
+		":token":      str(token),
+		":lease":      num(req.Now.Add(req.Lease).UnixMilli()),
+		":ttl":        num(req.Now.Add(req.TTL).Unix()),
+		":eventType":  str(req.EventType),
+		":vehicleId":  str(req.VehicleID),
+		":now":        num(now),
+		":one":        num(1),
+	}
+	update := "SET #status = :inProgress, #token = :token, leaseExpiresAt = :lease, " +
+		TTLAttribute + " = :ttl, eventType = :eventType, vehicleId = :vehicleId, claimedAt = :now"
+	// The token clause makes the claim idempotent: if DynamoDB applied it but
+	// the answer was lost, the SDK's retry (same token) succeeds instead of
+	// finding its own lease and taking the event for someone else's.
+	condition := "attribute_not_exists(" + EventsKey + ") OR (#status = :inProgress AND leaseExpiresAt <= :now)" +
+		" OR (#status = :inProgress AND #token = :token)"
+	if req.MessageID != "" {
+		// A redelivered message takes over the claim of its earlier attempt.
+		update += ", " + MessageIDAttribute + " = :messageId ADD attempts :one"
+		condition += " OR (#status = :inProgress AND " + MessageIDAttribute + " = :messageId)"
+		values[":messageId"] = str(req.MessageID)
+	} else {
+		update += " ADD attempts :one REMOVE " + MessageIDAttribute
+	}
 	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.eventsTable),
-		Key:       eventKey(req.EventID),
-		UpdateExpression: aws.String("SET #status = :inProgress, #token = :token, leaseExpiresAt = :lease, " +
-			TTLAttribute + " = :ttl, eventType = :eventType, vehicleId = :vehicleId, claimedAt = :now ADD attempts :one"),
-		// The last clause makes the claim idempotent: if DynamoDB applied it but
-		// the answer was lost, the SDK's retry (same token) succeeds instead of
-		// finding its own lease and taking the event for someone else's.
-		ConditionExpression: aws.String("attribute_not_exists(" + EventsKey + ") OR (#status = :inProgress AND leaseExpiresAt <= :now)" +
-			" OR (#status = :inProgress AND #token = :token)"),
+		TableName:                           aws.String(s.eventsTable),
+		Key:                                 eventKey(req.EventID),
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String(condition),
 		ExpressionAttributeNames:            eventNames,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":inProgress": str(StatusInProgress),
-			":token":      str(token),
-			":lease":      num(req.Now.Add(req.Lease).UnixMilli()),
-			":ttl":        num(req.Now.Add(req.TTL).Unix()),
-			":eventType":  str(req.EventType),
-			":vehicleId":  str(req.VehicleID),
-			":now":        num(now),
-			":one":        num(1),
-		},
+		ExpressionAttributeValues:           values,
 	})
 	var failed *types.ConditionalCheckFailedException
 	switch {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,8 +149,18 @@ func TestSameEventFiveTimesConcurrentlyOneEffect(t *testing.T) {
 	for i := range 5 {
 		records = append(records, processor.Record{MessageID: fmt.Sprint("m", i), Body: b, ReceiveCount: 1})
 	}
-	if failed := p.ProcessBatch(context.Background(), records); len(failed) != 0 {
-		t.Fatalf("failed %v: concurrent duplicates must be acknowledged", failed)
+	// Duplicates that find the event in progress are retried, as the queue
+	// would after the visibility timeout; by then it is completed.
+	failed := p.ProcessBatch(context.Background(), records)
+	var retries []processor.Record
+	for _, r := range records {
+		if slices.Contains(failed, r.MessageID) {
+			r.ReceiveCount++
+			retries = append(retries, r)
+		}
+	}
+	if failed := p.ProcessBatch(context.Background(), retries); len(failed) != 0 {
+		t.Fatalf("retries failed %v: a duplicate of a completed event must be acknowledged", failed)
 	}
 	if effects != 1 {
 		t.Fatalf("%d effects, want 1", effects)

@@ -44,9 +44,9 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 	if err := env.Err(); err != nil {
 		return cfg, err
 	}
-	// The processor acknowledges a duplicate held under another live lease,
-	// trusting that the holder's own message comes back if the holder dies;
-	// that holds only while a lease ends before the message is visible again.
+	// A duplicate that finds its event held under another message's live
+	// lease is retried after the visibility timeout; if the holder died, the
+	// lease must have ended by then, or the duplicate walks toward the DLQ.
 	if cfg.Lease >= cfg.QueueVisibility {
 		return cfg, fmt.Errorf("LEASE_DURATION: %v must stay below the queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT, %v)",
 			cfg.Lease, cfg.QueueVisibility)

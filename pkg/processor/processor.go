@@ -4,10 +4,13 @@
 // For every record it decodes the event, claims the eventId in a Ledger
 // (a conditional write), runs the user's Handlers, and finishes the event:
 // the Finisher (by default the vehicle-state merge) applies its effects and
-// marks it completed in one atomic write. A duplicate is acknowledged
-// without effects. A body that can never be processed goes to the dead-letter queue
-// at once, with its reason; any other failure fails only its own record, so
-// the queue retries it and, after its redrive limit, dead-letters it.
+// marks it completed in one atomic write. A duplicate of a completed event
+// is acknowledged without effects; one whose event is still in progress
+// under another message's claim is retried later, never acknowledged, as
+// nothing proves that the holder will finish. A body that can never be
+// processed goes to the dead-letter queue at once, with its reason; any
+// other failure fails only its own record, so the queue retries it and,
+// after its redrive limit, dead-letters it.
 //
 // It knows nothing of Lambda, SQS or DynamoDB: adapters provide Ledger,
 // VehicleStore and DeadLetterQueue.
@@ -31,6 +34,7 @@ const (
 	MetricEventsProcessed     = "EventsProcessed"
 	MetricProcessingErrors    = "ProcessingErrors"
 	MetricDuplicatesSkipped   = "DuplicatesSkipped"
+	MetricDuplicatesDeferred  = "DuplicatesDeferred"
 	MetricStaleSignalsIgnored = "StaleSignalsIgnored"
 	MetricPermanentFailures   = "PermanentFailures"
 	MetricEndToEndLatency     = "EndToEndLatency"
@@ -75,6 +79,11 @@ type ClaimRequest struct {
 	EventID   string
 	EventType string
 	VehicleID string
+	// MessageID is the queue message being processed. A claim made for the
+	// same message is taken over at once: the queue hands a message out
+	// again only once its earlier attempt is over, and the new token fences
+	// that attempt should it still be writing. Empty matches nothing.
+	MessageID string
 	Now       time.Time
 	Lease     time.Duration // how long the claim holds before another may take over
 	TTL       time.Duration // how long the record of the event is kept
@@ -83,10 +92,17 @@ type ClaimRequest struct {
 // ErrFenceLost is returned by a write whose claim was taken over.
 var ErrFenceLost = errors.New("claim was taken over by another worker")
 
+// ErrInProgress is returned by Process for a record whose event another
+// message holds under a live lease. The record is retried: if the holder
+// finishes, the retry is a duplicate; if it died, its lease has expired and
+// the retry takes the event over.
+var ErrInProgress = errors.New("event in progress under another message's claim; retried")
+
 // Ledger records which events have been processed.
 type Ledger interface {
 	// Claim takes the event unless it is completed or held under a live
-	// lease. A released or expired claim is taken over with a new token.
+	// lease for another message. A released or expired claim, or one made
+	// for the same message, is taken over with a new token.
 	Claim(ctx context.Context, req ClaimRequest) (Claim, Outcome, error)
 	// Complete marks the event done; ErrFenceLost if c no longer holds it.
 	// Completing again under the same token succeeds.
@@ -263,9 +279,15 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 			err = fmt.Errorf("panic: %v", v)
 			r.log.ErrorContext(ctx, "processing.panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrInProgress):
+			r.count(MetricDuplicatesDeferred, 1)
+			r.log.InfoContext(ctx, "processing.deferred", "status", "in progress elsewhere")
+		case err != nil:
 			r.count(MetricProcessingErrors, 1)
 			r.log.ErrorContext(ctx, "processing.failed", "error", err.Error())
+		}
+		if err != nil {
 			if rec.ReceiveCount >= p.opts.MaxReceiveCount {
 				r.log.ErrorContext(ctx, "processing.dead_lettered", "reason", err.Error(), "permanent", false,
 					"maxReceiveCount", p.opts.MaxReceiveCount)
@@ -286,17 +308,22 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 
 	now := p.opts.Now()
 	claim, outcome, err := p.ledger.Claim(ctx, ClaimRequest{
-		EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID,
+		EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID, MessageID: rec.MessageID,
 		Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("claim: %w", err)
-	}
-	if outcome != Claimed {
-		why := map[Outcome]string{AlreadyCompleted: "completed", HeldElsewhere: "in progress elsewhere"}[outcome]
+	case outcome == AlreadyCompleted:
 		r.count(MetricDuplicatesSkipped, 1)
-		r.log.InfoContext(ctx, "processing.duplicate", "status", why)
+		r.log.InfoContext(ctx, "processing.duplicate", "status", "completed")
 		return nil
+	case outcome == HeldElsewhere:
+		// Acknowledging it is safe only while the holder's message outlives
+		// its claim, which nothing here can check: a message redriven from
+		// the DLQ comes back under a new id, and a claim made long after its
+		// receive outlives the visibility timeout.
+		return ErrInProgress
 	}
 
 	if err := p.run(ctx, ev, claim); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,23 +144,83 @@ func TestDuplicateSkipped(t *testing.T) {
 	}
 }
 
-func TestConcurrentDuplicatesOneEffectNoFailure(t *testing.T) {
+func TestConcurrentDuplicatesOneEffect(t *testing.T) {
 	f := newFixture(t)
 	body := events.MustRead("bodies/vehicle_state.json")
 	var records []processor.Record
 	for i := range 5 {
 		records = append(records, rec(fmt.Sprint("m", i), body))
 	}
-	// Duplicates held elsewhere are acknowledged, never failed: a
-	// concurrent duplicate must not walk toward the DLQ.
-	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
-		t.Fatalf("failed %v", failed)
+	// A duplicate that finds the event in progress under another message
+	// is retried, never acknowledged: nothing proves the holder finishes.
+	failed := f.p.ProcessBatch(context.Background(), records)
+	if deferred := f.logs.Count("processing.deferred"); len(failed) != deferred {
+		t.Fatalf("failed %v, but %d processing.deferred lines", failed, deferred)
+	}
+	f.advance(30 * time.Second) // the queue's visibility timeout
+	var retries []processor.Record
+	for _, r := range records {
+		if slices.Contains(failed, r.MessageID) {
+			r.ReceiveCount++
+			retries = append(retries, r)
+		}
+	}
+	if failed := f.p.ProcessBatch(context.Background(), retries); len(failed) != 0 {
+		t.Fatalf("retries of the deferred duplicates failed: %v", failed)
 	}
 	if n := f.effects.count("4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"); n != 1 {
 		t.Fatalf("%d effects, want 1", n)
 	}
-	if len(f.dlq.Letters()) != 0 {
-		t.Fatal("a duplicate was dead-lettered")
+	if n := f.logs.Count("processing.duplicate"); n != 4 {
+		t.Errorf("%d processing.duplicate lines, want 4", n)
+	}
+	if len(f.dlq.Letters()) != 0 || f.logs.Count("processing.failed") != 0 {
+		t.Fatalf("a duplicate was dead-lettered or logged as an error:\n%s", f.logs.String())
+	}
+}
+
+func TestDuplicateOfDeadHolderIsNotLost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	body := stateBody("e", "v", 1000, map[string]int{"a": 1})
+	// A worker claims the event for message m1 and dies; m1 is gone (it was
+	// dead-lettered, say). A duplicate, m2, arrives inside the lease.
+	if _, out, err := f.store.Claim(ctx, processor.ClaimRequest{EventID: "e", MessageID: "m1",
+		Now: time.UnixMilli(f.now.Load()), Lease: processor.DefaultLease, TTL: time.Hour}); err != nil || out != processor.Claimed {
+		t.Fatal(out, err)
+	}
+	err := f.p.Process(ctx, rec("m2", body))
+	if !errors.Is(err, processor.ErrInProgress) {
+		t.Fatalf("Process(duplicate under a live lease) = %v, want ErrInProgress: acknowledging it would lose the event", err)
+	}
+	f.advance(30 * time.Second)
+	if err := f.p.Process(ctx, rec("m2", body)); err != nil || f.effects.count("e") != 1 {
+		t.Fatalf("retry after the lease = %v with %d effects, want the event applied once", err, f.effects.count("e"))
+	}
+}
+
+func TestRedeliveredMessageTakesOverItsOwnClaim(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	body := stateBody("e", "v", 1000, map[string]int{"a": 1})
+	ev, _ := smartcar.ParseEvent(body)
+	// An attempt on message m claimed the event late in its visibility
+	// timeout and died; the queue hands m out again inside that lease.
+	stale, out, err := f.store.Claim(ctx, processor.ClaimRequest{EventID: "e", MessageID: "m",
+		Now: time.UnixMilli(f.now.Load()), Lease: processor.DefaultLease, TTL: time.Hour})
+	if err != nil || out != processor.Claimed {
+		t.Fatal(out, err)
+	}
+	f.advance(5 * time.Second)
+	redelivery := rec("m", body)
+	redelivery.ReceiveCount = 2
+	if err := f.p.Process(ctx, redelivery); err != nil || f.effects.count("e") != 1 {
+		t.Fatalf("redelivery = %v with %d effects, want the event applied at once", err, f.effects.count("e"))
+	}
+	st, _ := f.store.GetVehicle(ctx, "v")
+	st.Apply(ev)
+	if err := f.store.PutVehicle(ctx, st, stale); !errors.Is(err, processor.ErrFenceLost) {
+		t.Fatalf("the dead attempt's write = %v, want ErrFenceLost", err)
 	}
 }
 
@@ -323,10 +384,9 @@ func TestCrashAfterClaimFinishedOnceByRetry(t *testing.T) {
 	if err != nil || out != processor.Claimed {
 		t.Fatal(out, err)
 	}
-	// Redelivered inside the lease: acknowledged as held elsewhere.
-	f.p.ProcessBatch(ctx, []processor.Record{rec("m", body)})
-	if f.effects.count("e") != 0 {
-		t.Fatal("processed under another worker's live lease")
+	// A duplicate inside the lease is deferred, not processed.
+	if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m", body)}); len(failed) != 1 || f.effects.count("e") != 0 {
+		t.Fatalf("failed %v, %d effects: want the record retried, unprocessed, under another worker's live lease", failed, f.effects.count("e"))
 	}
 	// Redelivered after the visibility timeout (30 s > the 15 s lease).
 	f.advance(30 * time.Second)

@@ -15,9 +15,10 @@ import (
 )
 
 type eventItem struct {
-	status   string // IN_PROGRESS or COMPLETED
-	token    string
-	leaseEnd time.Time
+	status    string // IN_PROGRESS or COMPLETED
+	token     string
+	messageID string // the message the claim was made for
+	leaseEnd  time.Time
 }
 
 // Store is an in-memory processor.Ledger and processor.VehicleStore with
@@ -56,12 +57,13 @@ func (s *Store) Claim(_ context.Context, req processor.ClaimRequest) (processor.
 		if it.status == "COMPLETED" {
 			return processor.Claim{}, processor.AlreadyCompleted, nil
 		}
-		if req.Now.Before(it.leaseEnd) {
+		sameMessage := req.MessageID != "" && req.MessageID == it.messageID
+		if req.Now.Before(it.leaseEnd) && !sameMessage {
 			return processor.Claim{}, processor.HeldElsewhere, nil
 		}
 	}
 	c := processor.Claim{EventID: req.EventID, Token: newToken()}
-	s.events[req.EventID] = eventItem{status: "IN_PROGRESS", token: c.Token, leaseEnd: req.Now.Add(req.Lease)}
+	s.events[req.EventID] = eventItem{status: "IN_PROGRESS", token: c.Token, messageID: req.MessageID, leaseEnd: req.Now.Add(req.Lease)}
 	return c, processor.Claimed, nil
 }
 

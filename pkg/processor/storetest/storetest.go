@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ClaimOutcomes", testClaimOutcomes},
 		{"ReleaseLetsNextAttemptRun", testRelease},
 		{"ExpiredLeaseTakenOverAndOldTokenFenced", testTakeover},
+		{"RedeliveredMessageTakesOverItsOwnClaim", testSameMessageTakeover},
 		{"ConcurrentClaimsOneWinner", testConcurrentClaims},
 		{"VehicleRoundTrip", testVehicleRoundTrip},
 		{"VehicleVersionConflict", testVersionConflict},
@@ -118,6 +119,40 @@ func testTakeover(t *testing.T, s Store) {
 	}
 	if err := s.Complete(ctx, fresh, t0.Add(18*time.Second)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testSameMessageTakeover(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := uniqueID(t, "e")
+	req := func(messageID string, at time.Time) processor.ClaimRequest {
+		r := claimReq(id, at)
+		r.MessageID = messageID
+		return r
+	}
+	old, out, err := s.Claim(ctx, req("m1", t0))
+	if err != nil || out != processor.Claimed {
+		t.Fatalf("first claim = %v, %v", out, err)
+	}
+	if _, out, err := s.Claim(ctx, req("m2", t0.Add(time.Second))); err != nil || out != processor.HeldElsewhere {
+		t.Fatalf("another message's claim under a live lease = %v, %v; want HeldElsewhere", out, err)
+	}
+	// m1 is handed out again: its earlier attempt is over.
+	fresh, out, err := s.Claim(ctx, req("m1", t0.Add(2*time.Second)))
+	if err != nil || out != processor.Claimed || fresh.Token == old.Token {
+		t.Fatalf("the same message's claim under its own live lease = %+v, %v, %v; want a takeover with a new token", fresh, out, err)
+	}
+	if err := s.Complete(ctx, old, t0.Add(3*time.Second)); !errors.Is(err, processor.ErrFenceLost) {
+		t.Fatalf("the earlier attempt's Complete = %v, want ErrFenceLost", err)
+	}
+	if _, out, err := s.Claim(ctx, req("m2", t0.Add(3*time.Second))); err != nil || out != processor.HeldElsewhere {
+		t.Fatalf("another message's claim after the takeover = %v, %v; want HeldElsewhere", out, err)
+	}
+	if err := s.Complete(ctx, fresh, t0.Add(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, err := s.Claim(ctx, req("m1", t0.Add(5*time.Second))); err != nil || out != processor.AlreadyCompleted {
+		t.Fatalf("the same message after completion = %v, %v; want AlreadyCompleted", out, err)
 	}
 }
 
