@@ -79,9 +79,12 @@ func generate(rng *rand.Rand, prefix string, n, vehicles int) []generatedEvent {
 
 // killer crashes every n-th invocation part-way: the work stops at a random
 // point and no response reaches the event source, as when a Lambda dies.
+// The doomed invocation first stalls, as in a slow cold start, so the
+// claims it leaves behind outlive their messages' visibility timeout.
 type killer struct {
 	next  lambda.Handler
 	every int
+	stall time.Duration
 	n     atomic.Int64
 	kills atomic.Int64
 	rng   *rand.Rand
@@ -95,6 +98,10 @@ func (k *killer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	k.mu.Lock()
 	after := time.Duration(1+k.rng.IntN(40)) * time.Millisecond
 	k.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(k.stall):
+	}
 	ctx, cancel := context.WithTimeout(ctx, after)
 	defer cancel()
 	_, _ = k.next.Invoke(ctx, payload)
@@ -167,7 +174,8 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kill := &killer{next: lambda.NewHandler(proc), every: run.killEvery, rng: rand.New(rand.NewPCG(run.seed, 2))}
+	// The stall ends the claims' 2 s lease after the 3 s visibility timeout.
+	kill := &killer{next: lambda.NewHandler(proc), every: run.killEvery, stall: 1500 * time.Millisecond, rng: rand.New(rand.NewPCG(run.seed, 2))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ var ErrFenceLost = errors.New("claim was taken over by another worker")
 // message holds under a live lease. The record is retried: if the holder
 // finishes, the retry is a duplicate; if it died, its lease has expired and
 // the retry takes the event over.
-var ErrInProgress = errors.New("event in progress under another message's claim; retried")
+var ErrInProgress = errors.New("event in progress under another message's claim")
 
 // Ledger records which events have been processed.
 type Ledger interface {
