@@ -24,12 +24,14 @@ func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 func TestBootstrap(t *testing.T) {
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	dlq, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bootstrap-dlq")})
+	name := awstest.Name(t, "bootstrap")
+	eventsTable, stateTable := name+"-events", name+"-vehicles"
+	dlq, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ddb := dynamodb.NewFromConfig(cfg)
-	if err := dynamostore.CreateTables(ctx, ddb, "bootstrap-events", "bootstrap-vehicles"); err != nil {
+	if err := dynamostore.CreateTables(ctx, ddb, eventsTable, stateTable); err != nil {
 		t.Fatal(err)
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
@@ -39,7 +41,7 @@ func TestBootstrap(t *testing.T) {
 	// transactions are not atomic under concurrency. Concurrent batches are
 	// tested in-process, in pkg/functions and pkg/devstack.
 	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "processor", awstest.Endpoint(t), map[string]string{
-		"EVENTS_TABLE": "bootstrap-events", "STATE_TABLE": "bootstrap-vehicles", "DLQ_URL": *dlq.QueueUrl,
+		"EVENTS_TABLE": eventsTable, "STATE_TABLE": stateTable, "DLQ_URL": *dlq.QueueUrl,
 		"BATCH_CONCURRENCY": "1",
 	}))
 	t.Logf("processor bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
@@ -54,7 +56,7 @@ func TestBootstrap(t *testing.T) {
 	if err := json.Unmarshal(res.Payload, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("response %s, %v", res.Payload, err)
 	}
-	st, err := dynamostore.New(ddb, "bootstrap-events", "bootstrap-vehicles").GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+	st, err := dynamostore.New(ddb, eventsTable, stateTable).GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
 	if err != nil || st.Version != 2 {
 		t.Fatalf("vehicle at version %d, %v", st.Version, err)
 	}

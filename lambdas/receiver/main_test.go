@@ -28,19 +28,20 @@ const testToken = "00000000-test-amt-0000-000000000000"
 func TestBootstrap(t *testing.T) {
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bootstrap-receiver")})
+	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "bootstrap"))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	secretID := awstest.Name(t, "bootstrap")
 	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String("bootstrap/amt"), SecretString: aws.String(testToken),
+		Name: aws.String(secretID), SecretString: aws.String(testToken),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
 	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "receiver", awstest.Endpoint(t),
-		map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": "bootstrap/amt"}))
+		map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": secretID}))
 	t.Logf("receiver bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
 
 	for _, tt := range []struct {

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 func TestTokensCachedAndRefreshed(t *testing.T) {
 	ctx := context.Background()
 	client := secretsmanager.NewFromConfig(awstest.Config(t))
-	name := "amtsecret/" + t.Name()
+	name := awstest.Name(t, "amtsecret")
 	if _, err := client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("token-1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestTokensErrors(t *testing.T) {
 	if _, err := missing.Tokens(ctx); err == nil {
 		t.Error("missing secret gave no error")
 	}
-	name := "amtsecret/" + t.Name()
+	name := awstest.Name(t, "amtsecret")
 	if _, err := client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(`{"amt":"x"}`)}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,11 @@ package awstest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,6 +62,22 @@ func Config(tb testing.TB) aws.Config {
 		tb.Fatalf("aws config: %v", err)
 	}
 	return cfg
+}
+
+var names atomic.Int64
+
+// Name returns a name for an emulator resource (a queue, table or secret)
+// made of base, the test's name and a number unique in this process: the
+// emulator lives as long as the package's tests, and `go test -count=N` must
+// not meet the resources of an earlier run.
+func Name(tb testing.TB, base string) string {
+	test := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '-'
+	}, tb.Name())
+	return fmt.Sprintf("%s-%.40s-%d", base, test, names.Add(1))
 }
 
 // SetEnv points the AWS SDK's default configuration at the emulator through

@@ -32,7 +32,7 @@ func BenchmarkPipeline(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := awstest.Config(b)
-	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: "bench-"})
+	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: awstest.Name(b, "bench") + "-"})
 	if err != nil {
 		b.Fatal(err)
 	}

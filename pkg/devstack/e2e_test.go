@@ -67,7 +67,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := awstest.Config(t)
-	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: "e2e-"})
+	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: awstest.Name(t, "e2e") + "-"})
 	if err != nil {
 		t.Fatal(err)
 	}

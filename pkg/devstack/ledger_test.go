@@ -128,7 +128,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	defer cancel()
 	rng := rand.New(rand.NewPCG(run.seed, 1))
 	clean := awstest.Config(t)
-	res, err := devstack.Provision(ctx, clean, token, devstack.Options{Prefix: run.prefix, VisibilityTimeout: 3 * time.Second})
+	res, err := devstack.Provision(ctx, clean, token, devstack.Options{Prefix: awstest.Name(t, "ledger") + "-", VisibilityTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

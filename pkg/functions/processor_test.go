@@ -33,7 +33,7 @@ func newProcessorStack(t *testing.T) *processorStack {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg := awstest.Config(t)
-	name := strings.ReplaceAll(t.Name(), "/", "-")
+	name := awstest.Name(t, "processor")
 	s := &processorStack{awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg), logs: &loggingtest.Buffer{}}
 	dlq, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq-" + name)})
 	if err != nil {

@@ -38,8 +38,8 @@ func newReceiverStack(t *testing.T) *receiverStack {
 	awstest.SetEnv(t)
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	s := &receiverStack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: "receiver/" + t.Name()}
-	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(strings.ReplaceAll("receiver-"+t.Name(), "/", "-"))})
+	s := &receiverStack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: awstest.Name(t, "receiver")}
+	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "receiver"))})
 	if err != nil {
 		t.Fatal(err)
 	}

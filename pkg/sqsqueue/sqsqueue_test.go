@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 func TestEnqueueIsByteIdentical(t *testing.T) {
 	ctx := context.Background()
 	client := sqs.NewFromConfig(awstest.Config(t))
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("sqsqueue-" + t.Name())})
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "sqsqueue"))})
 	if err != nil {
 		t.Fatal(err)
 	}
