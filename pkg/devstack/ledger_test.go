@@ -174,7 +174,8 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The stall ends the claims' 2 s lease after the 3 s visibility timeout.
+	// After the 1.5 s stall, a claim's 2 s lease ends after its message's 3 s
+	// visibility timeout: the message comes back while its claim still holds.
 	kill := &killer{next: lambda.NewHandler(proc), every: run.killEvery, stall: 1500 * time.Millisecond, rng: rand.New(rand.NewPCG(run.seed, 2))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
