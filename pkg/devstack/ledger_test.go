@@ -271,7 +271,12 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logReasons := deadLetteredReasons(logs.String())
+	logReasons := map[string]string{} // eventId -> reason logged on its last receive
+	for _, l := range logs.Lines("processing.dead_lettered") {
+		if id, _ := l["eventId"].(string); id != "" {
+			logReasons[id], _ = l["reason"].(string)
+		}
+	}
 	inDLQ := map[string]string{} // eventId -> reason
 	for _, m := range parked {
 		reason := m.FailureReason
@@ -391,19 +396,4 @@ func eventTrace(logs, id string) string {
 		return "      (the processor logged nothing about it)"
 	}
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// deadLetteredReasons reads the processing.dead_lettered log lines.
-func deadLetteredReasons(logs string) map[string]string {
-	reasons := map[string]string{}
-	for _, line := range strings.Split(logs, "\n") {
-		if !strings.Contains(line, `"processing.dead_lettered"`) {
-			continue
-		}
-		var l struct{ EventID, Reason string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.EventID != "" {
-			reasons[l.EventID] = l.Reason
-		}
-	}
-	return reasons
 }

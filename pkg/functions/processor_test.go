@@ -89,7 +89,7 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 		aws.ToString(m.MessageAttributes["vehicleId"].StringValue) != vehicleID || !strings.HasPrefix(aws.ToString(m.Body), `{"eventType"`) {
 		t.Errorf("dead letter: body %s, attributes %v", aws.ToString(m.Body), m.MessageAttributes)
 	}
-	if !strings.Contains(s.logs.String(), `"message":"processing.dead_lettered"`) {
+	if s.logs.Count("processing.dead_lettered") == 0 {
 		t.Error("no processing.dead_lettered log line")
 	}
 }
@@ -158,7 +158,7 @@ func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
 		t.Error("the good record was not processed")
 	}
 	// Its fourth receive was the last: the log says why the DLQ will hold it.
-	if !strings.Contains(s.logs.String(), `"message":"processing.dead_lettered"`) || !strings.Contains(s.logs.String(), "injected") {
+	if s.logs.Count("processing.dead_lettered") == 0 || !strings.Contains(s.logs.String(), "injected") {
 		t.Errorf("no dead_lettered line with the reason:\n%s", s.logs)
 	}
 }

@@ -3,7 +3,6 @@ package processor_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,9 +114,8 @@ func TestProcessesExampleEvents(t *testing.T) {
 	if got := f.value(t, st.VehicleID, "tractionbattery-stateofcharge"); got != "63" {
 		t.Errorf("state of charge = %s", got)
 	}
-	logs := f.logs.String()
 	for _, msg := range []string{"processing.started", "processing.succeeded"} {
-		if strings.Count(logs, `"message":"`+msg+`"`) != 2 {
+		if f.logs.Count(msg) != 2 {
 			t.Errorf("want two %s lines", msg)
 		}
 	}
@@ -356,7 +354,7 @@ func TestLastAttemptLogsDeadLettered(t *testing.T) {
 	}
 	r.ReceiveCount = 4
 	f.p.ProcessBatch(context.Background(), []processor.Record{r})
-	if !strings.Contains(f.logs.String(), `"message":"processing.dead_lettered"`) || !strings.Contains(f.logs.String(), "throttled") {
+	if f.logs.Count("processing.dead_lettered") == 0 || !strings.Contains(f.logs.String(), "throttled") {
 		t.Fatalf("last attempt not logged with its reason:\n%s", f.logs.String())
 	}
 }
@@ -439,10 +437,8 @@ func TestStoreOutageFailsRecords(t *testing.T) {
 	if len(failed) != 1 || len(f.dlq.Letters()) != 0 {
 		t.Fatalf("failed = %v, letters %d: an outage must be retried, not parked", failed, len(f.dlq.Letters()))
 	}
-	var line map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
-		_ = json.Unmarshal([]byte(l), &line)
-		if line["message"] == "processing.failed" && line["eventId"] != "" {
+	for _, l := range f.logs.Lines("processing.failed") {
+		if id, _ := l["eventId"].(string); id != "" {
 			return
 		}
 	}
