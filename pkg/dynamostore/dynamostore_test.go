@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,14 +151,7 @@ func TestSameEventFiveTimesConcurrentlyOneEffect(t *testing.T) {
 	// Duplicates that find the event in progress are retried, as the queue
 	// would after the visibility timeout; by then it is completed.
 	failed := p.ProcessBatch(context.Background(), records)
-	var retries []processor.Record
-	for _, r := range records {
-		if slices.Contains(failed, r.MessageID) {
-			r.ReceiveCount++
-			retries = append(retries, r)
-		}
-	}
-	if failed := p.ProcessBatch(context.Background(), retries); len(failed) != 0 {
+	if failed := p.ProcessBatch(context.Background(), processortest.Redeliveries(records, failed)); len(failed) != 0 {
 		t.Fatalf("retries failed %v: a duplicate of a completed event must be acknowledged", failed)
 	}
 	if effects != 1 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,14 +155,7 @@ func TestConcurrentDuplicatesOneEffect(t *testing.T) {
 		t.Fatalf("failed %v, but %d processing.deferred lines", failed, deferred)
 	}
 	f.advance(30 * time.Second) // the queue's visibility timeout
-	var retries []processor.Record
-	for _, r := range records {
-		if slices.Contains(failed, r.MessageID) {
-			r.ReceiveCount++
-			retries = append(retries, r)
-		}
-	}
-	if failed := f.p.ProcessBatch(context.Background(), retries); len(failed) != 0 {
+	if failed := f.p.ProcessBatch(context.Background(), processortest.Redeliveries(records, failed)); len(failed) != 0 {
 		t.Fatalf("retries of the deferred duplicates failed: %v", failed)
 	}
 	if n := f.effects.count("4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"); n != 1 {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"time"
 
@@ -152,6 +153,19 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// Redeliveries returns what the queue hands out again after a batch: the
+// records reported failed, each with its receive count raised.
+func Redeliveries(records []processor.Record, failed []string) []processor.Record {
+	var again []processor.Record
+	for _, r := range records {
+		if slices.Contains(failed, r.MessageID) {
+			r.ReceiveCount++
+			again = append(again, r)
+		}
+	}
+	return again
 }
 
 // DeadLetter is one record sent to DLQ.
