@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
@@ -233,23 +232,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	wg.Wait()
 
 	// Wait until the queue is drained: nothing visible or in flight.
-	deadline := time.Now().Add(120 * time.Second)
-	for quiet := 0; quiet < 3; {
-		if time.Now().After(deadline) {
-			t.Fatal("the queue did not drain within 120s")
-		}
-		out, err := sqsClient.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(res.QueueURL),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0" {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	waitDrained(ctx, t, sqsClient, res.QueueURL, logs.Len)
 	stop()
 
 	// The ledger, read once the pipeline has stopped.

@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,7 +17,8 @@ type ProcessorConfig struct {
 	EventsTable      string        // EVENTS_TABLE, required
 	StateTable       string        // STATE_TABLE, required
 	DLQURL           string        // DLQ_URL, required
-	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 7 days
+	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 15 days; at least DLQRetention plus a day
+	DLQRetention     time.Duration // DLQ_RETENTION of the dead-letter queue, default 14 days
 	Lease            time.Duration // LEASE_DURATION, default 15s; below QueueVisibility
 	QueueVisibility  time.Duration // QUEUE_VISIBILITY_TIMEOUT of the source queue, default 30s
 	MaxReceiveCount  int           // MAX_RECEIVE_COUNT, the queue's redrive limit, default 4
@@ -34,6 +36,7 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 		StateTable:       env.Required("STATE_TABLE"),
 		DLQURL:           env.Required("DLQ_URL"),
 		IdempotencyTTL:   env.Duration("IDEMPOTENCY_TTL", processor.DefaultIdempotencyTTL),
+		DLQRetention:     env.Duration("DLQ_RETENTION", pipeline.DLQRetention),
 		Lease:            env.Duration("LEASE_DURATION", processor.DefaultLease),
 		QueueVisibility:  env.Duration("QUEUE_VISIBILITY_TIMEOUT", pipeline.QueueVisibilityTimeout),
 		MaxReceiveCount:  env.PositiveInt("MAX_RECEIVE_COUNT", processor.DefaultMaxReceiveCount),
@@ -44,12 +47,19 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 	if err := env.Err(); err != nil {
 		return cfg, err
 	}
+	var errs []error
 	// A duplicate that finds its event held under another message's live
 	// lease is retried after the visibility timeout; if the holder died, the
 	// lease must have ended by then, or the duplicate walks toward the DLQ.
 	if cfg.Lease >= cfg.QueueVisibility {
-		return cfg, fmt.Errorf("LEASE_DURATION: %v must stay below the queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT, %v)",
-			cfg.Lease, cfg.QueueVisibility)
+		errs = append(errs, fmt.Errorf("LEASE_DURATION: %v must stay below the queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT, %v)",
+			cfg.Lease, cfg.QueueVisibility))
 	}
-	return cfg, nil
+	// A message redriven from the DLQ after its eventId was forgotten runs
+	// the handlers of an event already processed.
+	if least := cfg.DLQRetention + pipeline.IdempotencyMargin; cfg.IdempotencyTTL < least {
+		errs = append(errs, fmt.Errorf("IDEMPOTENCY_TTL: %v is shorter than the dead-letter queue's retention (DLQ_RETENTION, %v) plus %v, "+
+			"so a message redriven from it would be processed again; set at least %v", cfg.IdempotencyTTL, cfg.DLQRetention, pipeline.IdempotencyMargin, least))
+	}
+	return cfg, errors.Join(errs...)
 }

@@ -187,7 +187,54 @@ func TestLoadProcessorConfig(t *testing.T) {
 	cfg, err := LoadProcessorConfig(func(k string) string {
 		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q"}[k]
 	})
-	if err != nil || cfg.IdempotencyTTL.Hours() != 7*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 {
+	if err != nil || cfg.IdempotencyTTL.Hours() != 15*24 || cfg.DLQRetention.Hours() != 14*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 {
 		t.Errorf("defaults = %+v, %v", cfg, err)
+	}
+}
+
+// TestProcessorConfigIdempotencyTTL: eventIds must be remembered a day
+// beyond the dead-letter queue's retention, or a message redriven from it
+// runs its event's handlers again. Before, the default was 7 days against
+// the DLQ's 14, and nothing checked.
+func TestProcessorConfigIdempotencyTTL(t *testing.T) {
+	tests := []struct {
+		ttl, retention string
+		wantErr        []string // substrings of the error; none means valid
+	}{
+		{"", "", nil}, // the defaults: 15 days against 14
+		{"360h", "", nil},
+		{"1296000", "", nil}, // 15 days in seconds
+		{"359h59m59s", "", []string{"IDEMPOTENCY_TTL: 359h59m59s", "DLQ_RETENTION, 336h0m0s", "360h0m0s"}},
+		{"168h", "", []string{"IDEMPOTENCY_TTL: 168h0m0s", "DLQ_RETENTION, 336h0m0s"}}, // the old default
+		{"", "360h", []string{"IDEMPOTENCY_TTL: 360h0m0s", "DLQ_RETENTION, 360h0m0s", "384h0m0s"}},
+		{"96h", "72h", nil},
+		{"95h", "72h", []string{"IDEMPOTENCY_TTL: 95h0m0s", "DLQ_RETENTION, 72h0m0s"}},
+		{"", "soon", []string{"DLQ_RETENTION", "soon"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ttl+"/"+tt.retention, func(t *testing.T) {
+			_, err := LoadProcessorConfig(func(k string) string {
+				return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q",
+					"IDEMPOTENCY_TTL": tt.ttl, "DLQ_RETENTION": tt.retention}[k]
+			})
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Errorf("IDEMPOTENCY_TTL=%q DLQ_RETENTION=%q: %v", tt.ttl, tt.retention, err)
+				}
+				return
+			}
+			for _, want := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("IDEMPOTENCY_TTL=%q DLQ_RETENTION=%q: error %v, want it to say %q", tt.ttl, tt.retention, err, want)
+				}
+			}
+		})
+	}
+	// Both start-up rules are reported at once.
+	_, err := LoadProcessorConfig(func(k string) string {
+		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q", "LEASE_DURATION": "1m", "IDEMPOTENCY_TTL": "1h"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "LEASE_DURATION") || !strings.Contains(err.Error(), "IDEMPOTENCY_TTL") {
+		t.Errorf("error %v, want both LEASE_DURATION and IDEMPOTENCY_TTL", err)
 	}
 }

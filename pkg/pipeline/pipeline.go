@@ -17,6 +17,10 @@ const (
 	MaxReceiveCount = 1 + Retries
 	// DLQRetention is how long the dead-letter queue keeps a message.
 	DLQRetention = 14 * 24 * time.Hour
+	// IdempotencyMargin is how much longer than the dead-letter queue's
+	// retention processed eventIds must be remembered, so that a message
+	// redriven at the end of that retention is still known as a duplicate.
+	IdempotencyMargin = 24 * time.Hour
 	// BatchSize is the most records one processor invocation receives.
 	BatchSize = 10
 	// ReceiverTimeout is the receiver Lambda's timeout, below Smartcar's 15 s.

@@ -19,6 +19,10 @@ func TestSettingsAgree(t *testing.T) {
 	if processor.DefaultMaxReceiveCount != pipeline.MaxReceiveCount {
 		t.Errorf("processor assumes %d receives, the queue allows %d", processor.DefaultMaxReceiveCount, pipeline.MaxReceiveCount)
 	}
+	if processor.DefaultIdempotencyTTL < pipeline.DLQRetention+pipeline.IdempotencyMargin {
+		t.Errorf("eventIds are remembered %v, less than the DLQ's retention %v plus %v: a redriven message would run again",
+			processor.DefaultIdempotencyTTL, pipeline.DLQRetention, pipeline.IdempotencyMargin)
+	}
 	if pipeline.ReceiverTimeout.Seconds() >= 15 {
 		t.Error("receiver timeout must stay below Smartcar's 15 s")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
 // countingHandler counts the effects of each event.
@@ -62,8 +63,11 @@ func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	// Extra handlers run before the effect counter, so it counts only
 	// events whose handlers all succeeded; the state merge finishes.
 	handlers := append(extra, f.effects)
-	f.p = processor.New(f.store, processor.NewStateFinisher(f.store, log, metrics), f.dlq, handlers, processor.Options{
-		Logger: log, Metrics: metrics, Now: func() time.Time { return time.UnixMilli(f.now.Load()) },
+	clock := func() time.Time { return time.UnixMilli(f.now.Load()) }
+	finisher := processor.NewStateFinisher(f.store, log, metrics)
+	finisher.Now = clock
+	f.p = processor.New(f.store, finisher, f.dlq, handlers, processor.Options{
+		Logger: log, Metrics: metrics, Now: clock,
 	})
 	return f
 }
@@ -208,7 +212,7 @@ func TestRedeliveredMessageTakesOverItsOwnClaim(t *testing.T) {
 		t.Fatalf("redelivery = %v with %d effects, want the event applied at once", err, f.effects.count("e"))
 	}
 	st, _ := f.store.GetVehicle(ctx, "v")
-	st.Apply(ev)
+	st.Apply(ev, time.UnixMilli(f.now.Load()))
 	if err := f.store.PutVehicle(ctx, st, stale); !errors.Is(err, processor.ErrFenceLost) {
 		t.Fatalf("the dead attempt's write = %v, want ErrFenceLost", err)
 	}
@@ -388,13 +392,49 @@ func TestCrashAfterClaimFinishedOnceByRetry(t *testing.T) {
 	}
 	// The stale worker wakes up and tries to write: refused.
 	st, _ := f.store.GetVehicle(ctx, "v")
-	st.Apply(ev)
+	st.Apply(ev, time.UnixMilli(f.now.Load()))
 	st.Make = "STALE"
 	if err := f.store.PutVehicle(ctx, st, stale); !errors.Is(err, processor.ErrFenceLost) {
 		t.Fatalf("stale write = %v, want ErrFenceLost", err)
 	}
 	if err := f.store.Complete(ctx, stale, time.Now()); !errors.Is(err, processor.ErrFenceLost) {
 		t.Fatalf("stale complete = %v, want ErrFenceLost", err)
+	}
+}
+
+// TestFutureTimestampClamped: a signal timed in 2100 (by its oemUpdatedAt
+// and its deliveredAt) is ordered at the processing time plus the skew,
+// counted and logged, so a correct report processed after that bound wins.
+func TestFutureTimestampClamped(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	year2100 := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m1", stateBody("future", "v", year2100, map[string]int{"soc": 987654}))}); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	bound := f.now.Load() + vehicle.MaxClockSkew.Milliseconds()
+	if !strings.Contains(f.metrics.String(), `"FutureTimestampsClamped":2`) {
+		t.Errorf("no FutureTimestampsClamped metric of 2 (oemUpdatedAt and deliveredAt): %s", f.metrics.String())
+	}
+	lines := f.logs.Lines("state.future_timestamp_clamped")
+	if len(lines) != 2 {
+		t.Fatalf("%d state.future_timestamp_clamped lines, want 2:\n%s", len(lines), f.logs.String())
+	}
+	for _, l := range lines {
+		if l["signal"] == "soc" && (l["field"] != "oemUpdatedAt" || l["reported"] != float64(year2100) || l["bound"] != float64(bound)) {
+			t.Errorf("clamp line = %v, want field oemUpdatedAt, reported %d, bound %d", l, year2100, bound)
+		}
+		if _, ok := l["value"]; ok || strings.Contains(fmt.Sprint(l), "987654") {
+			t.Errorf("clamp line logs the signal's value: %v", l)
+		}
+	}
+	f.advance(vehicle.MaxClockSkew + time.Second)
+	later := f.now.Load()
+	if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m2", stateBody("later", "v", later, map[string]int{"soc": 43}))}); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if got := f.value(t, "v", "soc"); got != "43" {
+		t.Errorf("soc = %s after a correct later report, want 43: the 2100 report froze it", got)
 	}
 }
 

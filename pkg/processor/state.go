@@ -39,11 +39,15 @@ const DefaultConflictRetries = 8
 // vehicle's stored state (newest value per signal, newest report per error)
 // and completes the event in the same write.
 type StateFinisher struct {
+	// Now is the processing time; a reported time later than it by more
+	// than vehicle.MaxClockSkew is ordered at that bound. NewStateFinisher
+	// sets it to time.Now.
+	Now func() time.Time
+
 	store   VehicleStore
 	retries int
 	log     *slog.Logger
 	metrics MetricsWriter
-	now     func() time.Time
 }
 
 // NewStateFinisher returns a StateFinisher over store. log and metrics may
@@ -55,7 +59,7 @@ func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWrite
 	if metrics == nil {
 		metrics = emf.Discard{}
 	}
-	return &StateFinisher{store: store, retries: DefaultConflictRetries, log: log, metrics: metrics, now: time.Now}
+	return &StateFinisher{Now: time.Now, store: store, retries: DefaultConflictRetries, log: log, metrics: metrics}
 }
 
 // Finish merges ev into the stored state and completes it, retrying the
@@ -67,19 +71,20 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 		if err != nil {
 			return fmt.Errorf("read vehicle: %w", err)
 		}
-		res := s.Apply(ev)
+		now := h.Now()
+		res := s.Apply(ev, now)
 		if res.Stale > 0 {
 			h.log.InfoContext(ctx, "state.stale_ignored", "eventId", ev.EventID, "vehicleId", ev.VehicleID,
 				"stale", res.Stale, "applied", res.Applied)
 		}
 		if !res.Changed() {
-			h.emitStale(res.Stale)
-			return h.store.Complete(ctx, claim, h.now()) // nothing newer to store
+			h.report(ctx, ev, res)
+			return h.store.Complete(ctx, claim, now) // nothing newer to store
 		}
-		s.UpdatedAt = h.now().UnixMilli()
+		s.UpdatedAt = now.UnixMilli()
 		err = h.store.PutVehicle(ctx, s, claim)
 		if err == nil {
-			h.emitStale(res.Stale)
+			h.report(ctx, ev, res)
 			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
@@ -98,8 +103,28 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 	}
 }
 
-func (h *StateFinisher) emitStale(n int) {
-	if n > 0 {
-		_ = h.metrics.Emit(emf.Metric{Name: MetricStaleSignalsIgnored, Value: float64(n), Unit: emf.Count})
+// report emits the metrics of the merge that was kept, and logs the times
+// it ordered at the clock-skew bound (never the signals' values).
+func (h *StateFinisher) report(ctx context.Context, ev smartcar.Event, res vehicle.Result) {
+	var metrics []emf.Metric
+	if res.Stale > 0 {
+		metrics = append(metrics, emf.Metric{Name: MetricStaleSignalsIgnored, Value: float64(res.Stale), Unit: emf.Count})
+	}
+	if n := len(res.Clamped); n > 0 {
+		metrics = append(metrics, emf.Metric{Name: MetricFutureTimestampsClamped, Value: float64(n), Unit: emf.Count})
+	}
+	for _, c := range res.Clamped {
+		attrs := []any{"eventId", ev.EventID, "vehicleId", ev.VehicleID, "field", c.Field,
+			"reported", c.Reported, "bound", c.Bound}
+		switch {
+		case c.Signal != "":
+			attrs = append(attrs, "signal", c.Signal)
+		case c.ErrorKey != "":
+			attrs = append(attrs, "errorKey", c.ErrorKey)
+		}
+		h.log.WarnContext(ctx, "state.future_timestamp_clamped", attrs...)
+	}
+	if len(metrics) > 0 {
+		_ = h.metrics.Emit(metrics...)
 	}
 }

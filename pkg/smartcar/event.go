@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // ErrInvalidEvent is wrapped by ParseEvent's errors: the body can never be
@@ -80,35 +79,6 @@ func (r SignalRef) Key() string {
 		return strings.ToLower(r.Name)
 	}
 	return strings.ToLower(r.Group) + "-" + strings.ToLower(r.Name)
-}
-
-// Millis is a time in milliseconds since the epoch. Smartcar's documents
-// give it as a number or as an ISO-8601 string.
-type Millis int64
-
-// millis reads a time tolerantly: a number of milliseconds, an ISO-8601
-// string (with or without a zone; none means UTC) or a numeric string.
-// Anything else, null included, reads as 0 (unknown): a bad timestamp never
-// fails an event.
-func millis(v any) Millis {
-	var s string
-	switch v := v.(type) {
-	case json.Number:
-		s = string(v)
-	case string:
-		s = strings.TrimSpace(v)
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return Millis(t.UnixMilli())
-			}
-		}
-	default:
-		return 0
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return Millis(f)
-	}
-	return 0
 }
 
 // A decoded JSON value is read tolerantly: a field of an unexpected type

@@ -174,3 +174,28 @@ func TestParseEventPermanentFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEventUnreadableTimestamps: a non-finite, out-of-range or
+// negative time, as a JSON number or a string, reads as unknown on every
+// architecture (a float64 beyond int64 once converted to MinInt64 on amd64
+// and to MaxInt64 on arm64), so the signal is ordered by its retrievedAt.
+func TestParseEventUnreadableTimestamps(t *testing.T) {
+	for _, raw := range []string{`1e300`, `"1e300"`, `"Infinity"`, `"-Infinity"`, `"NaN"`, `-1e400`, `1e400`, `-5`,
+		`99999999999999999999`, `"9999999999999999999"`, `"10000-01-01T00:00:00Z"`} {
+		t.Run(raw, func(t *testing.T) {
+			body := `{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"signals":[
+			  {"code":"a","body":{"value":1},"meta":{"oemUpdatedAt":` + raw + `,"retrievedAt":1767225598412}},
+			  {"code":"b","body":{"value":2},"meta":{"retrievedAt":` + raw + `,"fetchedAt":1767225598413}}]},
+			  "meta":{"deliveredAt":` + raw + `}}`
+			ev, err := smartcar.ParseEvent([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := ev.Signals[0], ev.Signals[1]
+			if a.OEMUpdatedAt != 0 || a.RetrievedAt != 1767225598412 || b.RetrievedAt != 1767225598413 || ev.Meta.DeliveredAt != 0 {
+				t.Errorf("oemUpdatedAt %d, retrievedAt %d and %d, deliveredAt %d: want 0, 1767225598412, 1767225598413 (fetchedAt), 0",
+					a.OEMUpdatedAt, a.RetrievedAt, b.RetrievedAt, ev.Meta.DeliveredAt)
+			}
+		})
+	}
+}

@@ -2,11 +2,18 @@ package vehicle_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
+
+// now is the processing time of the merges: later than every time the
+// tests report unless they say otherwise.
+var now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func sig(code string, value int, oem int64) smartcar.Signal {
 	return smartcar.Signal{Code: code, Name: code, Group: "G", Status: "SUCCESS",
@@ -60,7 +67,7 @@ func TestNewestSignalWins(t *testing.T) {
 			s := vehicle.New("v1")
 			var last vehicle.Result
 			for _, ev := range tt.events {
-				last = s.Apply(ev)
+				last = s.Apply(ev, now)
 			}
 			for code, want := range tt.want {
 				if got := value(t, s, code); got != want {
@@ -76,13 +83,13 @@ func TestNewestSignalWins(t *testing.T) {
 
 func TestErrorSignalKeepsLastGoodBody(t *testing.T) {
 	s := vehicle.New("v1")
-	s.Apply(state("e1", 10, sig("soc", 50, 100)))
-	s.Apply(state("e2", 20, smartcar.Signal{Code: "soc", Status: "ERROR", ErrorType: "VEHICLE_STATE", ErrorCode: "ASLEEP", RetrievedAt: 200}))
+	s.Apply(state("e1", 10, sig("soc", 50, 100)), now)
+	s.Apply(state("e2", 20, smartcar.Signal{Code: "soc", Status: "ERROR", ErrorType: "VEHICLE_STATE", ErrorCode: "ASLEEP", RetrievedAt: 200}), now)
 	got := s.Signals["soc"]
 	if got.Status != "ERROR" || got.ErrorType != "VEHICLE_STATE" || got.ErrorCode != "ASLEEP" || value(t, s, "soc") != "50" || got.EventID != "e2" {
 		t.Errorf("signal = %+v", got)
 	}
-	s.Apply(state("e3", 30, sig("soc", 55, 300)))
+	s.Apply(state("e3", 30, sig("soc", 55, 300)), now)
 	if got := s.Signals["soc"]; got.Status != "SUCCESS" || got.ErrorType != "" || value(t, s, "soc") != "55" {
 		t.Errorf("recovered signal = %+v", got)
 	}
@@ -97,19 +104,19 @@ func TestErrorLifecycle(t *testing.T) {
 	s := vehicle.New("v1")
 	perm := smartcar.VehicleError{Type: "PERMISSION", State: "ERROR", ResolutionType: "REAUTHENTICATE",
 		Signals: []smartcar.SignalRef{{Code: "closure-islocked"}}}
-	s.Apply(errEvent("e1", 100, perm))
+	s.Apply(errEvent("e1", 100, perm), now)
 	if !s.NeedsReauth {
 		t.Fatal("PERMISSION error did not set needsReauth")
 	}
 	e := s.Errors["PERMISSION:null"]
-	if e.State != "ERROR" || e.EventID != "e1" || e.UpdatedAt != 100 || len(e.Signals) != 1 || s.Mode != "TEST" {
+	if e.State != "ERROR" || e.EventID != "e1" || e.UpdatedAt != 100 || e.OrderedAt != 100 || len(e.Signals) != 1 || s.Mode != "TEST" {
 		t.Errorf("error entry = %+v, mode %s", e, s.Mode)
 	}
 	// An older ERROR report arriving late changes nothing.
 	resolved := perm
 	resolved.State = "RESOLVED"
-	s.Apply(errEvent("e3", 300, resolved))
-	if r := s.Apply(errEvent("e2", 200, perm)); r.Stale != 1 || s.NeedsReauth {
+	s.Apply(errEvent("e3", 300, resolved), now)
+	if r := s.Apply(errEvent("e2", 200, perm), now); r.Stale != 1 || s.NeedsReauth {
 		t.Fatalf("late older ERROR re-opened the error: %+v, needsReauth %v", r, s.NeedsReauth)
 	}
 	if s.Errors["PERMISSION:null"].State != "RESOLVED" {
@@ -123,14 +130,14 @@ func TestReauthFromResolutionAndUnknownTypes(t *testing.T) {
 		smartcar.VehicleError{Type: "CONNECTED_SERVICES_ACCOUNT", Code: "AUTHENTICATION_FAILED", State: "ERROR", ResolutionType: "REAUTHENTICATE"},
 		smartcar.VehicleError{Type: "BRAND_NEW_TYPE", Code: "X", State: "ERROR", Description: "d"},
 		smartcar.VehicleError{Type: "VEHICLE_STATE", Code: "ASLEEP", State: "ERROR", ResolutionType: "RETRY_LATER"},
-	))
+	), now)
 	if !s.NeedsReauth {
 		t.Error("REAUTHENTICATE resolution did not set needsReauth")
 	}
 	if e := s.Errors["BRAND_NEW_TYPE:X"]; e.Description != "d" || e.State != "ERROR" {
 		t.Errorf("unknown type not stored as it came: %+v", e)
 	}
-	s.Apply(errEvent("e2", 200, smartcar.VehicleError{Type: "CONNECTED_SERVICES_ACCOUNT", Code: "AUTHENTICATION_FAILED", State: "RESOLVED"}))
+	s.Apply(errEvent("e2", 200, smartcar.VehicleError{Type: "CONNECTED_SERVICES_ACCOUNT", Code: "AUTHENTICATION_FAILED", State: "RESOLVED"}), now)
 	if s.NeedsReauth {
 		t.Error("RESOLVED did not clear needsReauth")
 	}
@@ -138,10 +145,10 @@ func TestReauthFromResolutionAndUnknownTypes(t *testing.T) {
 
 func TestCompatibilityMarksSignalsUnsupported(t *testing.T) {
 	s := vehicle.New("v1")
-	s.Apply(state("e1", 10, sig("location-isathome", 1, 100)))
+	s.Apply(state("e1", 10, sig("location-isathome", 1, 100)), now)
 	compat := smartcar.VehicleError{Type: "COMPATIBILITY", Code: "VEHICLE_NOT_CAPABLE", State: "ERROR",
 		Signals: []smartcar.SignalRef{{Group: "Location", Name: "IsAtHome"}, {Code: "charge-ischarging", Name: "IsCharging", Group: "Charge"}}}
-	s.Apply(errEvent("e2", 20, compat))
+	s.Apply(errEvent("e2", 20, compat), now)
 	if !s.Signals["location-isathome"].Unsupported || !s.Signals["charge-ischarging"].Unsupported {
 		t.Fatalf("signals not marked unsupported: %+v", s.Signals)
 	}
@@ -149,12 +156,12 @@ func TestCompatibilityMarksSignalsUnsupported(t *testing.T) {
 		t.Error("unsupported mark lost the stored value")
 	}
 	// A newer value keeps the mark; only RESOLVED clears it.
-	s.Apply(state("e3", 30, sig("location-isathome", 0, 200)))
+	s.Apply(state("e3", 30, sig("location-isathome", 0, 200)), now)
 	if !s.Signals["location-isathome"].Unsupported {
 		t.Error("a new value cleared the unsupported mark")
 	}
 	compat.State = "RESOLVED"
-	s.Apply(errEvent("e4", 40, compat))
+	s.Apply(errEvent("e4", 40, compat), now)
 	if s.Signals["location-isathome"].Unsupported || s.Signals["charge-ischarging"].Unsupported {
 		t.Error("RESOLVED did not clear the unsupported mark")
 	}
@@ -164,14 +171,142 @@ func TestVehicleDetailsFollowNewestDelivery(t *testing.T) {
 	s := vehicle.New("v1")
 	newer := state("e2", 20)
 	newer.Meta.Mode = "TEST"
-	s.Apply(newer)
+	s.Apply(newer, now)
 	older := state("e1", 10)
 	older.Model, older.Meta.Mode = "OLD", "LIVE"
-	s.Apply(older)
+	s.Apply(older, now)
 	if s.Mode != "TEST" || s.Model != "Y" || s.Make != "TESLA" || s.Year != 2024 || s.UserID != "u1" {
 		t.Errorf("details = %+v", s)
 	}
-	if r := s.Apply(newer); r.Changed() {
+	if r := s.Apply(newer, now); r.Changed() {
 		t.Error("re-applying the same event changed the state")
+	}
+}
+
+// year2100 is a time reported by a vehicle whose clock is wrong.
+var year2100 = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+
+// TestFutureTimeDoesNotFreezeSignal: a report timed in 2100 is stored as
+// reported but ordered at the processing time plus MaxClockSkew, so a
+// correct report later than that bound wins. Before, every report was
+// stale until 2100.
+func TestFutureTimeDoesNotFreezeSignal(t *testing.T) {
+	t0 := now.UnixMilli()
+	bound := now.Add(vehicle.MaxClockSkew).UnixMilli()
+	tests := []struct {
+		field  string
+		future smartcar.Signal
+		// delivered is the future event's meta.deliveredAt.
+		delivered int64
+	}{
+		{"oemUpdatedAt", smartcar.Signal{OEMUpdatedAt: smartcar.Millis(year2100), RetrievedAt: smartcar.Millis(t0)}, t0},
+		{"retrievedAt", smartcar.Signal{RetrievedAt: smartcar.Millis(year2100)}, t0},
+		{"deliveredAt", smartcar.Signal{}, year2100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			s := vehicle.New("v1")
+			future := tt.future
+			future.Code, future.Status, future.Body = "soc", "SUCCESS", map[string]any{"value": json.Number("1")}
+			r := s.Apply(state("future", tt.delivered, future), now)
+			got := s.Signals["soc"]
+			if got.OrderedAt != bound || got.OEMUpdatedAt != int64(future.OEMUpdatedAt) || got.RetrievedAt != int64(future.RetrievedAt) {
+				t.Errorf("stored %+v, want the times as reported, ordered at %d", got, bound)
+			}
+			want := vehicle.Clamp{Field: tt.field, Signal: "soc", Reported: year2100, Bound: bound}
+			if len(r.Clamped) == 0 || r.Clamped[0] != want {
+				t.Errorf("clamped = %+v, want %+v first", r.Clamped, want)
+			}
+			// A correct report inside the skew is ordered before the bound:
+			// stale, as the bound says.
+			inside := now.Add(time.Minute)
+			if r := s.Apply(state("inside", inside.UnixMilli(), sig("soc", 2, inside.UnixMilli())), inside); r.Stale != 1 || len(r.Clamped) != 0 {
+				t.Errorf("report inside the skew: %+v, want stale", r)
+			}
+			// Once processed after the bound, a correct later report wins.
+			later := now.Add(vehicle.MaxClockSkew + time.Second)
+			r = s.Apply(state("later", later.UnixMilli(), sig("soc", 3, later.UnixMilli())), later)
+			if got := value(t, s, "soc"); got != "3" || r.Stale != 0 {
+				t.Errorf("soc = %s (stale %d) after a correct later report, want 3: the 2100 report froze the signal", got, r.Stale)
+			}
+		})
+	}
+}
+
+// TestFutureErrorDoesNotPinReauth: a PERMISSION error delivered "in 2100"
+// is resolved by a genuine RESOLVED delivered after the bound. Before, it
+// pinned needsReauth until 2100.
+func TestFutureErrorDoesNotPinReauth(t *testing.T) {
+	s := vehicle.New("v1")
+	perm := smartcar.VehicleError{Type: "PERMISSION", State: "ERROR", ResolutionType: "REAUTHENTICATE"}
+	r := s.Apply(errEvent("future", year2100, perm), now)
+	bound := now.Add(vehicle.MaxClockSkew).UnixMilli()
+	if e := s.Errors["PERMISSION:null"]; !s.NeedsReauth || e.UpdatedAt != year2100 || e.OrderedAt != bound {
+		t.Fatalf("error %+v, needsReauth %v: want it stored as reported (%d), ordered at %d", e, s.NeedsReauth, year2100, bound)
+	}
+	want := []vehicle.Clamp{{Field: "deliveredAt", ErrorKey: "PERMISSION:null", Reported: year2100, Bound: bound},
+		{Field: "deliveredAt", Reported: year2100, Bound: bound}}
+	if !slices.Equal(r.Clamped, want) {
+		t.Errorf("clamped = %+v, want %+v", r.Clamped, want)
+	}
+	if s.LastDeliveredAt != bound {
+		t.Errorf("lastDeliveredAt = %d, want the bound %d", s.LastDeliveredAt, bound)
+	}
+	resolved := perm
+	resolved.State = "RESOLVED"
+	later := now.Add(vehicle.MaxClockSkew + time.Second)
+	s.Apply(errEvent("resolved", later.UnixMilli(), resolved), later)
+	if s.NeedsReauth || s.Errors["PERMISSION:null"].State != "RESOLVED" {
+		t.Errorf("needsReauth %v, error %+v after a genuine RESOLVED: the 2100 ERROR pinned it", s.NeedsReauth, s.Errors["PERMISSION:null"])
+	}
+}
+
+// TestStoredFutureTimesRecover: a state that took a 2100 time before the
+// bound existed is replaced by the next report.
+func TestStoredFutureTimesRecover(t *testing.T) {
+	s := vehicle.New("v1")
+	s.Signals["soc"] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number("1")}, OEMUpdatedAt: year2100, OrderedAt: year2100}
+	s.Errors["PERMISSION:null"] = vehicle.Error{Type: "PERMISSION", State: "ERROR", UpdatedAt: year2100} // no orderedAt: an old item
+	s.LastDeliveredAt, s.Make, s.NeedsReauth = year2100, "OLD", true
+	at := now.UnixMilli()
+	s.Apply(state("e1", at, sig("soc", 2, at)), now)
+	s.Apply(errEvent("e2", at, smartcar.VehicleError{Type: "PERMISSION", State: "RESOLVED"}), now)
+	if value(t, s, "soc") != "2" || s.NeedsReauth || s.Make != "TESLA" || s.LastDeliveredAt != at {
+		t.Errorf("soc %s, needsReauth %v, make %s, lastDeliveredAt %d: want the new reports", value(t, s, "soc"), s.NeedsReauth, s.Make, s.LastDeliveredAt)
+	}
+}
+
+// TestUnreadableTimeIsUnknown: an oemUpdatedAt of "Infinity" or 1e300 is
+// unknown, so the signal is ordered by its retrievedAt, else its delivery.
+// Before, it read as MaxInt64 on arm64 (the signal froze for good) and as
+// MinInt64 on amd64 (stored as such).
+func TestUnreadableTimeIsUnknown(t *testing.T) {
+	for _, tt := range []struct{ oem, retrieved string }{
+		{`"Infinity"`, `1767225598412`}, {`1e300`, `1767225598412`}, {`"NaN"`, `1767225598412`},
+		{`"Infinity"`, `null`}, {`1e300`, `null`},
+	} {
+		t.Run(tt.oem+","+tt.retrieved, func(t *testing.T) {
+			body := func(id string, v int, oem, retrieved string, delivered int64) []byte {
+				return fmt.Appendf(nil, `{"eventId":%q,"eventType":"VEHICLE_STATE","vehicleId":"v1","data":{"signals":[{"code":"soc","body":{"value":%d},
+				  "meta":{"oemUpdatedAt":%s,"retrievedAt":%s}}]},"meta":{"deliveredAt":%d}}`, id, v, oem, retrieved, delivered)
+			}
+			ev, err := smartcar.ParseEvent(body("bad", 1, tt.oem, tt.retrieved, 1767225598530))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := vehicle.New("v1")
+			s.Apply(ev, now)
+			want := int64(1767225598412)
+			if tt.retrieved == "null" {
+				want = 1767225598530
+			}
+			if got := s.Signals["soc"]; got.OrderedAt != want || got.OEMUpdatedAt != 0 {
+				t.Errorf("orderedAt %d, oemUpdatedAt %d: want %d and 0 (unknown)", got.OrderedAt, got.OEMUpdatedAt, want)
+			}
+			ev, _ = smartcar.ParseEvent(body("good", 2, "1767225599000", "1767225599100", 1767225599200))
+			if s.Apply(ev, now); value(t, s, "soc") != "2" {
+				t.Errorf("soc = %s, want 2: a correct later report lost to %s", value(t, s, "soc"), tt.oem)
+			}
+		})
 	}
 }

@@ -30,6 +30,13 @@ func (w *Buffer) String() string {
 	return w.b.String()
 }
 
+// Len returns how many bytes were written.
+func (w *Buffer) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Len()
+}
+
 // Count returns how many log lines carry message msg.
 func (w *Buffer) Count(msg string) int {
 	return strings.Count(w.String(), `"message":`+quote(msg))

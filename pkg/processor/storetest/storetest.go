@@ -204,7 +204,7 @@ func sampleState(id string) *vehicle.State {
 	s.Signals["location-isathome"] = vehicle.Signal{Name: "IsAtHome", Group: "Location", Status: "ERROR",
 		ErrorType: "COMPATIBILITY", ErrorCode: "VEHICLE_NOT_CAPABLE", Unsupported: true, OrderedAt: 7, EventID: "e1"}
 	s.Errors["PERMISSION:null"] = vehicle.Error{Type: "PERMISSION", State: "ERROR", ResolutionType: "REAUTHENTICATE",
-		Signals: []string{"closure-islocked"}, UpdatedAt: 1767225712907, EventID: "e2", Description: "d"}
+		Signals: []string{"closure-islocked"}, UpdatedAt: 4102444800000, OrderedAt: 1767226012907, EventID: "e2", Description: "d"} // delivered "in 2100"
 	s.NeedsReauth = true
 	s.LastDeliveredAt = 1767225712907
 	s.UpdatedAt = 1767225713000
