@@ -1,6 +1,8 @@
 // Package awstest runs tests against moto_server, a local AWS emulator. The
 // first test that asks for it starts one on a free 127.0.0.1 port; Main
-// stops it when the package's tests end.
+// stops it when the package's tests end. Config's clients refuse what AWS
+// refuses and moto would accept (StrictTransport), so that tests see the
+// failures production would.
 //
 // Without moto_server the tests that need it are skipped, except under
 // CI=true, where a missing emulator fails them: CI never passes by skipping.
@@ -9,6 +11,7 @@ package awstest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -54,13 +57,20 @@ func Endpoint(tb testing.TB) string {
 	return server.srv.Endpoint
 }
 
-// Config returns an AWS config for the emulator (see moto.Config).
+// Config returns an AWS config for the emulator (see moto.Config) whose
+// transport refuses, as AWS does, what moto would accept (see
+// StrictTransport).
 func Config(tb testing.TB) aws.Config {
 	tb.Helper()
 	cfg, err := moto.Config(context.Background(), Endpoint(tb))
 	if err != nil {
 		tb.Fatalf("aws config: %v", err)
 	}
+	client, ok := cfg.HTTPClient.(*http.Client)
+	if !ok {
+		tb.Fatalf("aws config: HTTP client %T has no transport to wrap", cfg.HTTPClient)
+	}
+	cfg.HTTPClient = &http.Client{Transport: StrictTransport(client.Transport)}
 	return cfg
 }
 

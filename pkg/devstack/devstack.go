@@ -111,13 +111,15 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	q := sqs.NewFromConfig(cfg)
 	if r.DLQURL, r.DLQARN, err = createQueue(ctx, q, prefix+DLQName, map[string]string{
 		string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(pipeline.DLQRetention.Seconds())),
+		string(types.QueueAttributeNameMaximumMessageSize):     strconv.Itoa(pipeline.MaxMessageBytes),
 	}); err != nil {
 		return r, err
 	}
 	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": r.DLQARN, "maxReceiveCount": pipeline.MaxReceiveCount})
 	if r.QueueURL, r.QueueARN, err = createQueue(ctx, q, prefix+QueueName, map[string]string{
-		string(types.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(visibility.Seconds())),
-		string(types.QueueAttributeNameRedrivePolicy):     string(redrive),
+		string(types.QueueAttributeNameVisibilityTimeout):  strconv.Itoa(int(visibility.Seconds())),
+		string(types.QueueAttributeNameRedrivePolicy):      string(redrive),
+		string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(pipeline.MaxMessageBytes),
 	}); err != nil {
 		return r, err
 	}

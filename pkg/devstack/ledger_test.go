@@ -153,7 +153,8 @@ func checkLedger(t *testing.T, run ledgerRun) {
 		}
 	}
 	faulty := clean.Copy()
-	faulty.HTTPClient = &http.Client{Transport: faults.Transport(moto.AtomicDynamoDB(http.DefaultTransport))}
+	// The strict layer answers what AWS would refuse and moto accepts.
+	faulty.HTTPClient = &http.Client{Transport: faults.Transport(awstest.StrictTransport(moto.AtomicDynamoDB(http.DefaultTransport)))}
 	faulty.RetryMaxAttempts = 1
 	faultyProcessor := faulty.Copy()
 	faultyProcessor.RetryMaxAttempts = 0

@@ -31,8 +31,14 @@ type API interface {
 type Message struct {
 	MessageID     string
 	ReceiptHandle string
-	Body          string
-	Attributes    map[string]string // message attributes
+	// Body is the body exactly as it was received, decoded if SQS carried
+	// it base64-encoded (see sqsqueue.EncodeBody): it may hold bytes that
+	// are not text.
+	Body string
+	// BodyEncoding is how SQS carried the body ("" as text; see
+	// sqsqueue.AttrBodyEncoding). Redrive encodes it again as needed.
+	BodyEncoding  string
+	Attributes    map[string]string // message attributes, exact (see sqsqueue.AttributeText)
 	ReceiveCount  int               // receives of this DLQ copy
 	SentAt        time.Time         // when it entered the DLQ
 	FailureReason string            // set when the processor parked it; empty if the queue redrove it
@@ -102,7 +108,7 @@ func (q Queue) scan(ctx context.Context, visit func(Message) (keep, stop bool, e
 			return fmt.Errorf("receive from DLQ: %w", err)
 		}
 		fresh := 0
-		for _, raw := range out.Messages {
+		for i, raw := range out.Messages {
 			m := toMessage(raw)
 			if seen[m.MessageID] {
 				release = append(release, m.ReceiptHandle)
@@ -115,6 +121,10 @@ func (q Queue) scan(ctx context.Context, visit func(Message) (keep, stop bool, e
 				release = append(release, m.ReceiptHandle)
 			}
 			if err != nil || stop {
+				// The rest of the batch was received, hence hidden, too.
+				for _, rest := range out.Messages[i+1:] {
+					release = append(release, aws.ToString(rest.ReceiptHandle))
+				}
 				return err
 			}
 		}
@@ -131,8 +141,15 @@ func toMessage(m types.Message) Message {
 		Attributes: map[string]string{},
 	}
 	for k, v := range m.MessageAttributes {
-		if v.StringValue != nil {
-			msg.Attributes[k] = *v.StringValue
+		if text, ok := sqsqueue.AttributeText(aws.ToString(v.DataType), v.StringValue, v.BinaryValue); ok {
+			msg.Attributes[k] = text
+		}
+	}
+	if enc, ok := msg.Attributes[sqsqueue.AttrBodyEncoding]; ok {
+		// A body that cannot be decoded stays as it is, labelled.
+		if body, err := sqsqueue.DecodeBody(msg.Body, enc); err == nil {
+			msg.Body, msg.BodyEncoding = string(body), enc
+			delete(msg.Attributes, sqsqueue.AttrBodyEncoding)
 		}
 	}
 	msg.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
@@ -212,15 +229,20 @@ func (q Queue) Redrive(ctx context.Context, id string) (RedriveResult, error) {
 	return res, err
 }
 
-// sendBack sends m to the queue with its original attributes.
+// sendBack sends m to the queue with its original attributes, body and
+// attributes carried as the receiver carries them.
 func (q Queue) sendBack(ctx context.Context, m Message) error {
 	attrs := map[string]types.MessageAttributeValue{}
 	for _, k := range []string{sqsqueue.AttrEventID, sqsqueue.AttrEventType, sqsqueue.AttrVehicleID, sqsqueue.AttrDeliveryID, sqsqueue.AttrMode} {
 		if v := m.Attributes[k]; v != "" {
-			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+			attrs[k] = sqsqueue.TextAttribute(v)
 		}
 	}
-	_, err := q.API.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.QueueURL), MessageBody: aws.String(m.Body), MessageAttributes: attrs})
+	body, err := sqsqueue.EncodeBody([]byte(m.Body), attrs)
+	if err != nil {
+		return fmt.Errorf("send %s back to the queue: %w", m.MessageID, err)
+	}
+	_, err = q.API.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.QueueURL), MessageBody: aws.String(body), MessageAttributes: attrs})
 	if err != nil {
 		return fmt.Errorf("send %s back to the queue: %w", m.MessageID, err)
 	}

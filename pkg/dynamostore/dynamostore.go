@@ -44,7 +44,10 @@ type API interface {
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// Store is the processor's Ledger and VehicleStore over two tables.
+// Store is the processor's Ledger and VehicleStore over two tables. An
+// eventId or vehicleId DynamoDB cannot take as a key (empty, or over 2048
+// bytes) fails with a processor.Permanent error, so the processor
+// dead-letters its record at once.
 type Store struct {
 	api           API
 	eventsTable   string
@@ -78,6 +81,9 @@ func num(n int64) types.AttributeValue {
 
 // Claim implements processor.Ledger with one conditional UpdateItem.
 func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processor.Claim, processor.Outcome, error) {
+	if err := checkKey(EventsKey, req.EventID); err != nil {
+		return processor.Claim{}, 0, err
+	}
 	token, err := newToken()
 	if err != nil {
 		return processor.Claim{}, 0, err
@@ -156,6 +162,9 @@ func (s *Store) Release(ctx context.Context, c processor.Claim) error {
 // update applies update to c's event under condition, which decides
 // whether c still holds it.
 func (s *Store) update(ctx context.Context, c processor.Claim, update, condition string, values map[string]types.AttributeValue) error {
+	if err := checkKey(EventsKey, c.EventID); err != nil {
+		return err
+	}
 	values[":inProgress"] = str(StatusInProgress)
 	values[":token"] = str(c.Token)
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -179,6 +188,9 @@ func (s *Store) update(ctx context.Context, c processor.Claim, update, condition
 // GetVehicle implements processor.VehicleStore with a strongly consistent
 // read.
 func (s *Store) GetVehicle(ctx context.Context, vehicleID string) (*vehicle.State, error) {
+	if err := checkKey(StateKey, vehicleID); err != nil {
+		return nil, err
+	}
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.vehiclesTable),
 		Key:            map[string]types.AttributeValue{StateKey: str(vehicleID)},
@@ -197,6 +209,12 @@ func (s *Store) GetVehicle(ctx context.Context, vehicleID string) (*vehicle.Stat
 // that completes the fence's event on the events table and puts the vehicle
 // over the version it was read at; both or neither.
 func (s *Store) PutVehicle(ctx context.Context, st *vehicle.State, fence processor.Claim) error {
+	if err := checkKey(StateKey, st.VehicleID); err != nil {
+		return err
+	}
+	if err := checkKey(EventsKey, fence.EventID); err != nil {
+		return err
+	}
 	next := *st
 	next.Version++
 	item, err := encodeVehicle(&next)
@@ -257,6 +275,22 @@ func anyCode(reasons []types.CancellationReason, code string) bool {
 		}
 	}
 	return false
+}
+
+// maxKeyBytes is DynamoDB's limit on a partition key value (UTF-8 bytes).
+const maxKeyBytes = 2048
+
+// checkKey refuses, as a permanent failure, a value DynamoDB can never
+// take as the partition key attr. The value itself is not quoted: it may be
+// kilobytes long.
+func checkKey(attr, value string) error {
+	switch {
+	case value == "":
+		return processor.Permanent(fmt.Errorf("%s is empty: DynamoDB refuses an empty key", attr))
+	case len(value) > maxKeyBytes:
+		return processor.Permanent(fmt.Errorf("%s is %d bytes, over DynamoDB's %d-byte partition key limit", attr, len(value), maxKeyBytes))
+	}
+	return nil
 }
 
 func newToken() (string, error) {

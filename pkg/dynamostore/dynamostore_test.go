@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
@@ -286,4 +288,109 @@ func TestClaimAndCompleteSurviveSDKRetries(t *testing.T) {
 			t.Fatalf("after completion: %v", out)
 		}
 	}
+}
+
+// TestKeysDynamoDBCannotStoreDeadLetteredAtOnce: an eventId or vehicleId
+// over DynamoDB's 2048-byte partition key limit can never be stored, so its
+// record is dead-lettered on its first delivery, with the reason.
+func TestKeysDynamoDBCannotStoreDeadLetteredAtOnce(t *testing.T) {
+	store, _ := newStore(t)
+	tests := []struct {
+		name, eventID, vehicleID string
+		wantReason               string // "": processed
+	}{
+		{"eventId 2049 bytes", strings.Repeat("e", 2049), "v-long-event", "eventId is 2049 bytes, over DynamoDB's 2048-byte partition key limit"},
+		{"vehicleId 2049 bytes", "e-long-vehicle", strings.Repeat("v", 2049), "vehicleId is 2049 bytes, over DynamoDB's 2048-byte partition key limit"},
+		{"vehicleId 2050 bytes of UTF-8", "e-long-utf8", strings.Repeat("é", 1025), "vehicleId is 2050 bytes"},
+		{"eventId 2048 bytes", strings.Repeat("f", 2048), "v-2048-event", ""},
+		{"vehicleId 2048 bytes", "e-2048-vehicle", strings.Repeat("w", 2048), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dlq := &processortest.DLQ{}
+			p := newProcessor(store, dlq)
+			failed := p.ProcessBatch(context.Background(), []processor.Record{{MessageID: "m-" + tt.name, Body: body(tt.eventID, tt.vehicleID, 1000, map[string]int{"a": 1}), ReceiveCount: 1}})
+			if len(failed) != 0 {
+				t.Fatalf("record failed, to be retried: a key that can never be stored must be dead-lettered at once")
+			}
+			letters := dlq.Letters()
+			if tt.wantReason == "" {
+				if len(letters) != 0 || value(t, store, tt.vehicleID, "a") != "1" {
+					t.Fatalf("%d dead letters, want the event processed", len(letters))
+				}
+				return
+			}
+			if len(letters) != 1 || !strings.Contains(letters[0].Reason, tt.wantReason) {
+				t.Fatalf("dead letters %d, want 1 with reason %q", len(letters), tt.wantReason)
+			}
+			t.Logf("reason: %s", letters[0].Reason)
+		})
+	}
+}
+
+// TestNumbersDynamoDBCannotHoldStoredExactly: a signal value DynamoDB's N
+// type cannot hold is stored as B, the event completes, and the vehicle
+// view shows the number's exact digits.
+func TestNumbersDynamoDBCannotHoldStoredExactly(t *testing.T) {
+	store, _ := newStore(t)
+	ctx := context.Background()
+	tests := []struct {
+		value, wantType string
+	}{
+		{"63.50", "N"},
+		{"0", "N"},
+		{"-17", "N"},
+		{"12345678901234567890123456789012345678", "N"},  // 38 digits
+		{"123456789012345678901234567890123456789", "B"}, // 39
+		{"123456789012345678901234567890123456789012", "B"},
+		{"0.00012345678901234567890123456789012345678", "N"},
+		{"9.9999999999999999999999999999999999999E+125", "N"},
+		{"1E+126", "B"},
+		{"1e300", "B"},
+		{"-1e300", "B"},
+		{"1E-130", "N"},
+		{"1e-131", "B"},
+		{"1" + strings.Repeat("0", 40), "B"}, // conservative: trailing zeros count
+		{"0e200", "B"},
+	}
+	var signals []string
+	for i, tt := range tests {
+		signals = append(signals, fmt.Sprintf(`{"code":"s%d","name":"N","group":"G","body":{"value":%s},"meta":{"oemUpdatedAt":1000},"status":{"value":"SUCCESS"}}`, i, tt.value))
+	}
+	signals = append(signals, `{"code":"nested","name":"N","group":"G","body":{"value":[1e300,{"deep":-2e-200}],"unit":"x"},"meta":{"oemUpdatedAt":1000},"status":{"value":"SUCCESS"}}`)
+	b := fmt.Appendf(nil, `{"eventId":"e-numbers","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v-numbers"},"signals":[%s]},"meta":{"deliveredAt":2000}}`, strings.Join(signals, ","))
+	dlq := &processortest.DLQ{}
+	if failed := newProcessor(store, dlq).ProcessBatch(ctx, []processor.Record{{MessageID: "m", Body: b, ReceiveCount: 1}}); len(failed) != 0 || len(dlq.Letters()) != 0 {
+		t.Fatalf("failed %v, dead letters %+v: the event must complete", failed, dlq.Letters())
+	}
+	st, err := store.GetVehicle(ctx, "v-numbers")
+	if err != nil || st.Version != 1 {
+		t.Fatalf("vehicle v%d, %v", st.Version, err)
+	}
+	raw, err := dynamodb.NewFromConfig(awstest.Config(t)).GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(store.StateTable()), Key: map[string]types.AttributeValue{dynamostore.StateKey: &types.AttributeValueMemberS{Value: "v-numbers"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := raw.Item["signals"].(*types.AttributeValueMemberM).Value
+	for i, tt := range tests {
+		code := fmt.Sprint("s", i)
+		if got := st.Signals[code].Body["value"]; got != json.Number(tt.value) {
+			t.Errorf("%s: GetVehicle has %#v, want json.Number(%q)", tt.value, got, tt.value)
+		}
+		v := stored[code].(*types.AttributeValueMemberM).Value["body"].(*types.AttributeValueMemberM).Value["value"]
+		if typ := map[bool]string{true: "N", false: "B"}[isN(v)]; typ != tt.wantType {
+			t.Errorf("%s stored as %s, want %s", tt.value, typ, tt.wantType)
+		}
+	}
+	shown, _ := json.Marshal(st.Signals["nested"].Body)
+	if string(shown) != `{"unit":"x","value":[1e300,{"deep":-2e-200}]}` {
+		t.Errorf("nested body shown as %s", shown)
+	}
+}
+
+func isN(v types.AttributeValue) bool {
+	_, ok := v.(*types.AttributeValueMemberN)
+	return ok
 }

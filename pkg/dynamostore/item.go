@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -49,6 +51,7 @@ type errorItem struct {
 	ResolutionType string   `dynamodbav:"resolutionType,omitempty"`
 	Signals        []string `dynamodbav:"signals,omitempty"`
 	UpdatedAt      int64    `dynamodbav:"updatedAt"`
+	OrderedAt      int64    `dynamodbav:"orderedAt"` // absent (0) in items written before it existed
 	EventID        string   `dynamodbav:"eventId,omitempty"`
 }
 
@@ -97,7 +100,8 @@ func decodeVehicle(item map[string]types.AttributeValue) (*vehicle.State, error)
 }
 
 // jsonBody is a signal body: JSON values with numbers as json.Number, kept
-// exact in DynamoDB's decimal N type.
+// exact in DynamoDB's decimal N type, or as B when N cannot hold them (see
+// jsonNumber).
 type jsonBody map[string]any
 
 // MarshalDynamoDBAttributeValue implements attributevalue.Marshaler.
@@ -134,9 +138,12 @@ func toAttributeValue(v any) (types.AttributeValue, error) {
 	case bool:
 		return &types.AttributeValueMemberBOOL{Value: x}, nil
 	case json.Number:
-		return &types.AttributeValueMemberN{Value: x.String()}, nil
+		return jsonNumber(x.String()), nil
 	case float64:
-		return &types.AttributeValueMemberN{Value: json.Number(fmt.Sprint(x)).String()}, nil
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%v is not a JSON number", x)
+		}
+		return jsonNumber(strconv.FormatFloat(x, 'g', -1, 64)), nil
 	case []any:
 		l := make([]types.AttributeValue, len(x))
 		for i, e := range x {
@@ -171,6 +178,8 @@ func fromAttributeValue(av types.AttributeValue) (any, error) {
 		return x.Value, nil
 	case *types.AttributeValueMemberN:
 		return json.Number(x.Value), nil
+	case *types.AttributeValueMemberB:
+		return binaryNumber(x.Value)
 	case *types.AttributeValueMemberL:
 		l := make([]any, len(x.Value))
 		for i, e := range x.Value {

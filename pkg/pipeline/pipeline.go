@@ -21,6 +21,11 @@ const (
 	// retention processed eventIds must be remembered, so that a message
 	// redriven at the end of that retention is still known as a duplicate.
 	IdempotencyMargin = 24 * time.Hour
+	// MaxMessageBytes is both queues' MaximumMessageSize, SQS's largest (1
+	// MiB), set explicitly because a queue made under the old default holds
+	// 256 KiB: a body SQS cannot carry as text travels base64-encoded, a
+	// third larger, and the receiver's largest body must still fit.
+	MaxMessageBytes = 1 << 20
 	// BatchSize is the most records one processor invocation receives.
 	BatchSize = 10
 	// ReceiverTimeout is the receiver Lambda's timeout, below Smartcar's 15 s.

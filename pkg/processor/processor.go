@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -38,12 +39,16 @@ const (
 	MetricStaleSignalsIgnored = "StaleSignalsIgnored"
 	MetricPermanentFailures   = "PermanentFailures"
 	MetricEndToEndLatency     = "EndToEndLatency"
+
+	// MetricFutureTimestampsClamped counts reported times later than the
+	// processing time plus vehicle.MaxClockSkew, ordered at that bound.
+	MetricFutureTimestampsClamped = "FutureTimestampsClamped"
 )
 
 // Defaults for Options.
 const (
 	DefaultLease           = 15 * time.Second
-	DefaultIdempotencyTTL  = 7 * 24 * time.Hour
+	DefaultIdempotencyTTL  = pipeline.DLQRetention + pipeline.IdempotencyMargin // a redriven dead letter is still a duplicate
 	DefaultMaxReceiveCount = 4
 	DefaultConcurrency     = 4
 )
@@ -162,7 +167,9 @@ type Options struct {
 	// Lease bounds how long a crashed worker blocks an event. Keep it well
 	// inside the queue's visibility timeout (30 s).
 	Lease time.Duration
-	// IdempotencyTTL is how long processed eventIds are remembered.
+	// IdempotencyTTL is how long processed eventIds are remembered. Keep
+	// it beyond the dead-letter queue's retention, or a redriven message
+	// runs its event's handlers again.
 	IdempotencyTTL time.Duration
 	// MaxReceiveCount is the queue's redrive limit: a record failing on
 	// that delivery is the queue's to dead-letter, and is logged so.
@@ -244,8 +251,9 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
-// Permanent marks err as a failure no retry can fix: a Handler returns it
-// to send the event to the dead-letter queue at once.
+// Permanent marks err as a failure no retry can fix: a Handler, a Ledger's
+// Claim or a Finisher returns it to send the event to the dead-letter queue
+// at once.
 func Permanent(err error) error { return permanentError{err} }
 
 // IsPermanent reports whether err was marked Permanent.
@@ -312,6 +320,8 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
 	})
 	switch {
+	case err != nil && IsPermanent(err): // e.g. an eventId the ledger can never store
+		return p.deadLetter(ctx, r, fmt.Errorf("claim: %w", err))
 	case err != nil:
 		return fmt.Errorf("claim: %w", err)
 	case outcome == AlreadyCompleted:

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/sqsqueue"
 )
 
 // BatchProcessor is the processor as this adapter uses it.
@@ -33,13 +34,23 @@ func Handler(p BatchProcessor) func(context.Context, events.SQSEvent) (events.SQ
 	}
 }
 
-// Record converts one SQS message.
+// Record converts one SQS message, restoring the exact body and attribute
+// values the sender could not send as text (see sqsqueue.EncodeBody and
+// sqsqueue.TextAttribute). A body whose encoding cannot be undone is kept
+// as received, with its bodyEncoding attribute, for the processor to
+// dead-letter as it stands.
 func Record(m events.SQSMessage) processor.Record {
 	rec := processor.Record{MessageID: m.MessageId, Body: []byte(m.Body), Attributes: map[string]string{}}
 	rec.ReceiveCount, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	for k, v := range m.MessageAttributes {
-		if v.StringValue != nil {
-			rec.Attributes[k] = *v.StringValue
+		if text, ok := sqsqueue.AttributeText(v.DataType, v.StringValue, v.BinaryValue); ok {
+			rec.Attributes[k] = text
+		}
+	}
+	if enc, ok := rec.Attributes[sqsqueue.AttrBodyEncoding]; ok {
+		if body, err := sqsqueue.DecodeBody(m.Body, enc); err == nil {
+			rec.Body = body
+			delete(rec.Attributes, sqsqueue.AttrBodyEncoding)
 		}
 	}
 	return rec

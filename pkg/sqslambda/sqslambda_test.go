@@ -3,9 +3,11 @@ package sqslambda_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,3 +168,39 @@ func TestRecordAndPartialBatchResponse(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestRecordRestoresWhatSQSCouldNotCarry(t *testing.T) {
+	body := []byte("{\"eventId\":\"e\uffff\",\"x\":\"\xff\"}")
+	encoded := base64.StdEncoding.EncodeToString(body)
+	str := func(s string) events.SQSMessageAttribute {
+		return events.SQSMessageAttribute{DataType: "String", StringValue: ptr(s)}
+	}
+	bin := func(s string) events.SQSMessageAttribute {
+		return events.SQSMessageAttribute{DataType: "Binary", BinaryValue: []byte(s)}
+	}
+	tests := []struct {
+		name      string
+		body      string
+		attrs     map[string]events.SQSMessageAttribute
+		wantBody  string
+		wantAttrs map[string]string
+	}{
+		{"text", `{"a":1}`, map[string]events.SQSMessageAttribute{"eventId": str("e1")}, `{"a":1}`, map[string]string{"eventId": "e1"}},
+		{"base64 body, binary label", encoded,
+			map[string]events.SQSMessageAttribute{"bodyEncoding": str("base64"), "eventId": bin("e\uffff"), "vehicleId": str("v")},
+			string(body), map[string]string{"eventId": "e\uffff", "vehicleId": "v"}},
+		// Kept as received, labelled, for the processor to dead-letter.
+		{"undecodable body", "not base64!", map[string]events.SQSMessageAttribute{"bodyEncoding": str("base64")},
+			"not base64!", map[string]string{"bodyEncoding": "base64"}},
+		{"unknown encoding", "abc", map[string]events.SQSMessageAttribute{"bodyEncoding": str("zstd")},
+			"abc", map[string]string{"bodyEncoding": "zstd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sqslambda.Record(events.SQSMessage{MessageId: "m", Body: tt.body, MessageAttributes: tt.attrs})
+			if string(r.Body) != tt.wantBody || !maps.Equal(r.Attributes, tt.wantAttrs) {
+				t.Errorf("record body %q attributes %q, want %q %q", r.Body, r.Attributes, tt.wantBody, tt.wantAttrs)
+			}
+		})
+	}
+}

@@ -37,33 +37,37 @@ func NewDeadLetters(api SendMessageAPI, queueURL string) *DeadLetters {
 }
 
 // SendDeadLetter sends rec's body unchanged, with its original attributes
-// and the reason, time and original message id.
+// and the reason, time and original message id. Body and attributes are
+// carried exactly as Publisher carries them (see EncodeBody and
+// TextAttribute).
 func (d *DeadLetters) SendDeadLetter(ctx context.Context, rec processor.Record, reason string, failedAt time.Time) error {
-	attrs := make(map[string]types.MessageAttributeValue, 9)
+	attrs := make(map[string]types.MessageAttributeValue, 10)
 	for _, k := range []string{AttrEventID, AttrEventType, AttrVehicleID, AttrDeliveryID, AttrMode} {
 		if v := rec.Attributes[k]; v != "" {
-			attrs[k] = stringAttr(v)
+			attrs[k] = TextAttribute(v)
 		}
 	}
-	attrs[AttrFailureReason] = stringAttr(truncate(reason, maxReasonBytes))
-	attrs[AttrFailedAt] = stringAttr(failedAt.UTC().Format(time.RFC3339Nano))
+	if reason = truncate(reason, maxReasonBytes); reason != "" {
+		attrs[AttrFailureReason] = TextAttribute(reason)
+	}
+	attrs[AttrFailedAt] = TextAttribute(failedAt.UTC().Format(time.RFC3339Nano))
 	if rec.MessageID != "" {
-		attrs[AttrOriginalMessageID] = stringAttr(rec.MessageID)
+		attrs[AttrOriginalMessageID] = TextAttribute(rec.MessageID)
 	}
 	attrs[AttrReceiveCount] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(rec.ReceiveCount))}
-	_, err := d.api.SendMessage(ctx, &sqs.SendMessageInput{
+	body, err := EncodeBody(rec.Body, attrs)
+	if err != nil {
+		return fmt.Errorf("send to DLQ: %w", err)
+	}
+	_, err = d.api.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(d.queueURL),
-		MessageBody:       aws.String(string(rec.Body)),
+		MessageBody:       aws.String(body),
 		MessageAttributes: attrs,
 	})
 	if err != nil {
 		return fmt.Errorf("sqs send to DLQ: %w", err)
 	}
 	return nil
-}
-
-func stringAttr(v string) types.MessageAttributeValue {
-	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.

@@ -41,11 +41,18 @@ func NewPublisher(api SendMessageAPI, queueURL string) *Publisher {
 }
 
 // Enqueue sends body unchanged, with env's fields as message attributes.
+// A body SQS cannot carry as text is sent base64-encoded (see EncodeBody);
+// readers restore its bytes.
 func (p *Publisher) Enqueue(ctx context.Context, body []byte, env smartcar.Envelope) (string, error) {
+	attrs := Attributes(env)
+	text, err := EncodeBody(body, attrs)
+	if err != nil {
+		return "", err
+	}
 	out, err := p.api.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(p.queueURL),
-		MessageBody:       aws.String(string(body)),
-		MessageAttributes: Attributes(env),
+		MessageBody:       aws.String(text),
+		MessageAttributes: attrs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("sqs send: %w", err)
@@ -54,7 +61,7 @@ func (p *Publisher) Enqueue(ctx context.Context, body []byte, env smartcar.Envel
 }
 
 // Attributes returns env's non-empty fields as message attributes (SQS
-// rejects empty values).
+// rejects empty values), each as TextAttribute carries it.
 func Attributes(env smartcar.Envelope) map[string]types.MessageAttributeValue {
 	attrs := make(map[string]types.MessageAttributeValue, 5)
 	for name, v := range map[string]string{
@@ -65,7 +72,7 @@ func Attributes(env smartcar.Envelope) map[string]types.MessageAttributeValue {
 		AttrMode:       env.Mode,
 	} {
 		if v != "" {
-			attrs[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+			attrs[name] = TextAttribute(v)
 		}
 	}
 	return attrs

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -85,10 +87,19 @@ func run() error {
 			return fmt.Errorf("no message for %s in the DLQ", id)
 		}
 		for _, m := range found {
-			out, _ := json.MarshalIndent(map[string]any{
+			shown := map[string]any{
 				"messageId": m.MessageID, "eventId": m.EventID(), "attributes": m.Attributes,
 				"receiveCount": m.ReceiveCount, "sentAt": m.SentAt.UTC().Format(time.RFC3339), "body": json.RawMessage(validJSON(m.Body)),
-			}, "", "  ")
+			}
+			if m.BodyEncoding != "" {
+				// SQS could not carry the body as text: body above is decoded.
+				shown["bodyEncoding"] = m.BodyEncoding
+			}
+			if !utf8.ValidString(m.Body) {
+				// Not text: its exact bytes, for copying.
+				shown["bodyBase64"] = base64.StdEncoding.EncodeToString([]byte(m.Body))
+			}
+			out, _ := json.MarshalIndent(shown, "", "  ")
 			fmt.Println(string(out))
 		}
 	case "redrive":
