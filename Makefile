@@ -9,7 +9,8 @@ CDK := npx --yes aws-cdk@2.1031.2
 # Deployment settings, passed to the CDK app as context (see cdk.json).
 STACK ?= SmartcarWebhookReceiver
 SECRET_NAME ?= smartcar/amt
-CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL))
+CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
+	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE))
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -43,7 +44,7 @@ test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed c
 	@scripts/test-arm64.sh
 	$(GO) test -count=1 -tags purego ./pkg/smartcar ./pkg/receiver
 	@echo "fault-injection ledger (prints its counts; I/O-bound, so without -race):"
-	$(GO) test -count=1 -v -run 'TestLedgerUnderFaults' ./pkg/devstack
+	$(GO) test -count=1 -timeout 20m -v -run 'TestLedgerUnderFaults' ./pkg/devstack
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

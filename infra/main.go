@@ -4,13 +4,15 @@
 //
 // Deployment settings come from context (`-c key=value` or cdk.json):
 // stackName, secretName, alarmEmail, throttleRate, throttleBurst,
-// maxConcurrency, maxBatchingWindowSeconds, removalPolicy (retain|destroy).
+// maxConcurrency, maxBatchingWindowSeconds, maxDeliveryAge (a duration; 0
+// disables the replay check), removalPolicy (retain|destroy).
 package main
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -67,6 +69,12 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 	p := &WebhookStackProps{
 		SecretName: contextString(app, "secretName", ""),
 		AlarmEmail: contextString(app, "alarmEmail", ""),
+	}
+	if age := contextString(app, "maxDeliveryAge", ""); age != "" {
+		if d, err := time.ParseDuration(age); err != nil || d < 0 {
+			return nil, fmt.Errorf("context maxDeliveryAge: want a duration such as 1h, or 0 to disable, got %q", age)
+		}
+		p.MaxDeliveryAge = age
 	}
 	p.Env = &awscdk.Environment{
 		Account: jsii.String(os.Getenv("CDK_DEFAULT_ACCOUNT")),

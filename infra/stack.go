@@ -55,6 +55,10 @@ type WebhookStackProps struct {
 	// ReceiverMemoryMB and ProcessorMemoryMB: defaults 256.
 	ReceiverMemoryMB  float64
 	ProcessorMemoryMB float64
+	// MaxDeliveryAge is the receiver's replay window (MAX_DELIVERY_AGE): a
+	// signed event delivered longer ago is refused. Default "1h"; "0"
+	// disables the check.
+	MaxDeliveryAge string
 	// MaxReceiveCount is the redrive limit: one delivery plus retries.
 	// Default pipeline.MaxReceiveCount (4: three retries).
 	MaxReceiveCount float64
@@ -90,6 +94,9 @@ func (p *WebhookStackProps) withDefaults() {
 	}
 	if p.MaxReceiveCount == 0 {
 		p.MaxReceiveCount = pipeline.MaxReceiveCount
+	}
+	if p.MaxDeliveryAge == "" {
+		p.MaxDeliveryAge = receiver.DefaultMaxDeliveryAge.String()
 	}
 	if p.MaxBatchingWindowSeconds < 0 || p.MaxBatchingWindowSeconds > 300 {
 		panic(fmt.Sprintf("NewWebhookStack: MaxBatchingWindowSeconds %v is outside 0..300", p.MaxBatchingWindowSeconds))
@@ -146,15 +153,17 @@ type webhookStack struct {
 
 func (s *webhookStack) storage() {
 	s.dlq = awssqs.NewQueue(s.stack, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
-		RetentionPeriod: seconds(pipeline.DLQRetention.Seconds()),
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod:     seconds(pipeline.DLQRetention.Seconds()),
+		MaxMessageSizeBytes: jsii.Number(pipeline.MaxMessageBytes),
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
 	})
 	s.queue = awssqs.NewQueue(s.stack, jsii.String("EventQueue"), &awssqs.QueueProps{
-		VisibilityTimeout: seconds(s.visibility()),
-		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
+		VisibilityTimeout:   seconds(s.visibility()),
+		MaxMessageSizeBytes: jsii.Number(pipeline.MaxMessageBytes),
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
+		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
 	})
 	table := func(id, key, ttl string) awsdynamodb.Table {
 		props := &awsdynamodb.TableProps{
@@ -224,8 +233,9 @@ func allow(fn awslambda.Function, actions []string, resources ...*string) {
 func (s *webhookStack) functions() {
 	s.receiver, s.receiverLogs = s.function(ReceiverFunctionID, "Smartcar webhook receiver: verifies, answers VERIFY, enqueues",
 		s.props.ReceiverCode, s.props.ReceiverMemoryMB, seconds(pipeline.ReceiverTimeout.Seconds()), map[string]string{
-			"AMT_SECRET_ID": s.props.SecretName,
-			"LOG_LEVEL":     "INFO",
+			"AMT_SECRET_ID":    s.props.SecretName,
+			"MAX_DELIVERY_AGE": s.props.MaxDeliveryAge,
+			"LOG_LEVEL":        "INFO",
 		})
 	s.receiver.AddEnvironment(jsii.String("QUEUE_URL"), s.queue.QueueUrl(), nil)
 	allow(s.receiver, []string{"sqs:SendMessage"}, s.queue.QueueArn())
@@ -235,7 +245,11 @@ func (s *webhookStack) functions() {
 		s.props.ProcessorCode, s.props.ProcessorMemoryMB, seconds(pipeline.ProcessorTimeout.Seconds()), map[string]string{
 			"MAX_RECEIVE_COUNT":        strconv.Itoa(int(s.props.MaxReceiveCount)),
 			"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(int(s.visibility())),
-			"LOG_LEVEL":                "INFO",
+			// A message redriven from the DLQ must still find its event
+			// remembered, or users' handlers run again.
+			"DLQ_RETENTION":   pipeline.DLQRetention.String(),
+			"IDEMPOTENCY_TTL": processor.DefaultIdempotencyTTL.String(),
+			"LOG_LEVEL":       "INFO",
 		})
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
@@ -354,6 +368,8 @@ func (s *webhookStack) monitoring() {
 			minute(s.queue.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"), 1000},
 		{"SignatureFailuresAlarm", "More than 5 signature failures in 5 minutes: forged traffic or a wrong token",
 			custom("receiver", receiver.MetricSignatureFailures, "Sum", 300), 5},
+		{"ReplaysRejectedAlarm", "Signed events refused as replays (meta.deliveredAt older than MAX_DELIVERY_AGE or in the future): a captured body replayed, or a clock far off",
+			custom("receiver", receiver.MetricReplaysRejected, "Sum", 300), 0},
 		{"ProcessingErrorRateAlarm", "Processing errors above 5% of records",
 			processingErrorRate, 5},
 		{"Receiver5xxAlarm", "The receiver answered 5xx: events are not being persisted",
@@ -395,7 +411,9 @@ func (s *webhookStack) monitoring() {
 			custom("receiver", receiver.MetricWebhooksEnqueued, "Sum", 60),
 			custom("receiver", receiver.MetricSignatureFailures, "Sum", 60),
 			custom("receiver", receiver.MetricEnqueueFailures, "Sum", 60),
-			custom("receiver", receiver.MetricVerifyAnswered, "Sum", 60)),
+			custom("receiver", receiver.MetricVerifyAnswered, "Sum", 60),
+			custom("receiver", receiver.MetricReplaysRejected, "Sum", 60),
+			custom("receiver", receiver.MetricDeliveredAtUnreadable, "Sum", 60)),
 		graph("Receiver latency (ms) and API 5xx",
 			minute(s.receiver.MetricDuration(nil), "p50"), minute(s.receiver.MetricDuration(nil), "p99"),
 			minute(s.httpAPI.MetricServerError(nil), "Sum")),
@@ -404,6 +422,7 @@ func (s *webhookStack) monitoring() {
 			custom("processor", processor.MetricDuplicatesSkipped, "Sum", 60),
 			custom("processor", processor.MetricDuplicatesDeferred, "Sum", 60),
 			custom("processor", processor.MetricStaleSignalsIgnored, "Sum", 60),
+			custom("processor", processor.MetricFutureTimestampsClamped, "Sum", 60),
 			custom("processor", processor.MetricProcessingErrors, "Sum", 60),
 			custom("processor", processor.MetricPermanentFailures, "Sum", 60)),
 		graph("End-to-end latency (ms from Smartcar's deliveredAt)",

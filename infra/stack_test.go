@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -90,6 +92,7 @@ func TestQueues(t *testing.T) {
 	check(t, func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
 			"VisibilityTimeout":      32,
+			"MaximumMessageSize":     1 << 20,
 			"SqsManagedSseEnabled":   true,
 			"RedrivePolicy":          m{"maxReceiveCount": 4, "deadLetterTargetArn": assertions.Match_AnyValue()},
 			"MessageRetentionPeriod": assertions.Match_Absent(),
@@ -98,6 +101,7 @@ func TestQueues(t *testing.T) {
 	check(t, func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
 			"MessageRetentionPeriod": 14 * 24 * 3600,
+			"MaximumMessageSize":     1 << 20,
 			"SqsManagedSseEnabled":   true,
 		})
 	})
@@ -148,11 +152,14 @@ func TestFunctions(t *testing.T) {
 	if recv["AMT_SECRET_ID"] != "smartcar/amt" {
 		t.Errorf("AMT_SECRET_ID = %v, want the default secret name", recv["AMT_SECRET_ID"])
 	}
+	if recv["MAX_DELIVERY_AGE"] != "1h0m0s" {
+		t.Errorf("MAX_DELIVERY_AGE = %v, want the 1h replay window", recv["MAX_DELIVERY_AGE"])
+	}
 	proc := env(ProcessorFunctionID)
 	if proc["QUEUE_VISIBILITY_TIMEOUT"] != "32" {
 		t.Errorf("processor told visibility %v, want the queue's 32", proc["QUEUE_VISIBILITY_TIMEOUT"])
 	}
-	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT"} {
+	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT", "DLQ_RETENTION", "IDEMPOTENCY_TTL"} {
 		if proc[k] == nil {
 			t.Errorf("processor env lacks %s: %v", k, proc)
 		}
@@ -169,6 +176,26 @@ func TestFunctions(t *testing.T) {
 	check(t, func() {
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(3))
 	})
+}
+
+// TestIdempotencyOutlivesTheDLQ: a message redriven from the DLQ at the end
+// of its retention must still find its event remembered, or users' handlers
+// run again; the processor is told the DLQ's real retention, so its start-up
+// check holds it to the same rule.
+func TestIdempotencyOutlivesTheDLQ(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	retention := time.Duration(resourceByPrefix(t, doc, "AWS::SQS::Queue", "DeadLetterQueue")["Properties"].(m)["MessageRetentionPeriod"].(float64)) * time.Second
+	env := resource(t, doc, ProcessorFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	ttl, err := time.ParseDuration(fmt.Sprint(env["IDEMPOTENCY_TTL"]))
+	if err != nil {
+		t.Fatalf("IDEMPOTENCY_TTL %v: %v", env["IDEMPOTENCY_TTL"], err)
+	}
+	if ttl < retention+24*time.Hour {
+		t.Errorf("IDEMPOTENCY_TTL %v is shorter than the DLQ's retention %v plus a day", ttl, retention)
+	}
+	if told, err := time.ParseDuration(fmt.Sprint(env["DLQ_RETENTION"])); err != nil || told != retention {
+		t.Errorf("processor told DLQ_RETENTION %v (%v), the DLQ keeps messages %v", env["DLQ_RETENTION"], err, retention)
+	}
 }
 
 func TestTables(t *testing.T) {
@@ -206,7 +233,7 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(9)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(10)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -220,6 +247,7 @@ func TestAlarms(t *testing.T) {
 		"ReceiverThrottlesAlarm":   {"Throttles", 0},
 		"ProcessorThrottlesAlarm":  {"Throttles", 0},
 		"ProcessingErrorRateAlarm": {"", 5},
+		"ReplaysRejectedAlarm":     {"ReplaysRejected", 0},
 	}
 	for prefix, w := range want {
 		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", prefix)["Properties"].(m)
@@ -370,7 +398,7 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil || p.SecretName != "team/amt" || p.ThrottleRate != 10 || p.RemovalPolicy != awscdk.RemovalPolicy_DESTROY {
 		t.Fatalf("props = %+v, %v", p, err)
 	}
-	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe"} {
+	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour"} {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: want}})
 		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), ctx) {
 			t.Errorf("context %s=%s: err = %v", ctx, want, err)
