@@ -347,8 +347,8 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 	}
 	r.count(MetricEventsProcessed, 1)
 	attrs := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
-	if ev.Meta.DeliveredAt > 0 {
-		latency := p.opts.Now().UnixMilli() - int64(ev.Meta.DeliveredAt)
+	// A delivery time in the future (a sender's clock) measures nothing.
+	if latency := p.opts.Now().UnixMilli() - int64(ev.Meta.DeliveredAt); ev.Meta.DeliveredAt > 0 && latency >= 0 {
 		r.metrics = append(r.metrics, emf.Metric{Name: MetricEndToEndLatency, Value: float64(latency), Unit: emf.Milliseconds})
 		attrs = append(attrs, "endToEndMs", latency)
 	}

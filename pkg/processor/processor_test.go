@@ -413,6 +413,9 @@ func TestFutureTimestampClamped(t *testing.T) {
 		t.Fatalf("failed %v", failed)
 	}
 	bound := f.now.Load() + vehicle.MaxClockSkew.Milliseconds()
+	if strings.Contains(f.metrics.String(), `"EndToEndLatency":-`) {
+		t.Errorf("a delivery time in the future gave a negative end-to-end latency: %s", f.metrics.String())
+	}
 	if !strings.Contains(f.metrics.String(), `"FutureTimestampsClamped":2`) {
 		t.Errorf("no FutureTimestampsClamped metric of 2 (oemUpdatedAt and deliveredAt): %s", f.metrics.String())
 	}
