@@ -40,8 +40,12 @@ func TestBootstrap(t *testing.T) {
 	}
 	bin, size := awstest.BuildBootstrap(t, ".")
 	api := awstest.NewRuntimeAPI(t)
+	// The events/ files are recordings: their meta.deliveredAt (January
+	// 2026) would be refused as replays. The binary has no clock to set, so
+	// the check is turned off, which also proves MAX_DELIVERY_AGE reaches it
+	// (pkg/functions tests the check itself with a fixed clock).
 	fn := awstest.StartBootstrap(t, bin, api, awstest.LambdaEnv(api, "receiver", awstest.Endpoint(t),
-		map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": secretID}))
+		map[string]string{"QUEUE_URL": *q.QueueUrl, "AMT_SECRET_ID": secretID, "MAX_DELIVERY_AGE": "0"}))
 	t.Logf("receiver bootstrap: %d bytes (host build), init %v (process start to first /next)", size, fn.Init)
 
 	for _, tt := range []struct {

@@ -66,16 +66,23 @@ func (s *Source) Tokens(ctx context.Context) ([]string, error) {
 // Refresh reads the secret again, bypassing the cache.
 //
 // The cache's own RefreshNow sleeps 2.5 to 5 s of jitter and updates the
-// item without its lock, so Refresh instead starts a new, empty cache.
+// item without its lock, so Refresh instead reads through a new, empty
+// cache, and keeps it only once it has read a valid secret: if Secrets
+// Manager cannot be reached, or the secret is unusable, the tokens cached
+// so far stay in use and Refresh returns the error.
 func (s *Source) Refresh(ctx context.Context) ([]string, error) {
 	cache, err := s.newCache()
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := s.read(ctx, cache)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	s.cache = cache
 	s.mu.Unlock()
-	return s.read(ctx, cache)
+	return tokens, nil
 }
 
 func (s *Source) read(ctx context.Context, cache *secretcache.Cache) ([]string, error) {

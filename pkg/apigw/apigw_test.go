@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -17,8 +18,13 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
+// recorded is the receiver's clock in these tests: when the fixtures were
+// recorded (their requestContext.timeEpoch), so that the bodies'
+// meta.deliveredAt are current rather than replays.
+func recorded() time.Time { return time.UnixMilli(1767225600000) }
+
 func newInvoker(queue *receivertest.Queue) lambda.Handler {
-	core := receiver.New(queue, receivertest.NewTokens(testToken), receiver.Options{})
+	core := receiver.New(queue, receivertest.NewTokens(testToken), receiver.Options{Now: recorded})
 	return lambda.NewHandler(apigw.Handler(core))
 }
 
@@ -153,7 +159,7 @@ func FuzzHandler(f *testing.F) {
 		if queueFails {
 			queue.Err = context.DeadlineExceeded
 		}
-		core := receiver.New(queue, receivertest.NewTokens(testToken), receiver.Options{MaxBodyBytes: 4096})
+		core := receiver.New(queue, receivertest.NewTokens(testToken), receiver.Options{MaxBodyBytes: 4096, Now: recorded})
 		out, err := lambda.NewHandler(apigw.Handler(core)).Invoke(context.Background(), raw)
 		if err != nil {
 			t.Fatalf("Invoke error: %v", err)

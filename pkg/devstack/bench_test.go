@@ -68,6 +68,7 @@ func BenchmarkPipeline(b *testing.B) {
 				defer wg.Done()
 				for i := range perSender {
 					body := stateEvent(fmt.Sprintf("bench-%d-%d-%d", round, s, i), fmt.Sprint("bench-v", s), i, 1767225600000+int64(round*1000+i))
+					body = delivery.Rewrite{DeliveredAt: time.Now()}.Apply(body)
 					r, err := delivery.Send(ctx, client, url, token, body)
 					if err != nil || !r.OK() {
 						b.Errorf("send: %v %d", err, r.Status)

@@ -103,7 +103,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 
 	url := "http://" + ln.Addr().String() + receiver.PathWebhook
 	client := &http.Client{Timeout: 15 * time.Second}
-	send := func(b []byte, tok string, wantStatus int) delivery.Result {
+	post := func(b []byte, tok string, wantStatus int) delivery.Result {
 		t.Helper()
 		r, err := delivery.Send(ctx, client, url, tok, b)
 		if err != nil {
@@ -113,6 +113,12 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 			t.Fatalf("status %d, want %d: %s", r.Status, wantStatus, r.Body)
 		}
 		return r
+	}
+	// send delivers b as Smartcar does: meta.deliveredAt is set anew on
+	// every delivery attempt, inside the signed body.
+	send := func(b []byte, tok string, wantStatus int) delivery.Result {
+		t.Helper()
+		return post(delivery.Rewrite{DeliveredAt: time.Now()}.Apply(b), tok, wantStatus)
 	}
 
 	// VERIFY, unsigned as Smartcar may send it.
@@ -129,6 +135,9 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	// An out-of-order pair: the newer reading arrives first.
 	send(stateEvent("newer", "v-ooo", 200, 1767300000000), token, 200)
 	send(stateEvent("older", "v-ooo", 100, 1767200000000), token, 200)
+	// A captured delivery replayed two hours later is refused, though its
+	// signature is valid.
+	post(delivery.Rewrite{DeliveredAt: time.Now().Add(-2 * time.Hour)}.Apply(stateEvent("replayed", "v-replay", 1, 1767200000000)), token, 401)
 	// A forged delivery, a poison body, and an event the user logic parks.
 	send(events.MustRead("bodies/vehicle_state.json"), "not-the-token", 401)
 	send([]byte(`{"eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v-poison"}}}`), token, 200)

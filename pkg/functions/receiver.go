@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -22,6 +23,12 @@ type ReceiverHandler = func(context.Context, apigw.Request) (apigw.Response, err
 // NewReceiver builds the receiver's handler from its environment. It does
 // no network I/O: the secret is fetched on first need.
 func NewReceiver(getenv func(string) string, awsCfg aws.Config, stdout io.Writer) (ReceiverHandler, error) {
+	return newReceiver(getenv, awsCfg, stdout, time.Now)
+}
+
+// newReceiver is NewReceiver with the receiver's clock, which tests set to
+// the time of the recorded events/ files.
+func newReceiver(getenv func(string) string, awsCfg aws.Config, stdout io.Writer, now func() time.Time) (ReceiverHandler, error) {
 	cfg, err := LoadReceiverConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -32,9 +39,11 @@ func NewReceiver(getenv func(string) string, awsCfg aws.Config, stdout io.Writer
 	}
 	queue := sqsqueue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
 	core := receiver.New(queue, tokens, receiver.Options{
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger:       logging.New(stdout, cfg.LogLevel).With("function", "receiver"),
-		Metrics:      emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "receiver"}),
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxDeliveryAge: cfg.MaxDeliveryAge,
+		Logger:         logging.New(stdout, cfg.LogLevel).With("function", "receiver"),
+		Metrics:        emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "receiver"}),
+		Now:            now,
 	})
 	return apigw.Handler(core), nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,10 +18,16 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
 const testToken = "00000000-test-amt-0000-000000000000"
+
+// eventsTime is when the events/ files were recorded: their bodies'
+// meta.deliveredAt are within two minutes of it.
+var eventsTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type receiverStack struct {
 	env      map[string]string
@@ -28,6 +35,9 @@ type receiverStack struct {
 	secretID string
 	sqs      *sqs.Client
 	secrets  *secretsmanager.Client
+	// now is the receiver's clock, eventsTime unless a test moves it.
+	now    time.Time
+	stdout *loggingtest.Buffer
 }
 
 // newStack creates a secret and a queue in the emulator and returns the
@@ -38,7 +48,10 @@ func newReceiverStack(t *testing.T) *receiverStack {
 	awstest.SetEnv(t)
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	s := &receiverStack{sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: awstest.Name(t, "receiver")}
+	s := &receiverStack{
+		sqs: sqs.NewFromConfig(cfg), secrets: secretsmanager.NewFromConfig(cfg), secretID: awstest.Name(t, "receiver"),
+		now: eventsTime, stdout: &loggingtest.Buffer{},
+	}
 	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "receiver"))})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +72,7 @@ func (s *receiverStack) handler(t *testing.T) lambda.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewReceiver(func(k string) string { return s.env[k] }, awsCfg, &bytes.Buffer{})
+	h, err := newReceiver(func(k string) string { return s.env[k] }, awsCfg, s.stdout, func() time.Time { return s.now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +189,44 @@ func TestRotatedSecretPickedUp(t *testing.T) {
 	}
 }
 
+// TestMaxDeliveryAge checks MAX_DELIVERY_AGE's way from the environment to
+// the receiver: two hours after a recorded delivery, its replay is refused
+// by default, and accepted with a larger maximum age or with the check off.
+func TestMaxDeliveryAge(t *testing.T) {
+	s := newReceiverStack(t)
+	s.now = eventsTime.Add(2 * time.Hour)
+	event := events.MustRead("receiver/httpapi-vehicle-state.json")
+	tests := []struct {
+		value string
+		want  int
+	}{
+		{"", 401},
+		{"90m", 401},
+		{"3h", 200},
+		{"0", 200},
+	}
+	for _, tt := range tests {
+		s.env["MAX_DELIVERY_AGE"] = tt.value
+		before := s.stdout.Count("replay.rejected")
+		if resp := invokeReceiver(t, s.handler(t), event); resp.StatusCode != tt.want {
+			t.Errorf("MAX_DELIVERY_AGE=%q: status %d, want %d: %s", tt.value, resp.StatusCode, tt.want, resp.Body)
+		}
+		wantRejected := 0
+		if tt.want == 401 {
+			wantRejected = 1
+		}
+		if rejected := s.stdout.Count("replay.rejected") - before; rejected != wantRejected {
+			t.Errorf("MAX_DELIVERY_AGE=%q: %d replay.rejected lines, want %d", tt.value, rejected, wantRejected)
+		}
+	}
+	if !strings.Contains(s.stdout.String(), `"ReplaysRejected":1`) {
+		t.Error("no ReplaysRejected metric on stdout")
+	}
+	if n := len(s.receiveAll(t)); n != 2 {
+		t.Errorf("queue holds %d messages, want the 2 accepted", n)
+	}
+}
+
 func TestLoadReceiverConfig(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -184,8 +235,12 @@ func TestLoadReceiverConfig(t *testing.T) {
 	}{
 		{"complete", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s"}, nil},
 		{"nothing set", map[string]string{}, []string{"QUEUE_URL", "AMT_SECRET_ID"}},
-		{"bad optional values", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_BODY_BYTES": "big", "SECRET_CACHE_TTL": "-1s", "LOG_LEVEL": "chatty"},
-			[]string{"MAX_BODY_BYTES", "SECRET_CACHE_TTL", "LOG_LEVEL"}},
+		{"bad optional values", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_BODY_BYTES": "big", "SECRET_CACHE_TTL": "-1s", "LOG_LEVEL": "chatty", "MAX_DELIVERY_AGE": "-1h"},
+			[]string{"MAX_BODY_BYTES", "SECRET_CACHE_TTL", "LOG_LEVEL", "MAX_DELIVERY_AGE"}},
+		{"MAX_DELIVERY_AGE not a duration", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_DELIVERY_AGE": "soon"}, []string{"MAX_DELIVERY_AGE"}},
+		// A body SQS cannot carry as text travels base64-encoded, a third
+		// larger: beyond this it could never be enqueued.
+		{"MAX_BODY_BYTES beyond a queue message", map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_BODY_BYTES": "800000"}, []string{"MAX_BODY_BYTES", "780288"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +249,7 @@ func TestLoadReceiverConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if cfg.MaxBodyBytes != 256<<10 || cfg.SecretCacheTTL.Minutes() != 5 {
+				if cfg.MaxBodyBytes != 256<<10 || cfg.SecretCacheTTL.Minutes() != 5 || cfg.MaxDeliveryAge != time.Hour {
 					t.Errorf("defaults: %+v", cfg)
 				}
 				return
@@ -208,6 +263,24 @@ func TestLoadReceiverConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadReceiverConfigMaxDeliveryAge(t *testing.T) {
+	for value, want := range map[string]time.Duration{
+		"":     time.Hour,
+		"90m":  90 * time.Minute,
+		"7200": 2 * time.Hour,
+		"0":    receiver.NoMaxDeliveryAge,
+		"0s":   receiver.NoMaxDeliveryAge,
+		" 0 ":  receiver.NoMaxDeliveryAge,
+	} {
+		cfg, err := LoadReceiverConfig(func(k string) string {
+			return map[string]string{"QUEUE_URL": "q", "AMT_SECRET_ID": "s", "MAX_DELIVERY_AGE": value}[k]
+		})
+		if err != nil || cfg.MaxDeliveryAge != want {
+			t.Errorf("MAX_DELIVERY_AGE=%q: %v, %v; want %v", value, cfg.MaxDeliveryAge, err, want)
+		}
 	}
 }
 

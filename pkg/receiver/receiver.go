@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -26,6 +27,21 @@ const (
 	DefaultMaxBodyBytes    = 256 << 10
 	DefaultEnqueueTimeout  = 5 * time.Second
 	DefaultRefreshInterval = 30 * time.Second
+	DefaultMaxDeliveryAge  = time.Hour
+)
+
+// Bounds of meta.deliveredAt on a signed event other than VERIFY.
+const (
+	// NoMaxDeliveryAge, as Options.MaxDeliveryAge, turns the check of
+	// meta.deliveredAt off (MAX_DELIVERY_AGE=0).
+	NoMaxDeliveryAge time.Duration = -1
+	// MaxDeliveryFutureSkew is how far ahead of the receiver's clock a
+	// deliveredAt may be: clocks differ, but not by more.
+	MaxDeliveryFutureSkew = 5 * time.Minute
+	// minDeliveredAt (2020-01-01T00:00:00Z) is the earliest plausible
+	// delivery time: an earlier deliveredAt is a bad field, not an old
+	// delivery, and reads as unreadable.
+	minDeliveredAt smartcar.Millis = 1577836800000
 )
 
 // Metric names, emitted as CloudWatch Embedded Metric Format lines.
@@ -35,6 +51,12 @@ const (
 	MetricSignatureFailures = "SignatureFailures"
 	MetricEnqueueFailures   = "EnqueueFailures"
 	MetricVerifyAnswered    = "VerifyAnswered"
+	// MetricReplaysRejected counts signed events refused because their
+	// meta.deliveredAt is too old or too far ahead.
+	MetricReplaysRejected = "ReplaysRejected"
+	// MetricDeliveredAtUnreadable counts signed events accepted without a
+	// replay check, as their meta.deliveredAt is absent or unreadable.
+	MetricDeliveredAtUnreadable = "DeliveredAtUnreadable"
 )
 
 // Request is an HTTP request as the receiver sees it.
@@ -77,7 +99,8 @@ type Queue interface {
 }
 
 // TokenSource supplies the Application Management Tokens. The first token is
-// current and answers VERIFY; every token is accepted for signatures.
+// current: it answers VERIFY, and only a VERIFY signed with it (or unsigned)
+// is answered. Every token is accepted for other events' signatures.
 type TokenSource interface {
 	// Tokens returns the tokens, from a cache where there is one.
 	Tokens(ctx context.Context) ([]string, error)
@@ -102,8 +125,16 @@ type Options struct {
 	// RefreshInterval is the least time between two forced token refreshes
 	// on a signature mismatch.
 	RefreshInterval time.Duration
-	Logger          *slog.Logger
-	Metrics         MetricsWriter
+	// MaxDeliveryAge is the oldest meta.deliveredAt accepted on a signed
+	// event other than VERIFY: Smartcar sets it anew on every delivery
+	// attempt, inside the signed body, so an older one is a replay and gets
+	// 401. Zero takes DefaultMaxDeliveryAge; NoMaxDeliveryAge (any negative
+	// value) turns the check off. A deliveredAt more than
+	// MaxDeliveryFutureSkew ahead is refused too; an absent or unreadable
+	// one (or one before 2020) is accepted and counted.
+	MaxDeliveryAge time.Duration
+	Logger         *slog.Logger
+	Metrics        MetricsWriter
 	// Now is the clock, for tests.
 	Now func() time.Time
 }
@@ -129,6 +160,9 @@ func New(queue Queue, tokens TokenSource, opts Options) *Handler {
 	}
 	if opts.RefreshInterval <= 0 {
 		opts.RefreshInterval = DefaultRefreshInterval
+	}
+	if opts.MaxDeliveryAge == 0 {
+		opts.MaxDeliveryAge = DefaultMaxDeliveryAge
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -168,14 +202,18 @@ type delivery struct {
 	req     Request
 	log     *slog.Logger
 	metrics []emf.Metric
+	// deliveredAt, for webhook.enqueued, is the delivery's age
+	// (deliveryAgeMs) or the mark of an unreadable deliveredAt; empty when
+	// unchecked.
+	deliveredAt slog.Attr
 }
 
 func (d *delivery) count(name string) {
 	d.metrics = append(d.metrics, emf.Metric{Name: name, Value: 1, Unit: emf.Count})
 }
 
-// webhook does the work in order: size, signature, parse, then VERIFY answer
-// or enqueue.
+// webhook does the work in order: size, signature, parse, then VERIFY answer,
+// or replay check and enqueue.
 func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	d := &delivery{req: req, log: h.opts.Logger}
 	d.count(MetricWebhooksReceived)
@@ -195,33 +233,78 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 	if !signed {
 		return h.unsigned(ctx, d)
 	}
-	tokens, ok, err := h.checkSignature(ctx, req.Body, signature)
+	tokens, match, err := h.checkSignature(ctx, req.Body, signature)
 	if err != nil {
 		d.log.ErrorContext(ctx, "secret.unavailable", "error", err)
 		return ErrorResponse(http.StatusServiceUnavailable, "signing token unavailable; retry later")
 	}
-	if !ok {
+	if match < 0 {
 		return h.signatureFailed(ctx, d, "signature mismatch", signature, len(tokens))
 	}
 
 	env, err := smartcar.ParseEnvelope(req.Body)
 	if err != nil {
 		d.log.WarnContext(ctx, "webhook.rejected", "reason", "body is not a JSON object",
-			"error", err, "bodyBytes", len(req.Body))
+			"error", logging.Clip(err.Error()), "bodyBytes", len(req.Body))
 		return ErrorResponse(http.StatusBadRequest, "body is not a JSON object")
 	}
 	d.log = d.log.With(envelopeAttrs(env)...)
 	d.log.InfoContext(ctx, "webhook.received", "bodyBytes", len(req.Body), "path", req.Path)
-	d.log.InfoContext(ctx, "signature.verified")
+	d.log.InfoContext(ctx, "signature.verified", "tokenIndex", match)
 
 	if env.IsVerify() {
 		if env.Challenge == "" {
 			d.log.WarnContext(ctx, "verify.rejected", "reason", "no challenge")
 			return ErrorResponse(http.StatusBadRequest, "VERIFY without a challenge")
 		}
+		if match != 0 {
+			// The answer is an HMAC under the current token: for a holder of
+			// an older token it would sign any "challenge", a forged body
+			// included.
+			d.log.WarnContext(ctx, "verify.rejected", "reason", "signed with a previous token, not the current one",
+				"tokenIndex", match)
+			return ErrorResponse(http.StatusUnauthorized, "VERIFY must be signed with the current token")
+		}
 		return h.answerVerify(ctx, d, env, tokens[0])
 	}
+	if !h.fresh(ctx, d, env) {
+		return ErrorResponse(http.StatusUnauthorized,
+			"meta.deliveredAt is outside the accepted window: a stale or replayed delivery")
+	}
 	return h.enqueue(ctx, d, env)
+}
+
+// fresh reports whether a signed event may be a current delivery attempt:
+// Smartcar sets meta.deliveredAt anew on each one, inside the signed body,
+// so a deliveredAt older than MaxDeliveryAge (or too far ahead) marks a
+// replay of a captured request. A deliveredAt that cannot be read proves
+// nothing either way; refusing it could lose a genuine event for good
+// (Smartcar gives up after 3 retries), so it is accepted and counted.
+func (h *Handler) fresh(ctx context.Context, d *delivery, env smartcar.Envelope) bool {
+	if h.opts.MaxDeliveryAge < 0 {
+		return true
+	}
+	if env.DeliveredAt < minDeliveredAt {
+		d.count(MetricDeliveredAtUnreadable)
+		d.deliveredAt = slog.Bool("deliveredAtUnreadable", true)
+		return true
+	}
+	age := h.opts.Now().Sub(env.DeliveredAt.Time())
+	var reason string
+	switch {
+	case age > h.opts.MaxDeliveryAge:
+		reason = "deliveredAt older than the maximum delivery age"
+	case age < -MaxDeliveryFutureSkew:
+		reason = "deliveredAt too far in the future"
+	default:
+		d.deliveredAt = slog.Int64("deliveryAgeMs", age.Milliseconds())
+		return true
+	}
+	d.count(MetricReplaysRejected)
+	d.log.WarnContext(ctx, "replay.rejected", "reason", reason,
+		"ageMs", age.Milliseconds(), "deliveredAt", env.DeliveredAt.Time().Format(time.RFC3339Nano),
+		"maxAgeMs", h.opts.MaxDeliveryAge.Milliseconds(), "maxFutureSkewMs", MaxDeliveryFutureSkew.Milliseconds())
+	return false
 }
 
 // unsigned handles a request without SC-Signature: only a VERIFY with a
@@ -265,29 +348,30 @@ func (h *Handler) enqueue(ctx context.Context, d *delivery, env smartcar.Envelop
 		return ErrorResponse(http.StatusServiceUnavailable, "could not persist the event; retry later")
 	}
 	d.count(MetricWebhooksEnqueued)
-	d.log.InfoContext(ctx, "webhook.enqueued", "messageId", messageID, "elapsedMs", elapsed.Milliseconds())
+	d.log.InfoContext(ctx, "webhook.enqueued", "messageId", messageID, "elapsedMs", elapsed.Milliseconds(), d.deliveredAt)
 	return jsonResponse(http.StatusOK, receivedBody{Status: "received", EventID: env.EventID})
 }
 
 // checkSignature verifies signature over body. On a mismatch it refreshes
 // the tokens, at most once per RefreshInterval, in case the token was
-// rotated since it was cached. It returns the tokens it checked against.
-func (h *Handler) checkSignature(ctx context.Context, body []byte, signature string) ([]string, bool, error) {
+// rotated since it was cached. It returns the tokens it checked against and
+// the index among them of the token that signed, or -1.
+func (h *Handler) checkSignature(ctx context.Context, body []byte, signature string) ([]string, int, error) {
 	tokens, err := h.tokens.Tokens(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, -1, err
 	}
-	if smartcar.VerifySignature(body, signature, tokens) {
-		return tokens, true, nil
+	if match := smartcar.MatchSignature(body, signature, tokens); match >= 0 {
+		return tokens, match, nil
 	}
 	if !smartcar.ValidSignatureFormat(signature) || !h.mayRefresh() {
-		return tokens, false, nil
+		return tokens, -1, nil
 	}
 	tokens, err = h.tokens.Refresh(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, -1, err
 	}
-	return tokens, smartcar.VerifySignature(body, signature, tokens), nil
+	return tokens, smartcar.MatchSignature(body, signature, tokens), nil
 }
 
 func (h *Handler) mayRefresh() bool {
@@ -303,7 +387,8 @@ func (h *Handler) mayRefresh() bool {
 
 // signatureFailed logs what helps diagnose a signature failure (Smartcar's
 // known "LIVE fails, TEST passes" family) without the body, the token or
-// the whole signature, and answers 401.
+// the whole signature, and answers 401. Every string from the request is
+// clipped: the request is unauthenticated.
 func (h *Handler) signatureFailed(ctx context.Context, d *delivery, reason, signature string, tokensTried int) Response {
 	d.count(MetricSignatureFailures)
 	attrs := []any{
@@ -314,15 +399,15 @@ func (h *Handler) signatureFailed(ctx context.Context, d *delivery, reason, sign
 	}
 	if env, err := smartcar.ParseEnvelope(d.req.Body); err == nil {
 		attrs = append(attrs, envelopeAttrs(env)...)
-		attrs = append(attrs, "version", env.Version)
+		attrs = append(attrs, "version", logging.Clip(env.Version))
 	} else {
-		attrs = append(attrs, "parseError", err.Error())
+		attrs = append(attrs, "parseError", logging.Clip(err.Error()))
 	}
 	if signature != "" {
 		attrs = append(attrs, "signatureLength", len(signature), "signaturePrefix", prefix(signature, 8))
 	}
 	if ua, ok := d.req.Header("User-Agent"); ok {
-		attrs = append(attrs, "userAgent", ua)
+		attrs = append(attrs, "userAgent", logging.Clip(ua))
 	}
 	d.log.WarnContext(ctx, "signature.failed", attrs...)
 	return ErrorResponse(http.StatusUnauthorized, "invalid or missing SC-Signature")
@@ -335,13 +420,15 @@ func prefix(s string, n int) string {
 	return s[:n]
 }
 
+// envelopeAttrs are the fields that label a request's log lines, each
+// clipped (logging.Clip): they come from the body, signed or not.
 func envelopeAttrs(env smartcar.Envelope) []any {
 	return []any{
-		"eventId", env.EventID,
-		"eventType", env.Type(),
-		"vehicleId", env.VehicleID,
-		"deliveryId", env.DeliveryID,
-		"mode", env.Mode,
+		"eventId", logging.Clip(env.EventID),
+		"eventType", logging.Clip(env.Type()),
+		"vehicleId", logging.Clip(env.VehicleID),
+		"deliveryId", logging.Clip(env.DeliveryID),
+		"mode", logging.Clip(env.Mode),
 	}
 }
 

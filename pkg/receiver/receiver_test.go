@@ -29,6 +29,10 @@ const (
 	verifyAnswer   = "68cab7c41890d97b920bb3448a8c98973a7ce1a68976a0685fad825f98f39123"
 )
 
+// fixtureTime is the fixtures' clock: the sample bodies were delivered
+// within two minutes of it (meta.deliveredAt).
+var fixtureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 type fixture struct {
 	h       *receiver.Handler
 	queue   *receivertest.Queue
@@ -39,13 +43,18 @@ type fixture struct {
 	mu      sync.Mutex
 }
 
-func newFixture(t testing.TB, opts receiver.Options) *fixture {
+// newFixture returns a receiver at fixtureTime whose token source holds
+// tokens, by default the test token.
+func newFixture(t testing.TB, opts receiver.Options, tokens ...string) *fixture {
+	if len(tokens) == 0 {
+		tokens = []string{testToken}
+	}
 	f := &fixture{
 		queue:   &receivertest.Queue{},
-		tokens:  receivertest.NewTokens(testToken),
+		tokens:  receivertest.NewTokens(tokens...),
 		logs:    &bytes.Buffer{},
 		metrics: &bytes.Buffer{},
-		now:     time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		now:     fixtureTime,
 	}
 	opts.Logger = logging.New(f.logs, slog.LevelDebug)
 	opts.Metrics = emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "receiver"})
@@ -196,7 +205,7 @@ func TestEnqueuesRawBodyWithEnvelope(t *testing.T) {
 	want := smartcar.Envelope{
 		EventID: "4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02", EventType: "VEHICLE_STATE",
 		VehicleID: "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24", DeliveryID: "1c3e5a7b-9d2f-4b6a-8e0c-2d4f6b8a0c35",
-		Mode: "LIVE", Version: "4.0",
+		Mode: "LIVE", Version: "4.0", DeliveredAt: 1767225598530,
 	}
 	if msgs[0].Envelope != want {
 		t.Errorf("envelope = %+v, want %+v", msgs[0].Envelope, want)
@@ -212,6 +221,9 @@ func TestEnqueuesRawBodyWithEnvelope(t *testing.T) {
 				t.Errorf("%s line lacks %s: %v", msg, k, lines[0])
 			}
 		}
+	}
+	if line := f.logLines(t, "webhook.enqueued"); len(line) == 1 && line[0]["deliveryAgeMs"] != float64(1470) {
+		t.Errorf("webhook.enqueued deliveryAgeMs = %v, want 1470", line[0]["deliveryAgeMs"])
 	}
 	if strings.Contains(f.logs.String(), "StateOfCharge") || strings.Contains(f.logs.String(), testToken) {
 		t.Error("logs contain signal data or the token")
@@ -251,9 +263,7 @@ func TestVerifyAnswer(t *testing.T) {
 }
 
 func TestVerifyUsesCurrentToken(t *testing.T) {
-	f := newFixture(t, receiver.Options{})
-	f.tokens = receivertest.NewTokens("new-token", testToken)
-	f.h = receiver.New(f.queue, f.tokens, receiver.Options{})
+	f := newFixture(t, receiver.Options{}, "new-token", testToken)
 	resp := f.h.Handle(context.Background(), post(events.MustRead("bodies/verify.json")))
 	want := smartcar.HashChallenge("new-token", "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
 	if got := decode(t, resp)["challenge"]; got != want {
@@ -287,6 +297,65 @@ func TestUnsignedVerifyIsNoSigningOracle(t *testing.T) {
 	}
 	if len(f.queue.Messages()) != 0 {
 		t.Fatal("something was enqueued")
+	}
+}
+
+// TestVerifySignedWithPreviousTokenIsNoSigningOracle is the rotation form
+// of the oracle: while the secret lists [new, old], whoever holds the old
+// token (leaked, or the reason for the rotation) must not get a forged body
+// signed under the new one by posting it as a VERIFY challenge signed with
+// the old.
+func TestVerifySignedWithPreviousTokenIsNoSigningOracle(t *testing.T) {
+	forged := `{"eventId":"forged","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v"},"signals":[]}}`
+	challenge, _ := json.Marshal(forged)
+	verify := []byte(`{"eventId":"x","eventType":"VERIFY","data":{"challenge":` + string(challenge) + `}}`)
+	forgedSignature := smartcar.Sign("new-token", []byte(forged))
+	tests := []struct {
+		name          string
+		cached        []string // what the cache holds
+		secret        []string // what the secret holds, read on a refresh
+		wantRefreshes int
+	}{
+		{"cache up to date", []string{"new-token", "old-token"}, []string{"new-token", "old-token"}, 0},
+		// The mismatch under a stale cache refreshes it; the VERIFY is then
+		// judged against the refreshed list.
+		{"rotation found by a refresh", []string{"older-token"}, []string{"new-token", "old-token"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, receiver.Options{}, tt.cached...)
+			f.tokens.Rotate(tt.secret...)
+			resp := f.h.Handle(context.Background(), signed("old-token", verify))
+			if resp.Status != 401 {
+				t.Fatalf("VERIFY signed with the previous token: status %d, want 401: %s", resp.Status, resp.Body)
+			}
+			if bytes.Contains(resp.Body, []byte(forgedSignature)) {
+				t.Fatal("response contains the forged body's signature under the new token")
+			}
+			if n := f.tokens.Refreshes(); n != tt.wantRefreshes {
+				t.Errorf("%d refreshes, want %d", n, tt.wantRefreshes)
+			}
+			lines := f.logLines(t, "verify.rejected")
+			if len(lines) != 1 || lines[0]["reason"] == nil || lines[0]["reason"] == "" {
+				t.Errorf("verify.rejected lines = %v, want one with a reason", lines)
+			}
+			if len(f.logLines(t, "verify.answered")) != 0 || strings.Contains(f.metrics.String(), `"VerifyAnswered"`) {
+				t.Error("the VERIFY was answered")
+			}
+			// Signed with the current token, the VERIFY is answered with it.
+			resp = f.h.Handle(context.Background(), signed("new-token", verify))
+			if got := decode(t, resp)["challenge"]; resp.Status != 200 || got != forgedSignature {
+				t.Errorf("VERIFY signed with the current token: %d %s", resp.Status, resp.Body)
+			}
+			// Events signed with the previous token are still accepted.
+			event := []byte(`{"eventId":"during-rotation","eventType":"VEHICLE_STATE"}`)
+			if resp := f.h.Handle(context.Background(), signed("old-token", event)); resp.Status != 200 {
+				t.Errorf("event signed with the previous token: status %d, want 200", resp.Status)
+			}
+			if n := len(f.queue.Messages()); n != 1 {
+				t.Errorf("enqueued %d messages, want the one genuine event", n)
+			}
+		})
 	}
 }
 
@@ -334,6 +403,7 @@ func TestEnqueueFailureIs503(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs, metrics bytes.Buffer
 			h := receiver.New(tt.queue, receivertest.NewTokens(testToken), receiver.Options{
+				Now:            func() time.Time { return fixtureTime },
 				EnqueueTimeout: 50 * time.Millisecond,
 				Logger:         logging.New(&logs, slog.LevelInfo),
 				Metrics:        emf.NewWriter(&metrics, "ns", nil),

@@ -28,7 +28,8 @@ const maxDepth = 10000
 // log it. ParseEnvelope reads it without decoding the rest of the body.
 //
 // Fields are read tolerantly (see the README's protocol notes): a field that
-// is absent, null or not a string is left empty.
+// is absent, null or not a string is left empty, and a deliveredAt that
+// ParseMillis cannot read is 0.
 type Envelope struct {
 	EventID    string // eventId; legacy v2: payload.eventId
 	EventType  string // eventType (v4)
@@ -38,6 +39,10 @@ type Envelope struct {
 	DeliveryID string // meta.deliveryId: new on every delivery attempt
 	Mode       string // meta.mode (LIVE or TEST), else top-level mode (v2)
 	Version    string // meta.version, else top-level version (v2)
+	// DeliveredAt is meta.deliveredAt, a number or a string, as ParseMillis
+	// reads it: Smartcar sets it anew on every delivery attempt, inside the
+	// signed body.
+	DeliveredAt Millis
 }
 
 // IsVerify reports whether the body is a VERIFY challenge, current
@@ -84,19 +89,23 @@ type topFields struct {
 	eventID, eventType, eventName, vehicleID, mode, version string
 	data                                                    struct{ challenge, vehicleID string }
 	payload                                                 struct{ challenge, eventID, vehicleID string }
-	meta                                                    struct{ deliveryID, mode, version string }
+	meta                                                    struct {
+		deliveryID, mode, version string
+		deliveredAt               Millis
+	}
 }
 
 func (t *topFields) envelope() Envelope {
 	return Envelope{
-		EventID:    first(t.eventID, t.payload.eventID),
-		EventType:  t.eventType,
-		EventName:  t.eventName,
-		Challenge:  first(t.data.challenge, t.payload.challenge),
-		VehicleID:  first(t.data.vehicleID, t.vehicleID, t.payload.vehicleID),
-		DeliveryID: t.meta.deliveryID,
-		Mode:       first(t.meta.mode, t.mode),
-		Version:    first(t.meta.version, t.version),
+		EventID:     first(t.eventID, t.payload.eventID),
+		EventType:   t.eventType,
+		EventName:   t.eventName,
+		Challenge:   first(t.data.challenge, t.payload.challenge),
+		VehicleID:   first(t.data.vehicleID, t.vehicleID, t.payload.vehicleID),
+		DeliveryID:  t.meta.deliveryID,
+		Mode:        first(t.meta.mode, t.mode),
+		Version:     first(t.meta.version, t.version),
+		DeliveredAt: t.meta.deliveredAt,
 	}
 }
 
@@ -162,7 +171,7 @@ func (t *topFields) member(s *scanner) func(key string) error {
 				return err
 			})
 		case "meta":
-			t.meta.deliveryID, t.meta.mode, t.meta.version = "", "", ""
+			t.meta.deliveryID, t.meta.mode, t.meta.version, t.meta.deliveredAt = "", "", "", 0
 			err = s.objectOrSkip(func(key string) error {
 				switch key {
 				case "deliveryId":
@@ -171,6 +180,8 @@ func (t *topFields) member(s *scanner) func(key string) error {
 					t.meta.mode, err = s.stringValue()
 				case "version":
 					t.meta.version, err = s.stringValue()
+				case "deliveredAt":
+					t.meta.deliveredAt, err = s.millisValue()
 				default:
 					err = s.skipValue()
 				}
@@ -275,6 +286,30 @@ func (s *scanner) stringValue() (string, error) {
 		return decodeString(raw, escaped), nil
 	}
 	return "", s.skipValue()
+}
+
+// millisValue reads the value at s.i as a timestamp: ParseMillis of a
+// string's decoded text or of a number's text, which is exactly what
+// skipValue passes over. Any other value is skipped and reads as 0.
+func (s *scanner) millisValue() (Millis, error) {
+	if s.i >= len(s.b) {
+		return 0, s.errorf("expected a value")
+	}
+	switch s.b[s.i] {
+	case '"':
+		v, err := s.stringValue()
+		if err != nil {
+			return 0, err
+		}
+		return ParseMillis(v), nil
+	case '{', '[':
+		return 0, s.skipValue()
+	}
+	start := s.i
+	if err := s.skipValue(); err != nil {
+		return 0, err
+	}
+	return ParseMillis(string(s.b[start:s.i])), nil
 }
 
 // rawString reads the string at s.i and returns its bytes between the quotes

@@ -1,6 +1,7 @@
 package smartcar_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -19,7 +20,7 @@ func TestParseEnvelope(t *testing.T) {
 		{
 			name: "v4 verify",
 			body: `{"eventId":"e","eventType":"VERIFY","data":{"challenge":"c"},"meta":{"version":"4.0","deliveryId":"d","deliveredAt":1}}`,
-			want: smartcar.Envelope{EventID: "e", EventType: "VERIFY", Challenge: "c", DeliveryID: "d", Version: "4.0"},
+			want: smartcar.Envelope{EventID: "e", EventType: "VERIFY", Challenge: "c", DeliveryID: "d", Version: "4.0", DeliveredAt: 1000},
 		},
 		{
 			name: "legacy v2 verify",
@@ -62,6 +63,53 @@ func TestParseEnvelope(t *testing.T) {
 			want: smartcar.Envelope{EventID: "b"},
 		},
 		{name: "empty object", body: `{}`},
+		{
+			name: "deliveredAt in epoch milliseconds",
+			body: `{"eventId":"e","meta":{"deliveredAt":1761896351529,"mode":"LIVE"}}`,
+			want: smartcar.Envelope{EventID: "e", Mode: "LIVE", DeliveredAt: 1761896351529},
+		},
+		{
+			name: "deliveredAt as an ISO-8601 string",
+			body: `{"meta":{"deliveredAt":"2025-07-31T19:38:42.332Z"}}`,
+			want: smartcar.Envelope{DeliveredAt: 1753990722332},
+		},
+		{
+			name: "deliveredAt in epoch seconds",
+			body: `{"meta":{"deliveredAt":1700000000}}`,
+			want: smartcar.Envelope{DeliveredAt: 1700000000000},
+		},
+		{
+			name: "deliveredAt as a numeric string, with escapes",
+			body: `{"meta":{"deliveredAt":"\u0031761896351529"}}`,
+			want: smartcar.Envelope{DeliveredAt: 1761896351529},
+		},
+		{
+			name: "deliveredAt as a float and with an exponent",
+			body: `{"meta":{"deliveredAt":1.761896351529e12}}`,
+			want: smartcar.Envelope{DeliveredAt: 1761896351529},
+		},
+		{
+			name: "unreadable deliveredAt is 0",
+			body: `{"meta":{"deliveredAt":"yesterday","deliveryId":"d"}}`,
+			want: smartcar.Envelope{DeliveryID: "d"},
+		},
+		{name: "negative deliveredAt is 0", body: `{"meta":{"deliveredAt":-1761896351529}}`},
+		{name: "out-of-range deliveredAt is 0", body: `{"meta":{"deliveredAt":1e400}}`},
+		{name: "null deliveredAt is 0", body: `{"meta":{"deliveredAt":null}}`},
+		{name: "boolean deliveredAt is 0", body: `{"meta":{"deliveredAt":true}}`},
+		{name: "object deliveredAt is 0", body: `{"meta":{"deliveredAt":{"ms":1761896351529}}}`},
+		{name: "array deliveredAt is 0", body: `{"meta":{"deliveredAt":[1761896351529]}}`},
+		{name: "top-level deliveredAt is not meta's", body: `{"deliveredAt":1761896351529,"data":{"deliveredAt":1761896351529}}`},
+		{
+			name: "later meta replaces an earlier deliveredAt",
+			body: `{"meta":{"deliveredAt":1761896351529},"meta":{"mode":"TEST"}}`,
+			want: smartcar.Envelope{Mode: "TEST"},
+		},
+		{
+			name: "later deliveredAt wins",
+			body: `{"meta":{"deliveredAt":1,"deliveredAt":1761896351529 }}`,
+			want: smartcar.Envelope{DeliveredAt: 1761896351529},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +173,9 @@ func FuzzParseEnvelope(f *testing.F) {
 	// strings, escapes, strings and nesting across block boundaries.
 	f.Add([]byte(`{"data":{"signals":[` + strings.Repeat(`{"code":"a{[b","body":{"v":[1,"]}\"x\\"]},"n":"`+strings.Repeat("z", 70)+`"},`, 5) + `{}],"vehicle":{"id":"v"}},"eventId":"e","meta":{"mode":"LIVE"}}`))
 	f.Add([]byte(`{"data":{"x":"` + strings.Repeat(`\"{`, 40) + `","vehicle":{"id":"v2"}},"eventId":"e2"}`))
+	for _, at := range []string{`1761896351529`, `"2025-07-31T19:38:42.332Z"`, `1700000000`, `-0.5e3`, `1e400`, `"1761896351529"`, `"\u0032025-07-31T19:38:42Z"`, `null`, `{"a":1}`, `[1]`, `"NaN"`} {
+		f.Add([]byte(`{"eventId":"t","meta":{"deliveryId":"d","deliveredAt":` + at + `,"mode":"LIVE"}}`))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, err := smartcar.ParseEnvelope(body)
 		var probe map[string]json.RawMessage
@@ -140,11 +191,15 @@ func FuzzParseEnvelope(f *testing.F) {
 	})
 }
 
-// referenceEnvelope reads the envelope with encoding/json, the slow way.
+// referenceEnvelope reads the envelope with encoding/json, the slow way:
+// numbers are kept as their text (json.Number), as Smartcar's timestamps
+// are read from it.
 func referenceEnvelope(t testing.TB, body []byte) smartcar.Envelope {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
 		t.Fatalf("reference decode: %v", err)
 	}
 	str := func(m map[string]any, key string) string {
@@ -163,13 +218,26 @@ func referenceEnvelope(t testing.TB, body []byte) smartcar.Envelope {
 	}
 	data, payload, meta := obj(m, "data"), obj(m, "payload"), obj(m, "meta")
 	return smartcar.Envelope{
-		EventID:    or(str(m, "eventId"), str(payload, "eventId")),
-		EventType:  str(m, "eventType"),
-		EventName:  str(m, "eventName"),
-		Challenge:  or(str(data, "challenge"), str(payload, "challenge")),
-		VehicleID:  or(str(obj(data, "vehicle"), "id"), or(str(m, "vehicleId"), str(payload, "vehicleId"))),
-		DeliveryID: str(meta, "deliveryId"),
-		Mode:       or(str(meta, "mode"), str(m, "mode")),
-		Version:    or(str(meta, "version"), str(m, "version")),
+		EventID:     or(str(m, "eventId"), str(payload, "eventId")),
+		EventType:   str(m, "eventType"),
+		EventName:   str(m, "eventName"),
+		Challenge:   or(str(data, "challenge"), str(payload, "challenge")),
+		VehicleID:   or(str(obj(data, "vehicle"), "id"), or(str(m, "vehicleId"), str(payload, "vehicleId"))),
+		DeliveryID:  str(meta, "deliveryId"),
+		Mode:        or(str(meta, "mode"), str(m, "mode")),
+		Version:     or(str(meta, "version"), str(m, "version")),
+		DeliveredAt: millis(meta["deliveredAt"]),
 	}
+}
+
+// millis reads a decoded JSON value as ParseMillis does its text: a number
+// or a string, anything else 0.
+func millis(v any) smartcar.Millis {
+	switch v := v.(type) {
+	case json.Number:
+		return smartcar.ParseMillis(string(v))
+	case string:
+		return smartcar.ParseMillis(v)
+	}
+	return 0
 }

@@ -30,19 +30,28 @@ func HashChallenge(token, challenge string) string {
 // HMAC-SHA256; the comparison is of the decoded bytes and constant-time.
 // Tokens are tried in order, so the current token costs one HMAC.
 func VerifySignature(body []byte, header string, tokens []string) bool {
+	return MatchSignature(body, header, tokens) >= 0
+}
+
+// MatchSignature is VerifySignature that says which token signed: the index
+// in tokens of the first under which header is valid, or -1. Index 0 is the
+// current token; a VERIFY signed with any other must not be answered, as
+// its answer is an HMAC under the current token. Each comparison is
+// constant-time.
+func MatchSignature(body []byte, header string, tokens []string) int {
 	want, ok := decodeSignature(header)
 	if !ok {
-		return false
+		return -1
 	}
 	var sum [sha256.Size]byte
-	for _, token := range tokens {
+	for i, token := range tokens {
 		mac := hmac.New(sha256.New, []byte(token))
 		mac.Write(body)
 		if hmac.Equal(mac.Sum(sum[:0]), want[:]) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // ValidSignatureFormat reports whether header has the shape of a signature

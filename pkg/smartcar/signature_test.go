@@ -111,25 +111,31 @@ func TestVerifySignature(t *testing.T) {
 		name   string
 		header string
 		tokens []string
-		want   bool
+		match  int // MatchSignature's answer; VerifySignature's is match >= 0
 	}{
-		{"valid", good, []string{"current"}, true},
-		{"uppercase hex", strings.ToUpper(good), []string{"current"}, true},
-		{"surrounding space", " " + good + " ", []string{"current"}, true},
-		{"previous token during rotation", old, []string{"current", "previous"}, true},
-		{"token no longer listed", old, []string{"current"}, false},
-		{"wrong token", good, []string{"other"}, false},
-		{"no tokens", good, nil, false},
-		{"empty header", "", []string{"current"}, false},
-		{"truncated", good[:63], []string{"current"}, false},
-		{"not hex", strings.Repeat("zz", 32), []string{"current"}, false},
-		{"sha256= prefix", "sha256=" + good, []string{"current"}, false},
-		{"one bit off", good[:63] + flip(good[63]), []string{"current"}, false},
+		{"valid", good, []string{"current"}, 0},
+		{"uppercase hex", strings.ToUpper(good), []string{"current"}, 0},
+		{"surrounding space", " " + good + " ", []string{"current"}, 0},
+		{"current token during rotation", good, []string{"current", "previous"}, 0},
+		{"previous token during rotation", old, []string{"current", "previous"}, 1},
+		{"third token", old, []string{"current", "other", "previous"}, 2},
+		{"token listed twice", good, []string{"current", "current"}, 0},
+		{"token no longer listed", old, []string{"current"}, -1},
+		{"wrong token", good, []string{"other"}, -1},
+		{"no tokens", good, nil, -1},
+		{"empty header", "", []string{"current"}, -1},
+		{"truncated", good[:63], []string{"current"}, -1},
+		{"not hex", strings.Repeat("zz", 32), []string{"current"}, -1},
+		{"sha256= prefix", "sha256=" + good, []string{"current"}, -1},
+		{"one bit off", good[:63] + flip(good[63]), []string{"current"}, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := smartcar.VerifySignature(body, tt.header, tt.tokens); got != tt.want {
-				t.Errorf("VerifySignature(%q) = %v, want %v", tt.header, got, tt.want)
+			if got := smartcar.MatchSignature(body, tt.header, tt.tokens); got != tt.match {
+				t.Errorf("MatchSignature(%q) = %d, want %d", tt.header, got, tt.match)
+			}
+			if got, want := smartcar.VerifySignature(body, tt.header, tt.tokens), tt.match >= 0; got != want {
+				t.Errorf("VerifySignature(%q) = %v, want %v", tt.header, got, want)
 			}
 		})
 	}

@@ -33,7 +33,7 @@ func run() error {
 	unsigned := fs.Bool("unsigned", false, "send without SC-Signature (as Smartcar may send VERIFY)")
 	eventID := fs.String("event-id", "", "replace the body's eventId (with -count > 1 and no -event-id, each send gets a new one)")
 	vehicleID := fs.String("vehicle-id", "", "replace the body's vehicle id")
-	keep := fs.Bool("keep-meta", false, "keep meta.deliveryId and meta.deliveredAt as they are (default: fresh, as on a real delivery)")
+	keep := fs.Bool("keep-meta", false, "keep meta.deliveryId and meta.deliveredAt as they are (default: fresh, as on a real delivery; a receiver refuses a deliveredAt older than its MAX_DELIVERY_AGE as a replay)")
 	count := fs.Int("count", 1, "deliveries to send (at most 100000)")
 	concurrency := fs.Int("concurrency", 1, "deliveries in flight at once (at most 256)")
 	timeout := fs.Duration("timeout", 15*time.Second, "per-request timeout (Smartcar's is 15s)")
