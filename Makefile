@@ -82,7 +82,10 @@ invoke: ## Run a handler in-process: FN=receiver|processor EVENT=events/...json 
 sam-invoke: synth ## sam local invoke against cdk.out: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker)
 	@command -v sam >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
 	  echo "sam-invoke needs SAM CLI and a running Docker engine; without them use: make invoke FN=$(FN) EVENT=$(EVENT)" >&2; exit 1; }
-	sam local invoke -t cdk.out/$(STACK).template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT)
+	@# events/ holds recorded deliveries: their deliveredAt is outside the receiver's replay window.
+	@printf '{"ReceiverFunction": {"MAX_DELIVERY_AGE": "0"}}\n' > cdk.out/sam-env.json
+	sam local invoke -t cdk.out/$(STACK).template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT) \
+	  --env-vars cdk.out/sam-env.json
 
 synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
 	$(CDK) synth $(CDK_CONTEXT) --no-notices --quiet

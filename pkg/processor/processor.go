@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
@@ -278,9 +279,11 @@ func (r *record) count(name string, n int) {
 // Process processes one record. A nil error means the record is done and
 // may be deleted from the queue; an error means it must be retried.
 func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
+	// Ids come from the body: clipped, so that an id too long to store (a
+	// permanent failure) cannot write kilobytes into every line.
 	r := &record{Record: rec, log: p.opts.Logger.With(
-		"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
-		"eventId", rec.Attributes["eventId"], "eventType", rec.Attributes["eventType"], "vehicleId", rec.Attributes["vehicleId"],
+		"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount, "eventId", logging.Clip(rec.Attributes["eventId"]),
+		"eventType", logging.Clip(rec.Attributes["eventType"]), "vehicleId", logging.Clip(rec.Attributes["vehicleId"]),
 	)}
 	defer func() {
 		if v := recover(); v != nil {
@@ -311,7 +314,8 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		return p.deadLetter(ctx, r, err)
 	}
 	r.log = p.opts.Logger.With("messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
-		"eventId", ev.EventID, "eventType", ev.EventType, "vehicleId", ev.VehicleID, "deliveryId", ev.Meta.DeliveryID, "mode", ev.Meta.Mode)
+		"eventId", logging.Clip(ev.EventID), "eventType", ev.EventType, "vehicleId", logging.Clip(ev.VehicleID),
+		"deliveryId", logging.Clip(ev.Meta.DeliveryID), "mode", logging.Clip(ev.Meta.Mode))
 	r.log.InfoContext(ctx, "processing.started")
 
 	now := p.opts.Now()

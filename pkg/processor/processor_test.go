@@ -479,3 +479,26 @@ func TestStoreOutageFailsRecords(t *testing.T) {
 	}
 	t.Error("no processing.failed line with the eventId")
 }
+
+// TestLongIDsAreClippedInLogs: ids come from the body, and one too long to
+// store is a permanent failure; it must not write kilobytes into every log
+// line of its record.
+func TestLongIDsAreClippedInLogs(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("e", 3000)
+	r := rec("m", stateBody(long, strings.Repeat("v", 3000), 1000, map[string]int{"soc": 1}))
+	r.Attributes = map[string]string{"eventId": long}
+	f.p.ProcessBatch(context.Background(), []processor.Record{r})
+	lines := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("logged %d lines, want the record's story:\n%s", len(lines), f.logs.String())
+	}
+	for _, l := range lines {
+		if len(l) > 1024 {
+			t.Errorf("a %d-byte log line: %.200s…", len(l), l)
+		}
+		if strings.Contains(l, `"eventId"`) && !strings.Contains(l, logging.ClipMark) {
+			t.Errorf("eventId not marked as cut: %.200s…", l)
+		}
+	}
+}

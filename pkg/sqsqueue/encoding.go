@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
 
 // SQS carries message bodies and String attribute values only as valid
@@ -25,11 +27,15 @@ const (
 )
 
 // MaxMessageBytes is the most SQS lets a message hold: its body plus each
-// attribute's name, data type and value. It is also SQS's default
-// MaximumMessageSize (a queue created before SQS raised it may still have
-// 256 KiB), which the deployed and local queues keep. A queue configured
-// lower refuses a larger send itself: loudly, never silently.
-const MaxMessageBytes = 1 << 20
+// attribute's name, data type and value; the deployed and local queues are
+// set to it (pipeline.MaxMessageBytes). A queue configured lower refuses a
+// larger send itself: loudly, never silently.
+const MaxMessageBytes = pipeline.MaxMessageBytes
+
+// MaxBodyBytes is the largest body sure to fit in a message even when it
+// must travel base64-encoded (4 bytes for every 3), with room for the
+// attributes that label it.
+const MaxBodyBytes = (MaxMessageBytes - 8<<10) / 4 * 3
 
 // Carriable reports whether SQS can carry s as a body or a String
 // attribute value: valid UTF-8 of the characters SQS allows.
