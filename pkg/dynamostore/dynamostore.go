@@ -84,6 +84,11 @@ func (s *Store) Claim(ctx context.Context, req processor.ClaimRequest) (processo
 	if err := checkKey(EventsKey, req.EventID); err != nil {
 		return processor.Claim{}, 0, err
 	}
+	// The vehicle's key is checked here too, before users' handlers run:
+	// its state could never be stored.
+	if err := checkKey(StateKey, req.VehicleID); err != nil {
+		return processor.Claim{}, 0, err
+	}
 	token, err := newToken()
 	if err != nil {
 		return processor.Claim{}, 0, err

@@ -308,10 +308,17 @@ func TestKeysDynamoDBCannotStoreDeadLetteredAtOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dlq := &processortest.DLQ{}
-			p := newProcessor(store, dlq)
+			var handled atomic.Int32
+			p := newProcessor(store, dlq, processor.HandlerFunc(func(context.Context, smartcar.Event, processor.Claim) error {
+				handled.Add(1)
+				return nil
+			}))
 			failed := p.ProcessBatch(context.Background(), []processor.Record{{MessageID: "m-" + tt.name, Body: body(tt.eventID, tt.vehicleID, 1000, map[string]int{"a": 1}), ReceiveCount: 1}})
 			if len(failed) != 0 {
 				t.Fatalf("record failed, to be retried: a key that can never be stored must be dead-lettered at once")
+			}
+			if tt.wantReason != "" && handled.Load() != 0 {
+				t.Errorf("users' handlers ran for an event whose state can never be stored")
 			}
 			letters := dlq.Letters()
 			if tt.wantReason == "" {
