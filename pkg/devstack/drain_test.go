@@ -90,10 +90,7 @@ func waitDrained(ctx context.Context, t *testing.T, client *sqs.Client, queueURL
 // loaded machine); one that stops moving fails after Stall.
 func TestDrainWatchFollowsProgress(t *testing.T) {
 	const poll = 500 * time.Millisecond
-	type step struct {
-		visible, inFlight string
-		output            int
-	}
+	type step = drainSample
 	// slow: the queue shrinks by one message every 10 s, from 30, while the
 	// functions keep writing: 300 s in all.
 	slow := func(i int) step {
@@ -128,7 +125,7 @@ func TestDrainWatchFollowsProgress(t *testing.T) {
 			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 			for i := 0; i < 2000; i++ {
 				s := tt.sample(i)
-				drained, err := w.observe(now, drainSample{s.visible, s.inFlight, s.output})
+				drained, err := w.observe(now, s)
 				if err != nil || drained {
 					if drained != tt.drained || (err == nil) != (tt.errLike == "") ||
 						(err != nil && !strings.Contains(err.Error(), tt.errLike)) {
