@@ -60,7 +60,7 @@ type keySchema struct{ hash, sort string }
 
 func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 	target := r.Header.Get("X-Amz-Target")
-	dynamoOp, isDynamo := strings.CutPrefix(target, "DynamoDB_20120810.")
+	dynamoOp, isDynamo := strings.CutPrefix(target, dynamoDBTarget)
 	isSend := target == "AmazonSQS.SendMessage" || target == "AmazonSQS.SendMessageBatch"
 	if !isDynamo && !isSend || r.Body == nil {
 		return t.next.RoundTrip(r)
@@ -227,23 +227,10 @@ func (t *strict) schema(r *http.Request, table string) (keySchema, bool) {
 	if ok {
 		return s, true
 	}
-	body, _ := json.Marshal(map[string]string{"TableName": table})
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, r.URL.String(), bytes.NewReader(body))
-	if err != nil {
+	s, ok = describeKeySchema(r, t.next, table)
+	if !ok {
 		return keySchema{}, false
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.DescribeTable")
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		return keySchema{}, false
-	}
-	defer resp.Body.Close()
-	var out struct{ Table map[string]any }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
-		return keySchema{}, false // moto answers the request itself
-	}
-	s = schemaOf(out.Table)
 	t.mu.Lock()
 	t.tables[table] = s
 	t.mu.Unlock()
@@ -538,21 +525,9 @@ func (t *strict) queueLimit(r *http.Request, url string) int {
 	if ok || url == "" {
 		return limit
 	}
-	body, _ := json.Marshal(map[string]any{"QueueUrl": url, "AttributeNames": []string{"MaximumMessageSize"}})
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, r.URL.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
 	var out struct{ Attributes map[string]string }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
-		return 0 // moto answers the request itself
+	if !call(r, t.next, "AmazonSQS.GetQueueAttributes", map[string]any{"QueueUrl": url, "AttributeNames": []string{"MaximumMessageSize"}}, &out) {
+		return 0
 	}
 	limit, _ = strconv.Atoi(out.Attributes["MaximumMessageSize"])
 	t.mu.Lock()
