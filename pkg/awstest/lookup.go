@@ -3,6 +3,7 @@ package awstest
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 )
 
@@ -43,4 +44,18 @@ func describeKeySchema(r *http.Request, next http.RoundTripper, table string) (k
 		return keySchema{}, false
 	}
 	return schemaOf(out.Table), true
+}
+
+// bufferBody reads r's body, for a transport to inspect, and returns a
+// copy of r whose body (and GetBody, for the SDK's retries) replays it.
+func bufferBody(r *http.Request) (*http.Request, []byte, error) {
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return r, body, nil
 }

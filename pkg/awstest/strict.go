@@ -65,14 +65,10 @@ func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !isDynamo && !isSend || r.Body == nil {
 		return t.next.RoundTrip(r)
 	}
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
+	r, body, err := bufferBody(r)
 	if err != nil {
 		return nil, err
 	}
-	r = r.Clone(r.Context())
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 
 	var reject *http.Response
 	if isDynamo {

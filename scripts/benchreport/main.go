@@ -1,8 +1,10 @@
 // Command benchreport runs the project's benchmarks and prints one report:
 // the receiver core against the HMAC floor, the processor per event,
-// DynamoDB requests per event, the Lambda binaries' sizes and init times,
-// and the local pipeline's throughput and acknowledgement latency.
-// `make bench` runs it; it needs Go, and moto for the last two sections.
+// DynamoDB requests per event, DynamoDB capacity units per event by
+// scenario, logs per webhook and the cost per million webhooks, the Lambda
+// binaries' sizes and init times, and the local pipeline's throughput and
+// acknowledgement latency. `make bench` runs it; it needs Go, and moto for
+// the sections against DynamoDB.
 package main
 
 import (
@@ -34,6 +36,7 @@ func main() {
 
 	micro := bench(fmt.Sprintf("-count=%d", *count), "-bench=.", "./pkg/receiver", "./pkg/processor")
 	dynamo := bench("-bench=EventAgainstDynamoDB", "-benchtime=20x", "./pkg/dynamostore")
+	capacity := bench("-bench=Capacity", "-benchtime=1x", "./pkg/devstack")
 	cold := bench("-bench=ColdStart", "-benchtime=20x", "./lambdas/receiver", "./lambdas/processor")
 	pipeline := bench("-bench=Pipeline", "-benchtime=1x", "./pkg/devstack")
 	sizes := armSizes()
@@ -64,6 +67,8 @@ func main() {
 	d := median(dynamo, "BenchmarkEventAgainstDynamoDB")
 	fmt.Printf("\nAgainst DynamoDB (moto, counted at the HTTP layer), one 85-signal event: %g write requests, %g read requests (%s ms per event, the emulator's time).\n\n",
 		d["writes/event"], d["reads/event"], num(d["ns/op"]/1e6))
+
+	printCapacity(capacity)
 
 	fmt.Println("### Lambda binaries")
 	fmt.Println()

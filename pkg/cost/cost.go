@@ -1,0 +1,247 @@
+// Package cost prices the webhook pipeline per million webhooks: list
+// prices (ListPrices, the one place they live) times the quantities one
+// webhook uses, measured against the emulator (capacity units, log bytes,
+// CPU time, message sizes) or stated as assumptions (Assumptions). `make
+// bench` prints the result.
+//
+// A webhook is one event Smartcar sends; it arrives in
+// Assumptions.DeliveriesPerEvent deliveries (retries), each of which goes
+// through API Gateway, the receiver and the queue, and all but the first
+// of which the processor finds already done (a duplicate).
+package cost
+
+import (
+	"math"
+	"time"
+)
+
+// Prices are on-demand list prices in US dollars.
+type Prices struct {
+	Region string
+	// AsOf is when the prices were checked against AWS's pricing pages.
+	AsOf string
+	// APIGatewayHTTPPerMillion is per million HTTP API requests (first
+	// 300 million a month; a request is metered in 512 KB increments).
+	APIGatewayHTTPPerMillion float64
+	// LambdaRequestsPerMillion is per million invocations.
+	LambdaRequestsPerMillion float64
+	// LambdaGBSecond is per GB-second of duration on arm64 (first 7.5
+	// billion GB-s a month).
+	LambdaGBSecond float64
+	// SQSPerMillion is per million standard-queue requests; each 64 KB
+	// chunk of a request's payload is billed as one request.
+	SQSPerMillion float64
+	// DynamoDBWRUPerMillion and DynamoDBRRUPerMillion are per million
+	// on-demand write and read request units (Standard table class).
+	DynamoDBWRUPerMillion, DynamoDBRRUPerMillion float64
+	// LogsIngestionPerGB is per GB of CloudWatch Logs ingested (Standard
+	// log class).
+	LogsIngestionPerGB float64
+	// SecretsManagerPer10k is per 10,000 Secrets Manager API calls.
+	SecretsManagerPer10k float64
+}
+
+// ListPrices returns us-east-1's on-demand list prices, checked on
+// 2026-11-30 against aws.amazon.com/api-gateway/pricing,
+// /lambda/pricing, /sqs/pricing, /dynamodb/pricing/on-demand (the November
+// 2024 reduction: $0.625 per million WRU, $0.125 per million RRU),
+// /cloudwatch/pricing and /secrets-manager/pricing. Free tiers are left
+// out.
+func ListPrices() Prices {
+	return Prices{
+		Region:                   "us-east-1",
+		AsOf:                     "2026-11-30",
+		APIGatewayHTTPPerMillion: 1.00,
+		LambdaRequestsPerMillion: 0.20,
+		LambdaGBSecond:           0.0000133334,
+		SQSPerMillion:            0.40,
+		DynamoDBWRUPerMillion:    0.625,
+		DynamoDBRRUPerMillion:    0.125,
+		LogsIngestionPerGB:       0.50,
+		SecretsManagerPer10k:     0.05,
+	}
+}
+
+// Event is what the processor spends on one record of an SQS event,
+// measured.
+type Event struct {
+	WCU, RCU         float64 // DynamoDB capacity units
+	DynamoDBRequests float64
+	// LogBytes and LogLines are what the processor writes to stdout for
+	// the record: JSON log lines and EMF metric lines.
+	LogBytes, LogLines float64
+	// CPU is the processor's CPU time for the record.
+	CPU time.Duration
+}
+
+// Delivery is what the receiver spends on one delivery, measured.
+type Delivery struct {
+	LogBytes, LogLines float64
+	CPU                time.Duration
+	// MessageBytes is the size of the queue message the receiver sends:
+	// body plus attribute names, types and values.
+	MessageBytes float64
+}
+
+// Measured is one kind of vehicle's measured quantities.
+type Measured struct {
+	// State is a VEHICLE_STATE event (the mean over a realistic stream),
+	// Error a VEHICLE_ERROR and Duplicate a redelivery the processor
+	// finds already completed.
+	State, Error, Duplicate Event
+	// Receiver is a VEHICLE_STATE delivery at the receiver.
+	Receiver Delivery
+}
+
+// Assumptions are the quantities not measured.
+type Assumptions struct {
+	// ErrorShare is the share of VEHICLE_ERROR events, the rest being
+	// VEHICLE_STATE.
+	ErrorShare float64
+	// DeliveriesPerEvent counts Smartcar's retries: 1.05 is one delivery
+	// in twenty repeated.
+	DeliveriesPerEvent float64
+	// ReceiverMemoryMB and ProcessorMemoryMB are the functions' memory
+	// (the stack's defaults, infra ReceiverMemoryMB and ProcessorMemoryMB).
+	ReceiverMemoryMB, ProcessorMemoryMB float64
+	// FullVCPUMemoryMB is the memory at which Lambda gives a function one
+	// whole vCPU; below it, CPU time stretches by FullVCPUMemoryMB/memory.
+	FullVCPUMemoryMB float64
+	// ReceiverWait is a delivery's time waiting on the network (the
+	// SendMessage round trip).
+	ReceiverWait time.Duration
+	// DynamoDBWait is one DynamoDB request's round trip.
+	DynamoDBWait time.Duration
+	// ProcessorBatch is the records per processor invocation, and
+	// BatchConcurrency how many of them the processor handles at once
+	// (BATCH_CONCURRENCY): their DynamoDB waits overlap.
+	ProcessorBatch, BatchConcurrency float64
+	// PlatformLogBytes is what Lambda itself logs per invocation: START,
+	// END and REPORT lines (PlatformLogLines of them).
+	PlatformLogBytes, PlatformLogLines float64
+	// LogEventOverhead is the bytes CloudWatch Logs counts per log event
+	// beyond its message (26, as PutLogEvents sizes a batch).
+	LogEventOverhead float64
+	// SQSChunkBytes is the payload billed as one SQS request (64 KB).
+	SQSChunkBytes float64
+	// WarmReceivers is how many receiver containers are warm at a time,
+	// each fetching the secret once per SecretTTL, while webhooks arrive
+	// at WebhooksPerSecond.
+	WarmReceivers     float64
+	SecretTTL         time.Duration
+	WebhooksPerSecond float64
+}
+
+// DefaultAssumptions returns the assumptions `make bench` states.
+func DefaultAssumptions() Assumptions {
+	return Assumptions{
+		ErrorShare:         0.10,
+		DeliveriesPerEvent: 1.05,
+		ReceiverMemoryMB:   256,
+		ProcessorMemoryMB:  256,
+		FullVCPUMemoryMB:   1769,
+		ReceiverWait:       10 * time.Millisecond,
+		DynamoDBWait:       5 * time.Millisecond,
+		ProcessorBatch:     10,
+		BatchConcurrency:   4,
+		PlatformLogBytes:   270,
+		PlatformLogLines:   3,
+		LogEventOverhead:   26,
+		SQSChunkBytes:      64 << 10,
+		WarmReceivers:      5,
+		SecretTTL:          5 * time.Minute,
+		WebhooksPerSecond:  10,
+	}
+}
+
+// Line is one line of the bill.
+type Line struct {
+	Name string
+	// Quantity is how much of Unit one webhook uses.
+	Quantity float64
+	Unit     string
+	// PerMillion is the dollars per million webhooks.
+	PerMillion float64
+}
+
+// Bill is the cost of a million webhooks.
+type Bill struct {
+	Lines []Line
+	Total float64
+}
+
+// Dominant returns the most expensive line.
+func (b Bill) Dominant() Line {
+	var top Line
+	for _, l := range b.Lines {
+		if l.PerMillion > top.PerMillion {
+			top = l
+		}
+	}
+	return top
+}
+
+// Per-webhook quantities' units.
+const (
+	UnitRequests   = "requests"
+	UnitGBSeconds  = "GB-s"
+	UnitWRU        = "WRU"
+	UnitRRU        = "RRU"
+	UnitBytes      = "bytes"
+	UnitAPICalls   = "calls"
+	bytesPerGB     = 1 << 30
+	perMillion     = 1e6
+	lambdaMBPerGB  = 1024
+	secretCallUnit = 10_000
+)
+
+// Price returns the bill for a million webhooks of a vehicle kind.
+func Price(p Prices, a Assumptions, m Measured) Bill {
+	deliveries := a.DeliveriesPerEvent
+	// The processor's records per webhook: the event itself, and each
+	// extra delivery found already done.
+	mix := func(f func(Event) float64) float64 {
+		return (1-a.ErrorShare)*f(m.State) + a.ErrorShare*f(m.Error) + (deliveries-1)*f(m.Duplicate)
+	}
+	invocations := deliveries / a.ProcessorBatch // processor invocations per webhook
+
+	recvSeconds := a.ReceiverWait.Seconds() + m.Receiver.CPU.Seconds()*stretch(a, a.ReceiverMemoryMB)
+	procSeconds := mix(func(e Event) float64 {
+		return e.DynamoDBRequests*a.DynamoDBWait.Seconds()/a.BatchConcurrency + e.CPU.Seconds()*stretch(a, a.ProcessorMemoryMB)
+	})
+	chunks := func(bytes float64) float64 { return math.Max(1, math.Ceil(bytes/a.SQSChunkBytes)) }
+	sqsRequests := deliveries*chunks(m.Receiver.MessageBytes) + // SendMessage
+		invocations*chunks(a.ProcessorBatch*m.Receiver.MessageBytes) + // ReceiveMessage, batched by the event source
+		invocations // DeleteMessageBatch
+	logBytes := deliveries*(m.Receiver.LogBytes+a.LogEventOverhead*m.Receiver.LogLines) +
+		mix(func(e Event) float64 { return e.LogBytes + a.LogEventOverhead*e.LogLines }) +
+		(deliveries+invocations)*(a.PlatformLogBytes+a.LogEventOverhead*a.PlatformLogLines)
+	secretCalls := a.WarmReceivers / a.SecretTTL.Seconds() / a.WebhooksPerSecond
+
+	lines := []Line{
+		{"API Gateway HTTP API requests", deliveries, UnitRequests, deliveries * p.APIGatewayHTTPPerMillion},
+		{"Lambda requests (receiver + processor)", deliveries + invocations, UnitRequests, (deliveries + invocations) * p.LambdaRequestsPerMillion},
+		{"Lambda duration, receiver", deliveries * recvSeconds * a.ReceiverMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0},
+		{"Lambda duration, processor", procSeconds * a.ProcessorMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0},
+		{"SQS requests (send, receive, delete)", sqsRequests, UnitRequests, sqsRequests * p.SQSPerMillion},
+		{"DynamoDB write request units", mix(func(e Event) float64 { return e.WCU }), UnitWRU, 0},
+		{"DynamoDB read request units", mix(func(e Event) float64 { return e.RCU }), UnitRRU, 0},
+		{"CloudWatch Logs ingestion", logBytes, UnitBytes, logBytes / bytesPerGB * perMillion * p.LogsIngestionPerGB},
+		{"Secrets Manager calls", secretCalls, UnitAPICalls, secretCalls * perMillion / secretCallUnit * p.SecretsManagerPer10k},
+	}
+	lines[2].PerMillion = lines[2].Quantity * perMillion * p.LambdaGBSecond
+	lines[3].PerMillion = lines[3].Quantity * perMillion * p.LambdaGBSecond
+	lines[5].PerMillion = lines[5].Quantity * p.DynamoDBWRUPerMillion
+	lines[6].PerMillion = lines[6].Quantity * p.DynamoDBRRUPerMillion
+	b := Bill{Lines: lines}
+	for _, l := range lines {
+		b.Total += l.PerMillion
+	}
+	return b
+}
+
+// stretch is how much longer CPU work takes at memory MB than on a whole
+// vCPU.
+func stretch(a Assumptions, memory float64) float64 {
+	return math.Max(1, a.FullVCPUMemoryMB/memory)
+}
