@@ -10,7 +10,7 @@ CDK := npx --yes aws-cdk@2.1031.2
 STACK ?= SmartcarWebhookReceiver
 SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
-	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE))
+	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE))
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -20,7 +20,7 @@ TARGET := $(if $(AWS),-stack $(STACK))
 EVENT ?= vehicle_state
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
-	dev send dlq-list dlq-show dlq-redrive dlq-purge state invoke sam-invoke
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state invoke sam-invoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ dlq-purge: ## Delete every DLQ message (asks first)
 
 state: ## Print a vehicle's stored state: VEHICLE=<vehicleId>
 	$(GO) run ./scripts/state $(TARGET) $(VEHICLE)
+
+migrate-state: ## Move vehicles from the legacy one-item state table into the entry layout (idempotent) [DRY_RUN=1 START_AFTER=<vehicleId> LEGACY_TABLE=<name>]
+	$(GO) run ./scripts/migratestate $(TARGET) $(if $(DRY_RUN),-dry-run) $(if $(START_AFTER),-start-after $(START_AFTER)) \
+	  $(if $(LEGACY_TABLE),-legacy-table $(LEGACY_TABLE))
 
 invoke: ## Run a handler in-process: FN=receiver|processor EVENT=events/...json (against the local stack)
 	$(GO) run ./scripts/invoke $(TARGET) -fn $(FN) -event $(EVENT)

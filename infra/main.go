@@ -5,7 +5,9 @@
 // Deployment settings come from context (`-c key=value` or cdk.json):
 // stackName, secretName, alarmEmail, throttleRate, throttleBurst,
 // maxConcurrency, maxBatchingWindowSeconds, maxDeliveryAge (a duration; 0
-// disables the replay check), removalPolicy (retain|destroy).
+// disables the replay check), removalPolicy (retain|destroy),
+// legacyStateTable (true|false: false drops the legacy one-item
+// vehicle-state table from the stack once migrated).
 package main
 
 import (
@@ -91,6 +93,13 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 		if *dst, err = contextNumber(app, key); err != nil {
 			return nil, err
 		}
+	}
+	switch legacy := contextString(app, "legacyStateTable", "true"); legacy {
+	case "true":
+	case "false":
+		p.DropLegacyStateTable = true
+	default:
+		return nil, fmt.Errorf("context legacyStateTable: want true or false, got %q", legacy)
 	}
 	switch rp := contextString(app, "removalPolicy", "retain"); rp {
 	case "retain":

@@ -74,6 +74,12 @@ type WebhookStackProps struct {
 	// RemovalPolicy of the tables and log groups. Default RETAIN: use
 	// DESTROY only for throwaway stacks.
 	RemovalPolicy awscdk.RemovalPolicy
+	// DropLegacyStateTable removes the legacy one-item vehicle-state table
+	// (construct VehicleStateTable) from the stack, once `make
+	// migrate-state` has moved its vehicles: with RETAIN the table and its
+	// data stay in the account, outside the stack. Default false: the
+	// processor reads it (GetItem only) for vehicles not yet moved.
+	DropLegacyStateTable bool
 }
 
 func (p *WebhookStackProps) withDefaults() {
@@ -142,6 +148,7 @@ type webhookStack struct {
 
 	queue, dlq              awssqs.Queue
 	eventsTable, stateTable awsdynamodb.Table
+	legacyStateTable        awsdynamodb.Table // nil once dropped
 	secret                  awssecretsmanager.ISecret
 	receiver, processor     awslambda.Function
 	receiverLogs, procLogs  awslogs.LogGroup
@@ -165,20 +172,29 @@ func (s *webhookStack) storage() {
 		EnforceSSL:          jsii.Bool(true),
 		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
 	})
-	table := func(id, key, ttl string) awsdynamodb.Table {
+	table := func(id, key, sort, ttl string) awsdynamodb.Table {
 		props := &awsdynamodb.TableProps{
 			PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(key), Type: awsdynamodb.AttributeType_STRING},
 			BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 			RemovalPolicy:                    s.props.RemovalPolicy,
 		}
+		if sort != "" {
+			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sort), Type: awsdynamodb.AttributeType_STRING}
+		}
 		if ttl != "" {
 			props.TimeToLiveAttribute = jsii.String(ttl)
 		}
 		return awsdynamodb.NewTable(s.stack, jsii.String(id), props)
 	}
-	s.eventsTable = table("EventsTable", dynamostore.EventsKey, dynamostore.TTLAttribute)
-	s.stateTable = table("VehicleStateTable", dynamostore.StateKey, "")
+	s.eventsTable = table("EventsTable", dynamostore.EventsKey, "", dynamostore.TTLAttribute)
+	// One item per entry of a vehicle: its details, each signal, each error.
+	s.stateTable = table("VehicleEntriesTable", dynamostore.StateKey, dynamostore.EntryKey, "")
+	if !s.props.DropLegacyStateTable {
+		// The one-item table of earlier versions, under its construct id:
+		// its logical id, and what users stored in it, are unchanged.
+		s.legacyStateTable = table("VehicleStateTable", dynamostore.StateKey, "", "")
+	}
 	s.secret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, jsii.String("AmtSecret"), jsii.String(s.props.SecretName))
 }
 
@@ -254,8 +270,12 @@ func (s *webhookStack) functions() {
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("DLQ_URL"), s.dlq.QueueUrl(), nil)
-	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}, s.eventsTable.TableArn())
-	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, s.stateTable.TableArn())
+	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, s.eventsTable.TableArn())
+	allow(s.processor, []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.stateTable.TableArn())
+	if s.legacyStateTable != nil {
+		s.processor.AddEnvironment(jsii.String("LEGACY_STATE_TABLE"), s.legacyStateTable.TableName(), nil)
+		allow(s.processor, []string{"dynamodb:GetItem"}, s.legacyStateTable.TableArn())
+	}
 	allow(s.processor, []string{"sqs:SendMessage"}, s.dlq.QueueArn())
 	var window awscdk.Duration
 	if s.props.MaxBatchingWindowSeconds > 0 {
@@ -440,7 +460,7 @@ func (s *webhookStack) monitoring() {
 
 	both := &[]awslogs.ILogGroup{s.receiverLogs, s.procLogs}
 	queries := []struct{ name, query string }{
-		{"event-history", "fields @timestamp, function, message, eventId, deliveryId, messageId, receiveCount, reason, error\n" +
+		{"event-history", "fields @timestamp, @log, message, eventId, deliveryId, messageId, receiveCount, reason, error\n" +
 			"| filter eventId = \"REPLACE-WITH-EVENT-ID\"\n| sort @timestamp asc\n| limit 200"},
 		{"dead-lettered", "fields @timestamp, eventId, eventType, vehicleId, messageId, receiveCount, permanent, reason\n" +
 			"| filter message = \"processing.dead_lettered\"\n| sort @timestamp desc\n| limit 200"},
@@ -466,7 +486,10 @@ func (s *webhookStack) outputs() {
 	out("QueueUrl", "Event queue", s.queue.QueueUrl())
 	out("DlqUrl", "Dead-letter queue", s.dlq.QueueUrl())
 	out("EventsTableName", "Idempotency table (eventId)", s.eventsTable.TableName())
-	out("StateTableName", "Vehicle-state table (vehicleId)", s.stateTable.TableName())
+	out("StateTableName", "Vehicle-state table (vehicleId, entry)", s.stateTable.TableName())
+	if s.legacyStateTable != nil {
+		out("LegacyStateTableName", "Legacy one-item vehicle-state table (vehicleId), read until `make migrate-state` moved it", s.legacyStateTable.TableName())
+	}
 	out("AlarmTopicArn", "SNS topic the alarms notify", s.alarmTopic.TopicArn())
 	out("DashboardUrl", "CloudWatch dashboard", awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 		"https://console.aws.amazon.com/cloudwatch/home?region=", *s.stack.Region(), "#dashboards:name=", *s.dashboard.DashboardName())))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -159,7 +160,7 @@ func TestFunctions(t *testing.T) {
 	if proc["QUEUE_VISIBILITY_TIMEOUT"] != "32" {
 		t.Errorf("processor told visibility %v, want the queue's 32", proc["QUEUE_VISIBILITY_TIMEOUT"])
 	}
-	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT", "DLQ_RETENTION", "IDEMPOTENCY_TTL"} {
+	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "LEGACY_STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT", "DLQ_RETENTION", "IDEMPOTENCY_TTL"} {
 		if proc[k] == nil {
 			t.Errorf("processor env lacks %s: %v", k, proc)
 		}
@@ -199,19 +200,65 @@ func TestIdempotencyOutlivesTheDLQ(t *testing.T) {
 }
 
 func TestTables(t *testing.T) {
-	tpl, _ := stackUnderTest(t)
-	for key, ttl := range map[string]any{"eventId": m{"AttributeName": "expiresAt", "Enabled": true}, "vehicleId": assertions.Match_Absent()} {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(3)) })
+	for _, tt := range []struct {
+		keys []any
+		ttl  any
+	}{
+		{[]any{m{"AttributeName": "eventId", "KeyType": "HASH"}}, m{"AttributeName": "expiresAt", "Enabled": true}},
+		{[]any{m{"AttributeName": "vehicleId", "KeyType": "HASH"}, m{"AttributeName": "entry", "KeyType": "RANGE"}}, assertions.Match_Absent()},
+		{[]any{m{"AttributeName": "vehicleId", "KeyType": "HASH"}}, assertions.Match_Absent()}, // the legacy table
+	} {
 		check(t, func() {
 			tpl.HasResource(jsii.String("AWS::DynamoDB::Table"), m{
 				"DeletionPolicy": "Retain",
 				"Properties": m{
-					"KeySchema":                        []any{m{"AttributeName": key, "KeyType": "HASH"}},
+					"KeySchema":                        tt.keys,
 					"BillingMode":                      "PAY_PER_REQUEST",
 					"PointInTimeRecoverySpecification": m{"PointInTimeRecoveryEnabled": true},
-					"TimeToLiveSpecification":          ttl,
+					"TimeToLiveSpecification":          tt.ttl,
 				},
 			})
 		})
+	}
+	// The legacy table keeps its construct, so its logical id and data.
+	legacy := resourceByPrefix(t, doc, "AWS::DynamoDB::Table", "VehicleStateTable")["Properties"].(m)
+	if keys := legacy["KeySchema"].([]any); len(keys) != 1 {
+		t.Errorf("VehicleStateTable* key schema %v, want the legacy one (vehicleId)", keys)
+	}
+}
+
+// TestLegacyStateTableDropped: with legacyStateTable=false the legacy
+// table leaves the stack (RETAIN keeps it in the account), and the
+// processor is no longer told of it.
+func TestLegacyStateTableDropped(t *testing.T) {
+	dir := t.TempDir()
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &map[string]any{"legacyStateTable": "false"}})
+	props, err := propsFromContext(app)
+	if err != nil || !props.DropLegacyStateTable {
+		t.Fatalf("props = %+v, %v", props, err)
+	}
+	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	doc := *assertions.Template_FromStack(NewWebhookStack(app, "Dropped", props), nil).ToJSON()
+	tables := 0
+	for id, r := range doc["Resources"].(m) {
+		if r.(m)["Type"] == "AWS::DynamoDB::Table" {
+			tables++
+			if strings.HasPrefix(id, "VehicleStateTable") {
+				t.Errorf("legacy table %s still in the stack", id)
+			}
+		}
+	}
+	if tables != 2 {
+		t.Errorf("%d tables, want the events and entries tables", tables)
+	}
+	env := resource(t, doc, ProcessorFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	if env["LEGACY_STATE_TABLE"] != nil || env["STATE_TABLE"] == nil {
+		t.Errorf("processor env = %v, want STATE_TABLE and no LEGACY_STATE_TABLE", env)
+	}
+	if doc["Outputs"].(m)["LegacyStateTableName"] != nil {
+		t.Error("output LegacyStateTableName without a legacy table")
 	}
 }
 
@@ -283,7 +330,7 @@ func TestAlarms(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	outputs := doc["Outputs"].(m)
-	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "EventsTableName", "StateTableName", "DashboardUrl"} {
+	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "EventsTableName", "StateTableName", "LegacyStateTableName", "DashboardUrl"} {
 		if outputs[name] == nil {
 			t.Errorf("no output %s", name)
 		}
@@ -336,7 +383,7 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	has(ReceiverFunctionID+"Role", "sqs:SendMessage", "secretsmanager:GetSecretValue", "logs:PutLogEvents")
-	has(ProcessorFunctionID+"Role", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage")
+	has(ProcessorFunctionID+"Role", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage")
 	for _, forbidden := range []string{"dynamodb:", "sqs:ReceiveMessage", "sqs:DeleteMessage"} {
 		if strings.Contains(of(ReceiverFunctionID+"Role"), forbidden) {
 			t.Errorf("receiver may %s", forbidden)
@@ -344,6 +391,40 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	if strings.Contains(of(ProcessorFunctionID+"Role"), "secretsmanager") {
 		t.Error("processor may read the secret")
+	}
+	// Per table: the legacy one is only read.
+	onTable := map[string][]string{} // table logical id prefix -> actions
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			for _, target := range asList(st.(m)["Resource"]) {
+				att, _ := target.(m)["Fn::GetAtt"].([]any)
+				if len(att) == 0 {
+					continue
+				}
+				for _, table := range []string{"VehicleStateTable", "VehicleEntriesTable", "EventsTable"} {
+					if strings.HasPrefix(att[0].(string), table) {
+						for _, a := range asList(st.(m)["Action"]) {
+							onTable[table] = append(onTable[table], a.(string))
+						}
+					}
+				}
+			}
+		}
+	}
+	for table, want := range map[string]string{
+		"VehicleStateTable":   "dynamodb:GetItem",
+		"VehicleEntriesTable": "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
+		"EventsTable":         "dynamodb:GetItem dynamodb:UpdateItem",
+	} {
+		got := onTable[table]
+		sort.Strings(got)
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s: processor may %v, want %s", table, got, want)
+		}
 	}
 }
 
@@ -398,7 +479,7 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil || p.SecretName != "team/amt" || p.ThrottleRate != 10 || p.RemovalPolicy != awscdk.RemovalPolicy_DESTROY {
 		t.Fatalf("props = %+v, %v", p, err)
 	}
-	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour"} {
+	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour", "legacyStateTable": "no"} {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: want}})
 		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), ctx) {
 			t.Errorf("context %s=%s: err = %v", ctx, want, err)

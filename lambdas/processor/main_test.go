@@ -15,6 +15,7 @@ import (
 	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -57,8 +58,8 @@ func TestBootstrap(t *testing.T) {
 		t.Fatalf("response %s, %v", res.Payload, err)
 	}
 	st, err := dynamostore.New(ddb, eventsTable, stateTable).GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
-	if err != nil || st.Version != 2 {
-		t.Fatalf("vehicle at version %d, %v", st.Version, err)
+	if err != nil || st.Source != vehicle.SourceEntries || len(st.Signals) != 3 || len(st.Errors) != 2 {
+		t.Fatalf("vehicle = %+v, %v; want both events applied", st, err)
 	}
 	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: dlq.QueueUrl})
 	if err != nil || len(out.Messages) != 1 {

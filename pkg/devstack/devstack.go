@@ -37,7 +37,11 @@ type Resources struct {
 	DLQARN      string `json:"dlqArn"`
 	EventsTable string `json:"eventsTable"`
 	StateTable  string `json:"stateTable"`
-	SecretID    string `json:"secretId,omitempty"`
+	// LegacyStateTable is the one-item vehicle-state table of stacks
+	// deployed before the entry layout, read until its vehicles are moved;
+	// empty when there is none.
+	LegacyStateTable string `json:"legacyStateTable,omitempty"`
+	SecretID         string `json:"secretId,omitempty"`
 	// VisibilityTimeout is the queue's, in seconds.
 	VisibilityTimeout int `json:"visibilityTimeout,omitempty"`
 	// DevToken is the generated development token, kept so the tools can
@@ -52,8 +56,10 @@ const (
 	QueueName   = "smartcar-webhooks"
 	DLQName     = "smartcar-webhooks-dlq"
 	EventsTable = "smartcar-webhook-events"
-	StateTable  = "smartcar-vehicle-state"
-	SecretName  = "smartcar/amt"
+	StateTable  = "smartcar-vehicle-entries"
+	// LegacyStateTable is the vehicle-state table of the one-item layout.
+	LegacyStateTable = "smartcar-vehicle-state"
+	SecretName       = "smartcar/amt"
 )
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.
@@ -63,11 +69,15 @@ func (r Resources) ReceiverEnv() map[string]string {
 
 // ProcessorEnv is the processor Lambda's environment for these resources.
 func (r Resources) ProcessorEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"EVENTS_TABLE": r.EventsTable, "STATE_TABLE": r.StateTable, "DLQ_URL": r.DLQURL,
 		"MAX_RECEIVE_COUNT":        strconv.Itoa(pipeline.MaxReceiveCount),
 		"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(r.VisibilityTimeout),
 	}
+	if r.LegacyStateTable != "" {
+		env["LEGACY_STATE_TABLE"] = r.LegacyStateTable
+	}
+	return env
 }
 
 // NewDevToken returns a random development token.
@@ -88,7 +98,9 @@ type Options struct {
 }
 
 // Provision creates the secret (holding token), the queue with its DLQ and
-// redrive policy, and both tables, with the deployed stack's settings.
+// redrive policy, and the tables (events, vehicle state, and the legacy
+// vehicle-state table the processor still reads), with the deployed
+// stack's settings.
 // Resources that exist are reused; the secret's value is replaced.
 func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) (Resources, error) {
 	prefix := opts.Prefix
@@ -96,8 +108,8 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	if opts.VisibilityTimeout > 0 {
 		visibility = opts.VisibilityTimeout
 	}
-	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, SecretID: prefix + SecretName,
-		VisibilityTimeout: int(visibility.Seconds())}
+	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, LegacyStateTable: prefix + LegacyStateTable,
+		SecretID: prefix + SecretName, VisibilityTimeout: int(visibility.Seconds())}
 	sm := secretsmanager.NewFromConfig(cfg)
 	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
 	var exists *smtypes.ResourceExistsException
@@ -123,7 +135,11 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	}); err != nil {
 		return r, err
 	}
-	if err := dynamostore.CreateTables(ctx, dynamodb.NewFromConfig(cfg), r.EventsTable, r.StateTable); err != nil {
+	ddb := dynamodb.NewFromConfig(cfg)
+	if err := dynamostore.CreateTables(ctx, ddb, r.EventsTable, r.StateTable); err != nil {
+		return r, err
+	}
+	if err := dynamostore.CreateLegacyTable(ctx, ddb, r.LegacyStateTable); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -2,8 +2,12 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -14,31 +18,124 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
-// Target says which stack a tool works on: the local one (the default) or
-// a deployed one, found by its CloudFormation stack name.
+// The Lambdas' environment variables that name resources: with -env the
+// tools read the same ones.
+const (
+	EnvQueueURL    = "QUEUE_URL"
+	EnvDLQURL      = "DLQ_URL"
+	EnvEventsTable = "EVENTS_TABLE"
+	EnvStateTable  = "STATE_TABLE"
+	EnvSecretID    = "AMT_SECRET_ID"
+	// EnvLegacyStateTable names the one-item state table of an upgraded
+	// stack; optional.
+	EnvLegacyStateTable = "LEGACY_STATE_TABLE"
+)
+
+// envMeaning says what each variable names, for the error that finds one
+// missing.
+var envMeaning = map[string]string{
+	EnvQueueURL:    "the event queue's URL",
+	EnvDLQURL:      "the dead-letter queue's URL",
+	EnvEventsTable: "the events (idempotency) table",
+	EnvStateTable:  "the vehicle-state table",
+	EnvSecretID:    "the secret holding the Application Management Token",
+}
+
+// Target says which stack a tool works on: the local one (the default), a
+// deployed one found by its CloudFormation stack name (-stack), or any
+// other, named by the environment variables the Lambdas read (-env).
 type Target struct {
 	Stack     string
 	StateFile string
+	// Env takes the resources from the Lambdas' environment variables
+	// (QUEUE_URL, DLQ_URL, EVENTS_TABLE, STATE_TABLE, AMT_SECRET_ID) and
+	// the AWS configuration from the standard chain (AWS_ENDPOINT_URL,
+	// AWS_REGION, AWS_PROFILE, credentials).
+	Env bool
+	// Needs are the variables the tool cannot work without: under Env,
+	// Resolve names every one that is not set, and looks up the ARN of
+	// each queue among them.
+	Needs []string
+	// Getenv reads the resources' variables; nil means os.Getenv. The AWS
+	// configuration always comes from the process environment.
+	Getenv func(string) string
 }
 
-// AddFlags registers -stack and -state on fs.
+// AddFlags registers -stack, -env and -state on fs.
 func (t *Target) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&t.Stack, "stack", "", "deployed CloudFormation stack to work on (default: the local stack of `make dev`)")
+	fs.StringVar(&t.Stack, "stack", "", "deployed CloudFormation `stack` to work on (default: the local stack of make dev)")
+	t.AddEnvFlag(fs)
 	fs.StringVar(&t.StateFile, "state", StateFile(), "state file of the local stack")
+}
+
+// AddEnvFlag registers -env alone on fs, for a tool that has no use for a
+// stack's outputs.
+func (t *Target) AddEnvFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&t.Env, "env", false, "take the resources from the environment variables the Lambdas read ("+
+		strings.Join([]string{EnvStateTable, EnvEventsTable, EnvQueueURL, EnvDLQURL, EnvSecretID}, ", ")+
+		") and AWS from its standard configuration (AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, credentials): "+
+		"for a stack not made by make dev or this CDK app")
 }
 
 // Resolve returns the target's resources and an AWS config to reach them.
 // A deployed stack's resources come from its outputs, with the standard AWS
-// configuration (profile, region, credentials).
+// configuration (profile, region, credentials); under Env, from the
+// environment.
 func (t Target) Resolve(ctx context.Context) (Resources, aws.Config, error) {
-	if t.Stack == "" {
-		r, err := ReadState(t.StateFile)
-		if err != nil {
-			return r, aws.Config{}, err
-		}
-		cfg, err := moto.Config(ctx, r.Endpoint)
-		return r, cfg, err
+	switch {
+	case t.Env && t.Stack != "":
+		return Resources{}, aws.Config{}, errors.New("-env and -stack exclude each other: pass one")
+	case t.Env:
+		return t.fromEnv(ctx)
+	case t.Stack != "":
+		return t.fromStack(ctx)
 	}
+	r, err := ReadState(t.StateFile)
+	if err != nil {
+		return r, aws.Config{}, err
+	}
+	cfg, err := moto.Config(ctx, r.Endpoint)
+	return r, cfg, err
+}
+
+func (t Target) fromEnv(ctx context.Context) (Resources, aws.Config, error) {
+	getenv := t.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	r := Resources{
+		QueueURL: get(EnvQueueURL), DLQURL: get(EnvDLQURL),
+		EventsTable: get(EnvEventsTable), StateTable: get(EnvStateTable), SecretID: get(EnvSecretID),
+		LegacyStateTable: get(EnvLegacyStateTable),
+	}
+	var missing []string
+	for _, name := range t.Needs {
+		if get(name) == "" {
+			missing = append(missing, fmt.Sprintf("%s (%s)", name, envMeaning[name]))
+		}
+	}
+	if len(missing) > 0 {
+		return r, aws.Config{}, fmt.Errorf("-env: %s not set: set the variables the stack's Lambdas have", strings.Join(missing, ", "))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return r, cfg, fmt.Errorf("aws config: %w", err)
+	}
+	if slices.Contains(t.Needs, EnvQueueURL) {
+		if r.QueueARN, err = queueARN(ctx, cfg, r.QueueURL); err != nil {
+			return r, cfg, fmt.Errorf("%s: %w", EnvQueueURL, err)
+		}
+	}
+	if slices.Contains(t.Needs, EnvDLQURL) {
+		if r.DLQARN, err = queueARN(ctx, cfg, r.DLQURL); err != nil {
+			return r, cfg, fmt.Errorf("%s: %w", EnvDLQURL, err)
+		}
+	}
+	return r, cfg, nil
+}
+
+func (t Target) fromStack(ctx context.Context) (Resources, aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return Resources{}, cfg, fmt.Errorf("aws config: %w", err)
@@ -57,23 +154,27 @@ func (t Target) Resolve(ctx context.Context) (Resources, aws.Config, error) {
 	r := Resources{
 		QueueURL: outputs["QueueUrl"], DLQURL: outputs["DlqUrl"],
 		EventsTable: outputs["EventsTableName"], StateTable: outputs["StateTableName"],
-		ReceiverURL: outputs["WebhookUrl"],
+		LegacyStateTable: outputs["LegacyStateTableName"], ReceiverURL: outputs["WebhookUrl"],
 	}
 	if r.QueueURL == "" || r.DLQURL == "" || r.StateTable == "" {
-		return r, cfg, fmt.Errorf("stack %s lacks the outputs QueueUrl, DlqUrl, StateTableName: is it this project's stack?", t.Stack)
+		return r, cfg, fmt.Errorf("stack %s lacks the outputs QueueUrl, DlqUrl, StateTableName: is it this project's stack? (-env takes the resources from environment variables instead)", t.Stack)
 	}
-	q := sqs.NewFromConfig(cfg)
-	for _, qa := range []struct {
-		url string
-		arn *string
-	}{{r.QueueURL, &r.QueueARN}, {r.DLQURL, &r.DLQARN}} {
-		got, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl: aws.String(qa.url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-		})
-		if err != nil {
-			return r, cfg, fmt.Errorf("queue %s: %w", qa.url, err)
-		}
-		*qa.arn = got.Attributes[string(types.QueueAttributeNameQueueArn)]
+	if r.QueueARN, err = queueARN(ctx, cfg, r.QueueURL); err != nil {
+		return r, cfg, err
+	}
+	if r.DLQARN, err = queueARN(ctx, cfg, r.DLQURL); err != nil {
+		return r, cfg, err
 	}
 	return r, cfg, nil
+}
+
+// queueARN looks up the ARN of the queue at url.
+func queueARN(ctx context.Context, cfg aws.Config, url string) (string, error) {
+	got, err := sqs.NewFromConfig(cfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", fmt.Errorf("queue %s: %w", url, err)
+	}
+	return got.Attributes[string(types.QueueAttributeNameQueueArn)], nil
 }

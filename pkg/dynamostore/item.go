@@ -5,98 +5,164 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
-// vehicleItem is a vehicle-state table item: the shape users read (see the
-// README's data model).
-type vehicleItem struct {
-	VehicleID       string                `dynamodbav:"vehicleId"`
-	Make            string                `dynamodbav:"make,omitempty"`
-	Model           string                `dynamodbav:"model,omitempty"`
-	Year            int                   `dynamodbav:"year,omitempty"`
-	UserID          string                `dynamodbav:"userId,omitempty"`
-	Mode            string                `dynamodbav:"mode,omitempty"`
-	Signals         map[string]signalItem `dynamodbav:"signals"`
-	Errors          map[string]errorItem  `dynamodbav:"errors"`
-	NeedsReauth     bool                  `dynamodbav:"needsReauth"`
-	LastDeliveredAt int64                 `dynamodbav:"lastDeliveredAt"`
-	UpdatedAt       int64                 `dynamodbav:"updatedAt"`
-	Version         int64                 `dynamodbav:"version"`
+// Entries of a vehicle: the value of EntryKey.
+const (
+	entryVehicle      = "vehicle"
+	entrySignalPrefix = "signal#" // + the signal's code
+	entryErrorPrefix  = "error#"  // + the error's key, TYPE:CODE
+)
+
+// Attribute names of the entries. They are short because a vehicle's
+// signal entries are read by every event (a Query is billed by the bytes
+// it reads, names included); the vehicle view (vehicle.State) has the
+// long ones.
+const (
+	// Every entry.
+	attrUpdatedAt = "ua" // when the entry was written (ms)
+	attrOrderedAt = "oa" // signal and error: the time the entry is ordered by (ms)
+	attrEventID   = "ev" // signal and error: the event that wrote it
+
+	// The vehicle entry.
+	attrMake            = "mk"
+	attrModel           = "md"
+	attrYear            = "yr"
+	attrUserID          = "us"
+	attrMode            = "mo"
+	attrLastDeliveredAt = "ld"
+
+	// A signal entry.
+	attrName         = "n"
+	attrGroup        = "g"
+	attrBody         = "b"
+	attrStatus       = "s"
+	attrErrorType    = "et"
+	attrErrorCode    = "ec"
+	attrOEMUpdatedAt = "ou"
+	attrRetrievedAt  = "ra"
+
+	// An error entry (and attrStatus for its state).
+	attrType           = "t"
+	attrCode           = "c"
+	attrDescription    = "d"
+	attrResolutionType = "rt"
+	attrSignals        = "sg" // list of {c, n, g}: the signals' codes, names and groups
+	attrDeliveredAt    = "da" // the meta.deliveredAt that reported it (ms)
+)
+
+func signalEntry(code string) string { return entrySignalPrefix + code }
+func errorEntry(key string) string   { return entryErrorPrefix + key }
+
+func entryKey(vehicleID, entry string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{StateKey: str(vehicleID), EntryKey: str(entry)}
 }
 
-type signalItem struct {
-	Name         string   `dynamodbav:"name,omitempty"`
-	Group        string   `dynamodbav:"group,omitempty"`
-	Body         jsonBody `dynamodbav:"body,omitempty"`
-	Status       string   `dynamodbav:"status,omitempty"`
-	ErrorType    string   `dynamodbav:"errorType,omitempty"`
-	ErrorCode    string   `dynamodbav:"errorCode,omitempty"`
-	Unsupported  bool     `dynamodbav:"unsupported,omitempty"`
-	OEMUpdatedAt int64    `dynamodbav:"oemUpdatedAt"`
-	RetrievedAt  int64    `dynamodbav:"retrievedAt"`
-	OrderedAt    int64    `dynamodbav:"orderedAt"`
-	EventID      string   `dynamodbav:"eventId,omitempty"`
-}
-
-type errorItem struct {
-	Type           string   `dynamodbav:"type"`
-	Code           string   `dynamodbav:"code,omitempty"`
-	State          string   `dynamodbav:"state"`
-	Description    string   `dynamodbav:"description,omitempty"`
-	ResolutionType string   `dynamodbav:"resolutionType,omitempty"`
-	Signals        []string `dynamodbav:"signals,omitempty"`
-	UpdatedAt      int64    `dynamodbav:"updatedAt"`
-	OrderedAt      int64    `dynamodbav:"orderedAt"` // absent (0) in items written before it existed
-	EventID        string   `dynamodbav:"eventId,omitempty"`
-}
-
-func encodeVehicle(s *vehicle.State) (map[string]types.AttributeValue, error) {
-	it := vehicleItem{
-		VehicleID: s.VehicleID, Make: s.Make, Model: s.Model, Year: s.Year, UserID: s.UserID, Mode: s.Mode,
-		Signals: make(map[string]signalItem, len(s.Signals)), Errors: make(map[string]errorItem, len(s.Errors)),
-		NeedsReauth: s.NeedsReauth, LastDeliveredAt: s.LastDeliveredAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
-	}
-	for code, sg := range s.Signals {
-		it.Signals[code] = signalItem{
-			Name: sg.Name, Group: sg.Group, Body: jsonBody(sg.Body), Status: sg.Status, ErrorType: sg.ErrorType,
-			ErrorCode: sg.ErrorCode, Unsupported: sg.Unsupported, OEMUpdatedAt: sg.OEMUpdatedAt,
-			RetrievedAt: sg.RetrievedAt, OrderedAt: sg.OrderedAt, EventID: sg.EventID,
+// errorItemOf encodes an error entry whole.
+func errorItemOf(vehicleID, key string, e vehicle.Error, updatedAt int64) map[string]types.AttributeValue {
+	item := entryKey(vehicleID, errorEntry(key))
+	item[attrType] = str(e.Type)
+	item[attrStatus] = str(e.State)
+	item[attrDeliveredAt] = num(e.UpdatedAt)
+	item[attrOrderedAt] = num(e.Ordered())
+	item[attrUpdatedAt] = num(updatedAt)
+	for attr, v := range map[string]string{attrCode: e.Code, attrDescription: e.Description, attrResolutionType: e.ResolutionType, attrEventID: e.EventID} {
+		if v != "" {
+			item[attr] = str(v)
 		}
 	}
-	for key, e := range s.Errors {
-		it.Errors[key] = errorItem(e)
+	if len(e.Signals) > 0 {
+		refs := make([]types.AttributeValue, len(e.Signals))
+		for i, code := range e.Signals {
+			ref := map[string]types.AttributeValue{"c": str(code)}
+			if i < len(e.Refs) {
+				if e.Refs[i].Name != "" {
+					ref["n"] = str(e.Refs[i].Name)
+				}
+				if e.Refs[i].Group != "" {
+					ref["g"] = str(e.Refs[i].Group)
+				}
+			}
+			refs[i] = &types.AttributeValueMemberM{Value: ref}
+		}
+		item[attrSignals] = &types.AttributeValueMemberL{Value: refs}
 	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return nil, fmt.Errorf("encode vehicle %s: %w", s.VehicleID, err)
-	}
-	return item, nil
+	return item
 }
 
-func decodeVehicle(item map[string]types.AttributeValue) (*vehicle.State, error) {
-	var it vehicleItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return nil, fmt.Errorf("decode vehicle item: %w", err)
-	}
-	s := vehicle.New(it.VehicleID)
-	s.Make, s.Model, s.Year, s.UserID, s.Mode = it.Make, it.Model, it.Year, it.UserID, it.Mode
-	s.NeedsReauth, s.LastDeliveredAt, s.UpdatedAt, s.Version = it.NeedsReauth, it.LastDeliveredAt, it.UpdatedAt, it.Version
-	for code, sg := range it.Signals {
-		s.Signals[code] = vehicle.Signal{
-			Name: sg.Name, Group: sg.Group, Body: map[string]any(sg.Body), Status: sg.Status, ErrorType: sg.ErrorType,
-			ErrorCode: sg.ErrorCode, Unsupported: sg.Unsupported, OEMUpdatedAt: sg.OEMUpdatedAt,
-			RetrievedAt: sg.RetrievedAt, OrderedAt: sg.OrderedAt, EventID: sg.EventID,
+// entryState gathers the entries of one vehicle read by a Query.
+type entryState struct {
+	st      *vehicle.State
+	vehicle bool // the vehicle entry was read
+}
+
+// add decodes one entry item into the state.
+func (e *entryState) add(item map[string]types.AttributeValue) error {
+	entry := getS(item, EntryKey)
+	updated := getN(item, attrUpdatedAt)
+	e.st.UpdatedAt = max(e.st.UpdatedAt, updated)
+	switch {
+	case entry == entryVehicle:
+		e.vehicle = true
+		s := e.st
+		s.Make, s.Model, s.Year = getS(item, attrMake), getS(item, attrModel), int(getN(item, attrYear))
+		s.UserID, s.Mode, s.LastDeliveredAt = getS(item, attrUserID), getS(item, attrMode), getN(item, attrLastDeliveredAt)
+	case strings.HasPrefix(entry, entrySignalPrefix):
+		sg := vehicle.Signal{
+			Name: getS(item, attrName), Group: getS(item, attrGroup), Status: getS(item, attrStatus),
+			ErrorType: getS(item, attrErrorType), ErrorCode: getS(item, attrErrorCode),
+			OEMUpdatedAt: getN(item, attrOEMUpdatedAt), RetrievedAt: getN(item, attrRetrievedAt),
+			OrderedAt: getN(item, attrOrderedAt), EventID: getS(item, attrEventID),
 		}
+		if av, ok := item[attrBody]; ok {
+			var b jsonBody
+			if err := b.UnmarshalDynamoDBAttributeValue(av); err != nil {
+				return fmt.Errorf("entry %s: %w", entry, err)
+			}
+			sg.Body = b
+		}
+		e.st.Signals[strings.TrimPrefix(entry, entrySignalPrefix)] = sg
+	case strings.HasPrefix(entry, entryErrorPrefix):
+		er := vehicle.Error{
+			Type: getS(item, attrType), Code: getS(item, attrCode), State: getS(item, attrStatus),
+			Description: getS(item, attrDescription), ResolutionType: getS(item, attrResolutionType),
+			UpdatedAt: getN(item, attrDeliveredAt), OrderedAt: getN(item, attrOrderedAt), EventID: getS(item, attrEventID),
+		}
+		if l, ok := item[attrSignals].(*types.AttributeValueMemberL); ok {
+			for _, v := range l.Value {
+				m, _ := v.(*types.AttributeValueMemberM)
+				if m == nil {
+					continue
+				}
+				ref := smartcar.SignalRef{Code: getS(m.Value, "c"), Name: getS(m.Value, "n"), Group: getS(m.Value, "g")}
+				er.Signals = append(er.Signals, ref.Code)
+				er.Refs = append(er.Refs, ref)
+			}
+		}
+		e.st.Errors[strings.TrimPrefix(entry, entryErrorPrefix)] = er
 	}
-	for key, e := range it.Errors {
-		s.Errors[key] = vehicle.Error(e)
+	return nil
+}
+
+func getS(item map[string]types.AttributeValue, attr string) string {
+	if v, ok := item[attr].(*types.AttributeValueMemberS); ok {
+		return v.Value
 	}
-	return s, nil
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, attr string) int64 {
+	if v, ok := item[attr].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
 }
 
 // jsonBody is a signal body: JSON values with numbers as json.Number, kept

@@ -30,9 +30,9 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	if err != nil {
 		return nil, err
 	}
-	log := logging.New(stdout, cfg.LogLevel).With("function", "processor")
+	log := logging.New(stdout, cfg.LogLevel) // its own log group says which function
 	metrics := emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "processor"})
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable)
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable, dynamostore.WithLegacyTable(cfg.LegacyStateTable))
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
 	p := processor.New(store, processor.NewStateFinisher(store, log, metrics), dlq, extra, processor.Options{
 		Lease:           cfg.Lease,

@@ -15,7 +15,8 @@ import (
 // ProcessorConfig is the processor's environment.
 type ProcessorConfig struct {
 	EventsTable      string        // EVENTS_TABLE, required
-	StateTable       string        // STATE_TABLE, required
+	StateTable       string        // STATE_TABLE, required: the vehicle-state table (entry layout)
+	LegacyStateTable string        // LEGACY_STATE_TABLE, optional: the one-item table vehicles are moved from
 	DLQURL           string        // DLQ_URL, required
 	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 15 days; at least DLQRetention plus a day
 	DLQRetention     time.Duration // DLQ_RETENTION of the dead-letter queue, default 14 days
@@ -34,6 +35,7 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 	cfg := ProcessorConfig{
 		EventsTable:      env.Required("EVENTS_TABLE"),
 		StateTable:       env.Required("STATE_TABLE"),
+		LegacyStateTable: env.String("LEGACY_STATE_TABLE", ""),
 		DLQURL:           env.Required("DLQ_URL"),
 		IdempotencyTTL:   env.Duration("IDEMPOTENCY_TTL", processor.DefaultIdempotencyTTL),
 		DLQRetention:     env.Duration("DLQ_RETENTION", pipeline.DLQRetention),

@@ -13,12 +13,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
 type processorStack struct {
@@ -74,7 +76,7 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 		t.Fatalf("batchItemFailures = %v\n%s", resp.BatchItemFailures, s.logs)
 	}
 	st, err := s.store.GetVehicle(context.Background(), vehicleID)
-	if err != nil || st.Version != 2 || !st.NeedsReauth || st.Signals["tractionbattery-stateofcharge"].Body["value"] != json.Number("63") {
+	if err != nil || st.Source != vehicle.SourceEntries || len(st.Errors) != 2 || !st.NeedsReauth || st.Signals["tractionbattery-stateofcharge"].Body["value"] != json.Number("63") {
 		t.Fatalf("vehicle = %+v, %v", st, err)
 	}
 	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
@@ -109,8 +111,8 @@ func TestDuplicateDeliveriesOneEffect(t *testing.T) {
 		t.Fatalf("batchItemFailures = %v", resp.BatchItemFailures)
 	}
 	st, _ := s.store.GetVehicle(context.Background(), vehicleID)
-	if st.Version != 1 {
-		t.Fatalf("vehicle written %d times, want once", st.Version)
+	if sg := st.Signals["tractionbattery-stateofcharge"]; sg.EventID != "4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02" {
+		t.Fatalf("state of charge = %+v, want the event's", sg)
 	}
 	if n := s.logs.Count("processing.duplicate"); n != 3-deferred {
 		t.Errorf("%d processing.duplicate lines, want %d", n, 3-deferred)
@@ -154,7 +156,7 @@ func TestTransientErrorFailsOnlyItsRecord(t *testing.T) {
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "flaky" {
 		t.Fatalf("batchItemFailures = %v, want [flaky]", resp.BatchItemFailures)
 	}
-	if st, _ := s.store.GetVehicle(context.Background(), vehicleID); st.Version != 1 {
+	if st, _ := s.store.GetVehicle(context.Background(), vehicleID); st.Source != vehicle.SourceEntries || len(st.Signals) != 3 {
 		t.Error("the good record was not processed")
 	}
 	// Its fourth receive was the last: the log says why the DLQ will hold it.
@@ -187,8 +189,50 @@ func TestLoadProcessorConfig(t *testing.T) {
 	cfg, err := LoadProcessorConfig(func(k string) string {
 		return map[string]string{"EVENTS_TABLE": "e", "STATE_TABLE": "s", "DLQ_URL": "q"}[k]
 	})
-	if err != nil || cfg.IdempotencyTTL.Hours() != 15*24 || cfg.DLQRetention.Hours() != 14*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 {
+	if err != nil || cfg.IdempotencyTTL.Hours() != 15*24 || cfg.DLQRetention.Hours() != 14*24 || cfg.Lease.Seconds() != 15 || cfg.MaxReceiveCount != 4 ||
+		cfg.LegacyStateTable != "" {
 		t.Errorf("defaults = %+v, %v", cfg, err)
+	}
+}
+
+// TestLegacyStateTableWired: with LEGACY_STATE_TABLE set, a vehicle stored
+// in the legacy one-item table is moved by its next event, nothing lost.
+func TestLegacyStateTableWired(t *testing.T) {
+	s := newProcessorStack(t)
+	ctx := context.Background()
+	ddb := dynamodb.NewFromConfig(s.awsCfg)
+	legacy := s.env["STATE_TABLE"] + "-legacy"
+	if err := dynamostore.CreateLegacyTable(ctx, ddb, legacy); err != nil {
+		t.Fatal(err)
+	}
+	// A legacy item, as the one-item layout stored it.
+	item := map[string]types.AttributeValue{
+		"vehicleId": &types.AttributeValueMemberS{Value: vehicleID}, "make": &types.AttributeValueMemberS{Value: "TESLA"},
+		"version": &types.AttributeValueMemberN{Value: "9"}, "lastDeliveredAt": &types.AttributeValueMemberN{Value: "1767225000000"},
+		"errors": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
+		"signals": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"odometer-traveleddistance": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+				"name": &types.AttributeValueMemberS{Value: "TraveledDistance"}, "status": &types.AttributeValueMemberS{Value: "SUCCESS"},
+				"body":      &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"value": &types.AttributeValueMemberN{Value: "12345.6"}}},
+				"orderedAt": &types.AttributeValueMemberN{Value: "1767225000000"}, "oemUpdatedAt": &types.AttributeValueMemberN{Value: "1767225000000"},
+				"retrievedAt": &types.AttributeValueMemberN{Value: "0"},
+			}},
+		}},
+	}
+	if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(legacy), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	s.env["LEGACY_STATE_TABLE"] = legacy
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: string(samples.MustRead("bodies/vehicle_state.json")),
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}}
+	raw, _ := json.Marshal(ev)
+	if resp := s.invoke(t, raw); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batchItemFailures = %v\n%s", resp.BatchItemFailures, s.logs)
+	}
+	st, err := s.store.GetVehicle(ctx, vehicleID) // a store without the legacy table: the entries alone
+	if err != nil || st.Source != vehicle.SourceEntries || len(st.Signals) != 4 ||
+		st.Signals["odometer-traveleddistance"].Body["value"] != json.Number("12345.6") || st.Signals["charge-ischarging"].Body["value"] != true {
+		t.Fatalf("vehicle = %+v, %v: want the legacy signal moved beside the event's three", st, err)
 	}
 }
 

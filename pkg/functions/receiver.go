@@ -41,7 +41,7 @@ func newReceiver(getenv func(string) string, awsCfg aws.Config, stdout io.Writer
 	core := receiver.New(queue, tokens, receiver.Options{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxDeliveryAge: cfg.MaxDeliveryAge,
-		Logger:         logging.New(stdout, cfg.LogLevel).With("function", "receiver"),
+		Logger:         logging.New(stdout, cfg.LogLevel), // its own log group says which function
 		Metrics:        emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "receiver"}),
 		Now:            now,
 	})

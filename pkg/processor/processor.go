@@ -3,8 +3,9 @@
 //
 // For every record it decodes the event, claims the eventId in a Ledger
 // (a conditional write), runs the user's Handlers, and finishes the event:
-// the Finisher (by default the vehicle-state merge) applies its effects and
-// marks it completed in one atomic write. A duplicate of a completed event
+// the Finisher (by default the vehicle-state merge) stores its effects and
+// then marks it completed, each effect write idempotent so that a retry
+// after a crash in between is harmless. A duplicate of a completed event
 // is acknowledged without effects; one whose event is still in progress
 // under another message's claim is retried later, never acknowledged, as
 // nothing proves that the holder will finish. A body that can never be
@@ -135,10 +136,12 @@ func (f HandlerFunc) Handle(ctx context.Context, ev smartcar.Event, claim Claim)
 	return f(ctx, ev, claim)
 }
 
-// Finisher completes a claimed event: it applies the event's stored effects
-// and marks the event completed in the Ledger, atomically, so that no
-// effect is ever stored for an event that is not completed. It returns
-// ErrFenceLost if the claim was taken over.
+// Finisher completes a claimed event: it stores the event's effects and
+// marks the event completed in the Ledger. Its effect writes must be
+// idempotent and commutative (the StateFinisher's store each entry only
+// over an older one), since an event may be finished again after a crash
+// between the two, and a worker whose claim was taken over may still
+// write. It returns ErrFenceLost if the claim was taken over.
 type Finisher interface {
 	Finish(ctx context.Context, ev smartcar.Event, claim Claim) error
 }
@@ -266,7 +269,12 @@ func IsPermanent(err error) bool {
 // record is the state of one record's processing.
 type record struct {
 	Record
-	log     *slog.Logger
+	log *slog.Logger
+	// outcome labels the INFO outcome lines (processing.succeeded,
+	// processing.duplicate, processing.deferred): log without eventType
+	// and the delivery's fields, which webhook.enqueued of the same
+	// messageId carries. Every other line has them all.
+	outcome *slog.Logger
 	metrics []emf.Metric
 }
 
@@ -285,6 +293,7 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount, "eventId", logging.Clip(rec.Attributes["eventId"]),
 		"eventType", logging.Clip(rec.Attributes["eventType"]), "vehicleId", logging.Clip(rec.Attributes["vehicleId"]),
 	)}
+	r.outcome = r.log
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("panic: %v", v)
@@ -293,7 +302,7 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		switch {
 		case errors.Is(err, ErrInProgress):
 			r.count(MetricDuplicatesDeferred, 1)
-			r.log.InfoContext(ctx, "processing.deferred", "status", "in progress elsewhere")
+			r.outcome.InfoContext(ctx, "processing.deferred", "status", "in progress elsewhere")
 		case err != nil:
 			r.count(MetricProcessingErrors, 1)
 			r.log.ErrorContext(ctx, "processing.failed", "error", err.Error())
@@ -313,10 +322,11 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 	if err != nil {
 		return p.deadLetter(ctx, r, err)
 	}
-	r.log = p.opts.Logger.With("messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
-		"eventId", logging.Clip(ev.EventID), "eventType", ev.EventType, "vehicleId", logging.Clip(ev.VehicleID),
-		"deliveryId", logging.Clip(ev.Meta.DeliveryID), "mode", logging.Clip(ev.Meta.Mode))
-	r.log.InfoContext(ctx, "processing.started")
+	r.outcome = p.opts.Logger.With("messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
+		"eventId", logging.Clip(ev.EventID), "vehicleId", logging.Clip(ev.VehicleID))
+	r.log = r.outcome.With("eventType", ev.EventType, "deliveryId", logging.Clip(ev.Meta.DeliveryID), "mode", logging.Clip(ev.Meta.Mode))
+	// DEBUG: the outcome line, processing.succeeded or a failure, says it.
+	r.log.DebugContext(ctx, "processing.started")
 
 	now := p.opts.Now()
 	claim, outcome, err := p.ledger.Claim(ctx, ClaimRequest{
@@ -330,7 +340,7 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		return fmt.Errorf("claim: %w", err)
 	case outcome == AlreadyCompleted:
 		r.count(MetricDuplicatesSkipped, 1)
-		r.log.InfoContext(ctx, "processing.duplicate", "status", "completed")
+		r.outcome.InfoContext(ctx, "processing.duplicate", "status", "completed")
 		return nil
 	case outcome == HeldElsewhere:
 		// Acknowledging it is safe only while the holder's message outlives
@@ -356,7 +366,7 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		r.metrics = append(r.metrics, emf.Metric{Name: MetricEndToEndLatency, Value: float64(latency), Unit: emf.Milliseconds})
 		attrs = append(attrs, "endToEndMs", latency)
 	}
-	r.log.InfoContext(ctx, "processing.succeeded", attrs...)
+	r.outcome.InfoContext(ctx, "processing.succeeded", attrs...)
 	return nil
 }
 

@@ -2,10 +2,8 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
@@ -13,31 +11,39 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
-// ErrVersionConflict is returned by VehicleStore.PutVehicle when another
-// writer changed the vehicle since it was read.
-var ErrVersionConflict = errors.New("vehicle changed since it was read")
-
-// VehicleStore keeps one State per vehicle, beside the Ledger of events.
+// VehicleStore keeps each vehicle's state as entries (its details, one
+// per signal, one per error), beside the Ledger of events.
 type VehicleStore interface {
 	Ledger
-	// GetVehicle returns the vehicle's state, or vehicle.New(id) with
-	// Version 0 if there is none.
+	// GetVehicle returns the vehicle's state, assembled from its entries
+	// and derived (vehicle.State.Derive), with the Source it was read from;
+	// vehicle.New(id) if nothing is stored.
 	GetVehicle(ctx context.Context, vehicleID string) (*vehicle.State, error)
-	// PutVehicle writes s as version s.Version+1 and marks fence's event
-	// completed, atomically: only if the stored version is still s.Version
-	// (ErrVersionConflict otherwise) and fence still holds its event
-	// (ErrFenceLost otherwise). On success it sets s.Version to the new
-	// version. It is one write request.
-	PutVehicle(ctx context.Context, s *vehicle.State, fence Claim) error
+	// WriteEntries stores the entries of s that ch names, each on its own
+	// condition (see vehicle.Changes), with updatedAt s.UpdatedAt. A write
+	// that finds a newer entry stored is skipped and counted, not an
+	// error. With ch.All it stores every entry of s and then its details.
+	WriteEntries(ctx context.Context, s *vehicle.State, ch vehicle.Changes) (Written, error)
 }
 
-// DefaultConflictRetries is how often StateFinisher re-reads and re-merges
-// after losing a version race before failing the record.
-const DefaultConflictRetries = 8
+// Written counts the entry writes of a WriteEntries.
+type Written struct {
+	Stored  int // entries written
+	Skipped int // entries a newer stored one kept
+}
 
 // StateFinisher is the default Finisher: it merges each event into its
-// vehicle's stored state (newest value per signal, newest report per error)
-// and completes the event in the same write.
+// vehicle's stored state (newest value per signal, newest report per error,
+// details of the newest delivery that changed them), stores only the
+// entries the event made newer, and then completes the event.
+//
+// Storing and completing are separate writes. That is safe because every
+// entry write is conditioned on being newer than the stored entry: writes
+// are idempotent (a retry after a crash between the writes and the
+// completion finds nothing newer and only completes) and commutative (the
+// order in which events land does not change the result), and a worker
+// whose claim was taken over can only store what is newer, which is
+// correct state. Handlers still run once per successful claim.
 type StateFinisher struct {
 	// Now is the processing time; a reported time later than it by more
 	// than vehicle.MaxClockSkew is ordered at that bound. NewStateFinisher
@@ -45,7 +51,6 @@ type StateFinisher struct {
 	Now func() time.Time
 
 	store   VehicleStore
-	retries int
 	log     *slog.Logger
 	metrics MetricsWriter
 }
@@ -59,48 +64,43 @@ func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWrite
 	if metrics == nil {
 		metrics = emf.Discard{}
 	}
-	return &StateFinisher{Now: time.Now, store: store, retries: DefaultConflictRetries, log: log, metrics: metrics}
+	return &StateFinisher{Now: time.Now, store: store, log: log, metrics: metrics}
 }
 
-// Finish merges ev into the stored state and completes it, retrying the
-// merge when a concurrent event for the same vehicle wins the write. An
-// event that brings nothing newer only completes.
+// Finish merges ev into the stored state, stores the entries it made newer
+// and completes the event. An event that brings nothing newer only
+// completes. A vehicle not yet stored as entries (new, or in the legacy
+// layout) is stored whole.
 func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Claim) error {
-	for attempt := 0; ; attempt++ {
-		s, err := h.store.GetVehicle(ctx, ev.VehicleID)
-		if err != nil {
-			return fmt.Errorf("read vehicle: %w", err)
-		}
-		now := h.Now()
-		res := s.Apply(ev, now)
-		if res.Stale > 0 {
-			h.log.InfoContext(ctx, "state.stale_ignored", "eventId", ev.EventID, "vehicleId", ev.VehicleID,
-				"stale", res.Stale, "applied", res.Applied)
-		}
-		if !res.Changed() {
-			h.report(ctx, ev, res)
-			return h.store.Complete(ctx, claim, now) // nothing newer to store
-		}
+	s, err := h.store.GetVehicle(ctx, ev.VehicleID)
+	if err != nil {
+		return fmt.Errorf("read vehicle: %w", err)
+	}
+	now := h.Now()
+	res := s.Apply(ev, now)
+	ch := res.Changes
+	if s.Source != vehicle.SourceEntries {
+		ch.All = true
+	}
+	if !ch.Empty() {
 		s.UpdatedAt = now.UnixMilli()
-		err = h.store.PutVehicle(ctx, s, claim)
-		if err == nil {
-			h.report(ctx, ev, res)
-			return nil
-		}
-		if !errors.Is(err, ErrVersionConflict) {
+		w, err := h.store.WriteEntries(ctx, s, ch)
+		if err != nil {
 			return fmt.Errorf("write vehicle: %w", err)
 		}
-		if attempt >= h.retries {
-			return fmt.Errorf("write vehicle: lost %d version races: %w", attempt+1, err)
-		}
-		// Back off a little, with jitter, before merging again.
-		backoff := time.Duration(rand.Int64N(int64(5*time.Millisecond) << min(attempt, 4)))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
+		// What a concurrent newer event stored first is stale news here.
+		res.Applied -= min(w.Skipped, res.Applied)
+		res.Stale += w.Skipped
 	}
+	if res.Stale > 0 {
+		h.log.DebugContext(ctx, "state.stale_ignored", "eventId", ev.EventID, "vehicleId", ev.VehicleID,
+			"stale", res.Stale, "applied", res.Applied)
+	}
+	if err := h.store.Complete(ctx, claim, now); err != nil {
+		return err
+	}
+	h.report(ctx, ev, res)
+	return nil
 }
 
 // report emits the metrics of the merge that was kept, and logs the times

@@ -248,9 +248,21 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 			"error", logging.Clip(err.Error()), "bodyBytes", len(req.Body))
 		return ErrorResponse(http.StatusBadRequest, "body is not a JSON object")
 	}
-	d.log = d.log.With(envelopeAttrs(env)...)
-	d.log.InfoContext(ctx, "webhook.received", "bodyBytes", len(req.Body), "path", req.Path)
-	d.log.InfoContext(ctx, "signature.verified", "tokenIndex", match)
+	// The request's fields label every later line: the step lines are
+	// DEBUG, so the outcome (webhook.enqueued, a rejection) says it all.
+	// tokenIndex labels them only when a previous token signed, which
+	// ends once a rotation is complete.
+	attrs := requestAttrs(env, req)
+	if match > 0 {
+		attrs = append(attrs, "tokenIndex", match)
+	}
+	d.log = d.log.With(attrs...)
+	d.log.DebugContext(ctx, "webhook.received", "path", req.Path)
+	if match == 0 {
+		d.log.DebugContext(ctx, "signature.verified", "tokenIndex", match)
+	} else {
+		d.log.DebugContext(ctx, "signature.verified")
+	}
 
 	if env.IsVerify() {
 		if env.Challenge == "" {
@@ -261,8 +273,7 @@ func (h *Handler) webhook(ctx context.Context, req Request) Response {
 			// The answer is an HMAC under the current token: for a holder of
 			// an older token it would sign any "challenge", a forged body
 			// included.
-			d.log.WarnContext(ctx, "verify.rejected", "reason", "signed with a previous token, not the current one",
-				"tokenIndex", match)
+			d.log.WarnContext(ctx, "verify.rejected", "reason", "signed with a previous token, not the current one")
 			return ErrorResponse(http.StatusUnauthorized, "VERIFY must be signed with the current token")
 		}
 		return h.answerVerify(ctx, d, env, tokens[0])
@@ -314,8 +325,8 @@ func (h *Handler) unsigned(ctx context.Context, d *delivery) Response {
 	if err != nil || !env.IsVerify() {
 		return h.signatureFailed(ctx, d, "missing signature", "", 0)
 	}
-	d.log = d.log.With(envelopeAttrs(env)...)
-	d.log.InfoContext(ctx, "webhook.received", "bodyBytes", len(d.req.Body), "path", d.req.Path, "signed", false)
+	d.log = d.log.With(append(requestAttrs(env, d.req), "signed", false)...)
+	d.log.DebugContext(ctx, "webhook.received", "path", d.req.Path)
 	if !smartcar.SafeUnsignedChallenge(env.Challenge) {
 		d.log.WarnContext(ctx, "verify.rejected", "reason", "unsigned challenge outside [A-Za-z0-9._~-]{1,256}",
 			"challengeBytes", len(env.Challenge))
@@ -418,6 +429,12 @@ func prefix(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// requestAttrs label the lines logged once a request's body is read: its
+// envelope's fields and its size.
+func requestAttrs(env smartcar.Envelope, req Request) []any {
+	return append(envelopeAttrs(env), "bodyBytes", len(req.Body))
 }
 
 // envelopeAttrs are the fields that label a request's log lines, each

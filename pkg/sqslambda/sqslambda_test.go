@@ -134,7 +134,7 @@ func TestHandlerWithFixtures(t *testing.T) {
 				}
 			}
 			st, _ := store.GetVehicle(context.Background(), "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
-			if st.Version == 0 {
+			if !st.Exists() {
 				t.Error("nothing was stored")
 			}
 		})

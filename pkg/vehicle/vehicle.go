@@ -4,6 +4,13 @@
 // plus MaxClockSkew is ordered at that bound, so that one report from a
 // wrong clock cannot freeze a value. Merging is pure: it reads an event, a
 // state and the processing time, and changes only the state.
+//
+// A state is stored as entries that are written independently: the
+// vehicle's details, one entry per signal and one per error condition.
+// Each entry is written only when it is strictly newer than the stored one
+// (see Changes), so writes of concurrent events commute. What depends on
+// several entries (NeedsReauth, each signal's Unsupported) is derived when
+// the state is read (Derive), never stored.
 package vehicle
 
 import (
@@ -31,7 +38,8 @@ const (
 	ErrorResolved = "RESOLVED"
 )
 
-// State is one vehicle's item in the state table.
+// State is one vehicle's state: the view users read, assembled from its
+// stored entries.
 type State struct {
 	VehicleID string `json:"vehicleId"`
 	Make      string `json:"make,omitempty"`
@@ -44,16 +52,53 @@ type State struct {
 	// Errors are keyed by ErrorKey.
 	Errors map[string]Error `json:"errors"`
 	// NeedsReauth is set while a PERMISSION error, or one whose resolution
-	// is REAUTHENTICATE, is unresolved.
+	// is REAUTHENTICATE, is unresolved. Derived from Errors.
 	NeedsReauth bool `json:"needsReauth"`
-	// LastDeliveredAt is the newest meta.deliveredAt applied (ms), at most
-	// its processing time plus MaxClockSkew; it decides whose make, model,
-	// user and mode are kept.
+	// LastDeliveredAt is the meta.deliveredAt (ms, at most its processing
+	// time plus MaxClockSkew) of the newest delivery that changed the make,
+	// model, year, user or mode; it decides whose are kept. A delivery that
+	// changes none of them is not recorded.
 	LastDeliveredAt int64 `json:"lastDeliveredAt"`
-	// UpdatedAt is when the item was last written (ms).
+	// UpdatedAt is when an entry of the vehicle was last written (ms).
 	UpdatedAt int64 `json:"updatedAt"`
-	// Version is incremented by every write; 0 for a new vehicle.
-	Version int64 `json:"version"`
+	// Source says where the state was read from.
+	Source Source `json:"-"`
+}
+
+// Source is where a State was read from.
+type Source int
+
+// Sources of a State.
+const (
+	// SourceNone: nothing is stored for the vehicle.
+	SourceNone Source = iota
+	// SourceLegacy: the vehicle is stored in the legacy one-item layout
+	// (possibly overlaid with entries written since): its next write
+	// stores every entry.
+	SourceLegacy
+	// SourceEntries: the vehicle is stored as entries.
+	SourceEntries
+)
+
+// Exists reports whether anything is stored for the vehicle.
+func (s *State) Exists() bool {
+	return s.Source != SourceNone || len(s.Signals) > 0 || len(s.Errors) > 0
+}
+
+// Details are the vehicle's own fields: its details entry.
+type Details struct {
+	Make, Model string
+	Year        int
+	UserID      string
+	Mode        string
+	// LastDeliveredAt orders the entry: a write lands only over an entry
+	// whose LastDeliveredAt is not later.
+	LastDeliveredAt int64
+}
+
+// Details returns s's details entry.
+func (s *State) Details() Details {
+	return Details{Make: s.Make, Model: s.Model, Year: s.Year, UserID: s.UserID, Mode: s.Mode, LastDeliveredAt: s.LastDeliveredAt}
 }
 
 // Signal is the newest known value of one signal.
@@ -66,8 +111,8 @@ type Signal struct {
 	Status    string `json:"status,omitempty"`
 	ErrorType string `json:"errorType,omitempty"`
 	ErrorCode string `json:"errorCode,omitempty"`
-	// Unsupported is set by a COMPATIBILITY error naming the signal and
-	// cleared when that error is resolved.
+	// Unsupported is set while an unresolved COMPATIBILITY error names the
+	// signal. Derived from the errors.
 	Unsupported  bool  `json:"unsupported,omitempty"`
 	OEMUpdatedAt int64 `json:"oemUpdatedAt"` // ms, as reported
 	RetrievedAt  int64 `json:"retrievedAt"`  // ms, as reported
@@ -89,6 +134,11 @@ type Error struct {
 	ResolutionType string `json:"resolutionType,omitempty"`
 	// Signals are signal codes.
 	Signals []string `json:"signals,omitempty"`
+	// Refs are the signals as reported, with their names and groups:
+	// Refs[i].Code is Signals[i]. A COMPATIBILITY error's refs name the
+	// signals the vehicle never reported itself. Nil for errors stored
+	// without them.
+	Refs []smartcar.SignalRef `json:"-"`
 	// UpdatedAt is the meta.deliveredAt of the report (ms), as reported.
 	UpdatedAt int64 `json:"updatedAt"`
 	// OrderedAt is the time the report is ordered by: UpdatedAt, at most
@@ -109,13 +159,41 @@ func ErrorKey(errType, code string) string {
 
 // Result counts what a merge did.
 type Result struct {
-	Applied int // signals or errors replaced
+	Applied int // signals, errors or details replaced
 	Stale   int // older or equal values ignored
 	// Clamped lists the reported times ordered at the processing time
 	// plus MaxClockSkew: one per signal and per error ordered by such a
 	// time, and one for a meta.deliveredAt that orders the vehicle's
 	// details. Nil when there are none.
 	Clamped []Clamp
+	// Changes are the entries the merge replaced: what to store.
+	Changes Changes
+}
+
+// Changes name the entries of a State to store. Each entry is stored only
+// over an older one: a signal or an error over one whose orderedAt is
+// earlier, or later than Bound (stored before the bound existed); the
+// details over ones whose lastDeliveredAt is not later, or later than
+// Bound. A write that finds a newer entry stored is skipped: a concurrent
+// event brought newer news. So the writes of any events, in any order,
+// leave the newest entry of each.
+type Changes struct {
+	// All asks for every entry of the state, details last: its first
+	// write in the entry layout.
+	All bool
+	// Signals and Errors are the codes and keys of the entries replaced.
+	Signals []string
+	Errors  []string
+	// Details, when set, holds the details a delivery changed: its
+	// non-empty fields replace the stored ones.
+	Details *Details
+	// Bound is the processing time plus MaxClockSkew (ms); 0 is none.
+	Bound int64
+}
+
+// Empty reports whether there is nothing to store.
+func (c Changes) Empty() bool {
+	return !c.All && len(c.Signals) == 0 && len(c.Errors) == 0 && c.Details == nil
 }
 
 // Clamp is a reported time later than the processing time plus
@@ -133,6 +211,16 @@ type Clamp struct {
 
 // Changed reports whether the merge changed the state.
 func (r Result) Changed() bool { return r.Applied > 0 }
+
+// Bound returns the latest time anything processed at now is ordered at:
+// now plus MaxClockSkew (ms).
+func Bound(now time.Time) int64 { return now.Add(MaxClockSkew).UnixMilli() }
+
+// Newer reports whether an entry ordered at at replaces one stored with
+// orderedAt stored: a later time replaces, and so does any time when the
+// stored one is later than bound (stored before the bound existed). A
+// bound of 0 or less is no bound.
+func Newer(at, stored, bound int64) bool { return at > stored || bound > 0 && stored > bound }
 
 // New returns the empty state of a vehicle.
 func New(vehicleID string) *State {
@@ -180,10 +268,12 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	if s.Errors == nil {
 		s.Errors = map[string]Error{}
 	}
-	m := &merge{eventID: ev.EventID, bound: now.Add(MaxClockSkew).UnixMilli()}
+	m := &merge{eventID: ev.EventID, bound: Bound(now)}
+	m.r.Changes.Bound = m.bound
 	for _, sig := range ev.Signals {
 		if s.applySignal(m, int64(ev.Meta.DeliveredAt), sig) {
 			m.r.Applied++
+			m.r.Changes.Signals = appendOnce(m.r.Changes.Signals, sig.Code)
 		} else {
 			m.r.Stale++
 		}
@@ -191,13 +281,25 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	for _, e := range ev.Errors {
 		if s.applyError(m, int64(ev.Meta.DeliveredAt), e) {
 			m.r.Applied++
+			m.r.Changes.Errors = appendOnce(m.r.Changes.Errors, ErrorKey(e.Type, e.Code))
 		} else {
 			m.r.Stale++
 		}
 	}
 	s.applyDetails(m, ev)
-	s.NeedsReauth = s.needsReauth()
+	s.Derive()
 	return m.r
+}
+
+// appendOnce appends v unless list holds it: an event naming a signal
+// twice changes one entry.
+func appendOnce(list []string, v string) []string {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
 }
 
 // applyDetails keeps the vehicle's details and mode of the newest delivery.
@@ -206,8 +308,8 @@ func (s *State) applyDetails(m *merge, ev smartcar.Event) {
 	if delivered < m.stored(s.LastDeliveredAt) {
 		return
 	}
-	changed := s.LastDeliveredAt != delivered
-	s.LastDeliveredAt = delivered
+	// A newer delivery alone is not news: only a changed field is stored.
+	changed := false
 	for _, f := range []struct {
 		dst *string
 		v   string
@@ -219,7 +321,14 @@ func (s *State) applyDetails(m *merge, ev smartcar.Event) {
 	if ev.Year != 0 && s.Year != ev.Year {
 		s.Year, changed = ev.Year, true
 	}
-	if changed && m.r.Applied == 0 {
+	if !changed {
+		return
+	}
+	s.LastDeliveredAt = delivered
+	// The event's own fields: a concurrent newer delivery may have changed
+	// the others since s was read.
+	m.r.Changes.Details = &Details{Make: ev.Make, Model: ev.Model, Year: ev.Year, UserID: ev.UserID, Mode: ev.Meta.Mode, LastDeliveredAt: delivered}
+	if m.r.Applied == 0 {
 		m.r.Applied++ // the vehicle's details are news too
 	}
 }
@@ -294,27 +403,53 @@ func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) b
 		return false
 	}
 	var codes []string
+	var refs []smartcar.SignalRef
 	for _, ref := range e.Signals {
-		codes = append(codes, ref.Key())
+		ref.Code = ref.Key()
+		codes = append(codes, ref.Code)
+		refs = append(refs, ref)
 	}
 	s.Errors[key] = Error{
 		Type: e.Type, Code: e.Code, State: e.State, Description: e.Description,
-		ResolutionType: e.ResolutionType, Signals: codes, UpdatedAt: delivered, OrderedAt: at, EventID: m.eventID,
-	}
-	if e.Type == "COMPATIBILITY" {
-		unsupported := e.State != ErrorResolved
-		for i, code := range codes {
-			sig, ok := s.Signals[code]
-			if !ok {
-				ref := e.Signals[i]
-				sig = Signal{Name: ref.Name, Group: ref.Group}
-			}
-			sig.Unsupported = unsupported
-			s.Signals[code] = sig
-		}
+		ResolutionType: e.ResolutionType, Signals: codes, Refs: refs, UpdatedAt: delivered, OrderedAt: at, EventID: m.eventID,
 	}
 	return true
 }
+
+// Derive sets what the state derives from its errors: NeedsReauth, and
+// each signal's Unsupported (an unresolved COMPATIBILITY error names it).
+// A signal a COMPATIBILITY error names and the vehicle never reported is
+// shown with the name and group the error gave. Stores call it on the
+// state they read; Apply calls it after merging.
+func (s *State) Derive() {
+	if s.Signals == nil {
+		s.Signals = map[string]Signal{}
+	}
+	for code, sg := range s.Signals {
+		if sg.Unsupported {
+			sg.Unsupported = false
+			s.Signals[code] = sg
+		}
+	}
+	for _, e := range s.Errors {
+		if e.Type != "COMPATIBILITY" {
+			continue
+		}
+		for i, code := range e.Signals {
+			sg, ok := s.Signals[code]
+			if !ok && i < len(e.Refs) {
+				sg = Signal{Name: e.Refs[i].Name, Group: e.Refs[i].Group}
+			}
+			sg.Unsupported = sg.Unsupported || e.State != ErrorResolved
+			s.Signals[code] = sg
+		}
+	}
+	s.NeedsReauth = s.needsReauth()
+}
+
+// Ordered is the time a stored error is ordered by: its OrderedAt, or,
+// in entries stored before it existed, its UpdatedAt.
+func (e Error) Ordered() int64 { return e.orderedAt() }
 
 // needsReauth reports whether an unresolved error asks the user to
 // re-authenticate.

@@ -310,3 +310,53 @@ func TestUnreadableTimeIsUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesNameOnlyWhatIsNewer: a merge names the entries to store, and
+// only those: a newer delivery alone is not news.
+func TestChangesNameOnlyWhatIsNewer(t *testing.T) {
+	s := vehicle.New("v1")
+	first := s.Apply(state("e1", 10, sig("soc", 50, 100), sig("odo", 1000, 100)), now)
+	if !slices.Equal(first.Changes.Signals, []string{"soc", "odo"}) || first.Changes.Details == nil || first.Changes.Bound != vehicle.Bound(now) {
+		t.Fatalf("first event changes = %+v", first.Changes)
+	}
+	// Newer soc, older odo, the same details delivered later.
+	r := s.Apply(state("e2", 20, sig("soc", 60, 200), sig("odo", 900, 50)), now)
+	if !slices.Equal(r.Changes.Signals, []string{"soc"}) || r.Changes.Details != nil || len(r.Changes.Errors) != 0 || r.Stale != 1 {
+		t.Errorf("changes = %+v, stale %d; want soc alone", r.Changes, r.Stale)
+	}
+	if r := s.Apply(state("e3", 30), now); r.Changed() || !r.Changes.Empty() {
+		t.Errorf("a newer delivery alone changed %+v", r.Changes)
+	}
+	moved := state("e4", 40)
+	moved.Model, moved.Make = "Z", ""
+	r = s.Apply(moved, now)
+	if d := r.Changes.Details; d == nil || d.Model != "Z" || d.Make != "" || d.LastDeliveredAt != 40 || s.Make != "TESLA" {
+		t.Errorf("details change = %+v, state make %s; want the event's own fields", d, s.Make)
+	}
+	r = s.Apply(errEvent("e5", 50, smartcar.VehicleError{Type: "PERMISSION", State: "ERROR"}), now)
+	if !slices.Equal(r.Changes.Errors, []string{"PERMISSION:null"}) {
+		t.Errorf("error changes = %+v", r.Changes)
+	}
+}
+
+// TestUnsupportedWhileAnyCompatibilityErrorUnresolved: Unsupported is
+// derived from the errors, so two COMPATIBILITY errors naming a signal keep
+// it unsupported until both are resolved, whatever order they land in.
+// Before, the last one applied decided.
+func TestUnsupportedWhileAnyCompatibilityErrorUnresolved(t *testing.T) {
+	s := vehicle.New("v1")
+	ref := []smartcar.SignalRef{{Code: "location-isathome", Name: "IsAtHome", Group: "Location"}}
+	a := smartcar.VehicleError{Type: "COMPATIBILITY", Code: "VEHICLE_NOT_CAPABLE", State: "ERROR", Signals: ref}
+	b := smartcar.VehicleError{Type: "COMPATIBILITY", Code: "SMARTCAR_NOT_CAPABLE", State: "ERROR", Signals: ref}
+	s.Apply(errEvent("e1", 10, a, b), now)
+	a.State = "RESOLVED"
+	s.Apply(errEvent("e2", 20, a), now)
+	if got := s.Signals["location-isathome"]; !got.Unsupported || got.Name != "IsAtHome" {
+		t.Fatalf("signal = %+v after one of two errors resolved, want still unsupported", got)
+	}
+	b.State = "RESOLVED"
+	s.Apply(errEvent("e3", 30, b), now)
+	if s.Signals["location-isathome"].Unsupported {
+		t.Fatal("both errors resolved, signal still unsupported")
+	}
+}

@@ -1,5 +1,6 @@
 // Command dlq inspects and redrives the dead-letter queue of the local stack
-// or, with -stack, of a deployed one.
+// or, with -stack, of a deployed one, or with -env the one the Lambdas'
+// environment variables name (DLQ_URL; QUEUE_URL too for redrive).
 package main
 
 import (
@@ -50,6 +51,10 @@ func run() error {
 	if cmd == "" {
 		fs.Usage()
 		os.Exit(2)
+	}
+	target.Needs = []string{devstack.EnvDLQURL}
+	if cmd == "redrive" {
+		target.Needs = append(target.Needs, devstack.EnvQueueURL)
 	}
 	ctx := context.Background()
 	res, cfg, err := target.Resolve(ctx)

@@ -1,6 +1,8 @@
 // Command invoke runs one Lambda handler in-process with an event file, as
 // Lambda would invoke it, against the local stack or, with -stack, a
-// deployed one; it prints the handler's response. Logs go to stderr.
+// deployed one, or with -env configured by the process environment as the
+// Lambda is by its own; it prints the handler's response. Logs go to
+// stderr.
 package main
 
 import (
@@ -48,9 +50,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	env := res.ProcessorEnv()
-	for k, v := range res.ReceiverEnv() {
-		env[k] = v
+	// Under -env the function reads its own variables, and names any
+	// missing.
+	env := map[string]string{}
+	if !target.Env {
+		env = res.ProcessorEnv()
+		for k, v := range res.ReceiverEnv() {
+			env[k] = v
+		}
 	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {

@@ -1,5 +1,6 @@
 // Command send signs a webhook body and POSTs it the way Smartcar does, to
-// the local stack or any receiver URL.
+// the local stack or any receiver URL; with -env it signs with the current
+// token of the secret AMT_SECRET_ID names.
 package main
 
 import (
@@ -14,7 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/amtsecret"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 )
@@ -28,8 +32,10 @@ func main() {
 
 func run() error {
 	fs := flag.NewFlagSet("send", flag.ExitOnError)
+	var target devstack.Target
+	target.AddEnvFlag(fs)
 	url := fs.String("url", "", "receiver URL (default: the local stack's webhook URL)")
-	token := fs.String("token", os.Getenv("SMARTCAR_AMT"), "token to sign with (default $SMARTCAR_AMT, else the local stack's development token)")
+	token := fs.String("token", os.Getenv("SMARTCAR_AMT"), "token to sign with (default $SMARTCAR_AMT; else with -env the current token of the secret AMT_SECRET_ID, or the local stack's development token)")
 	unsigned := fs.Bool("unsigned", false, "send without SC-Signature (as Smartcar may send VERIFY)")
 	eventID := fs.String("event-id", "", "replace the body's eventId (with -count > 1 and no -event-id, each send gets a new one)")
 	vehicleID := fs.String("vehicle-id", "", "replace the body's vehicle id")
@@ -53,6 +59,16 @@ standard input (the default). Prints each answer; with -count, a summary with la
 	body, err := readBody(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if target.Env {
+		if *url == "" {
+			return fmt.Errorf("-env: pass -url, the receiver's webhook URL")
+		}
+		if *token == "" && !*unsigned {
+			if *token, err = currentToken(context.Background(), target); err != nil {
+				return err
+			}
+		}
 	}
 	if *url == "" || (*token == "" && !*unsigned) {
 		local, err := devstack.ReadState(devstack.StateFile())
@@ -98,6 +114,25 @@ standard input (the default). Prints each answer; with -count, a summary with la
 	wg.Wait()
 	elapsed := time.Since(start)
 	return report(results, errs, elapsed)
+}
+
+// currentToken reads the current token from the secret AMT_SECRET_ID
+// names, as the receiver does.
+func currentToken(ctx context.Context, target devstack.Target) (string, error) {
+	target.Needs = []string{devstack.EnvSecretID}
+	res, cfg, err := target.Resolve(ctx)
+	if err != nil {
+		return "", err
+	}
+	src, err := amtsecret.New(secretsmanager.NewFromConfig(cfg), res.SecretID, amtsecret.DefaultTTL)
+	if err != nil {
+		return "", err
+	}
+	tokens, err := src.Tokens(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", devstack.EnvSecretID, res.SecretID, err)
+	}
+	return tokens[0], nil
 }
 
 func readBody(arg string) ([]byte, error) {

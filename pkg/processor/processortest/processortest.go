@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -28,18 +29,33 @@ type eventItem struct {
 type Store struct {
 	mu       sync.Mutex
 	events   map[string]eventItem
-	vehicles map[string]*vehicle.State // clones, so callers never share maps with it
+	vehicles map[string]*entries
 	Err      error
 	writes   int
 }
 
-// NewStore returns an empty Store.
-func NewStore() *Store {
-	return &Store{events: map[string]eventItem{}, vehicles: map[string]*vehicle.State{}}
+// entries are one vehicle's stored entries, as the DynamoDB store keeps
+// them: nothing derived is stored.
+type entries struct {
+	details          *vehicle.Details // nil until written
+	detailsUpdatedAt int64
+	signals          map[string]stored[vehicle.Signal]
+	errors           map[string]stored[vehicle.Error]
 }
 
-// Writes counts the write calls made so far (Claim, Complete, Release,
-// PutVehicle), like DynamoDB write requests.
+type stored[T any] struct {
+	v         T
+	updatedAt int64
+}
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{events: map[string]eventItem{}, vehicles: map[string]*entries{}}
+}
+
+// Writes counts the write requests made so far, as DynamoDB would: Claim,
+// Complete, Release, and every entry write of WriteEntries, a skipped one
+// included (a failed conditional write is charged too).
 func (s *Store) Writes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,37 +132,116 @@ func (s *Store) GetVehicle(_ context.Context, vehicleID string) (*vehicle.State,
 	if s.Err != nil {
 		return nil, s.Err
 	}
-	st, ok := s.vehicles[vehicleID]
+	st := vehicle.New(vehicleID)
+	e, ok := s.vehicles[vehicleID]
 	if !ok {
-		return vehicle.New(vehicleID), nil
+		return st, nil
 	}
-	return st.Clone(), nil
+	if d := e.details; d != nil {
+		st.Make, st.Model, st.Year, st.UserID, st.Mode, st.LastDeliveredAt = d.Make, d.Model, d.Year, d.UserID, d.Mode, d.LastDeliveredAt
+		st.UpdatedAt = e.detailsUpdatedAt
+		st.Source = vehicle.SourceEntries
+	}
+	for code, sg := range e.signals {
+		st.Signals[code] = sg.v
+		st.UpdatedAt = max(st.UpdatedAt, sg.updatedAt)
+	}
+	for key, er := range e.errors {
+		st.Errors[key] = er.v
+		st.UpdatedAt = max(st.UpdatedAt, er.updatedAt)
+	}
+	st.Derive()
+	return st, nil
 }
 
-// PutVehicle implements processor.VehicleStore.
-func (s *Store) PutVehicle(_ context.Context, st *vehicle.State, fence processor.Claim) error {
+// WriteEntries implements processor.VehicleStore.
+func (s *Store) WriteEntries(_ context.Context, st *vehicle.State, ch vehicle.Changes) (processor.Written, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.writes++
+	var w processor.Written
 	if s.Err != nil {
-		return s.Err
+		return w, s.Err
 	}
-	if !s.holds(fence) {
-		return processor.ErrFenceLost
+	e, ok := s.vehicles[st.VehicleID]
+	if !ok {
+		e = &entries{signals: map[string]stored[vehicle.Signal]{}, errors: map[string]stored[vehicle.Error]{}}
+		s.vehicles[st.VehicleID] = e
 	}
-	var stored int64
-	if cur, ok := s.vehicles[st.VehicleID]; ok {
-		stored = cur.Version
+	count := func(written bool) {
+		s.writes++
+		if written {
+			w.Stored++
+		} else {
+			w.Skipped++
+		}
 	}
-	if stored != st.Version {
-		return processor.ErrVersionConflict
+	signals, errs, details := ch.Signals, ch.Errors, ch.Details
+	if ch.All {
+		signals, errs = slices.Collect(maps.Keys(st.Signals)), slices.Collect(maps.Keys(st.Errors))
+		d := st.Details()
+		details = &d
 	}
-	next := st.Clone()
-	next.Version++
-	s.vehicles[st.VehicleID] = next
-	s.events[fence.EventID] = eventItem{status: "COMPLETED", token: fence.Token}
-	st.Version = next.Version
-	return nil
+	for _, code := range signals {
+		next, ok := st.Signals[code]
+		if !ok {
+			continue
+		}
+		old, exists := e.signals[code]
+		if exists && !vehicle.Newer(next.OrderedAt, old.v.OrderedAt, ch.Bound) {
+			count(false)
+			continue
+		}
+		next.Unsupported = false // derived, never stored
+		if next.Status != vehicle.StatusSuccess && !ch.All {
+			next.Body = old.v.Body // an error report never touches the body
+		}
+		if next.Name == "" {
+			next.Name = old.v.Name
+		}
+		if next.Group == "" {
+			next.Group = old.v.Group
+		}
+		e.signals[code] = stored[vehicle.Signal]{next, st.UpdatedAt}
+		count(true)
+	}
+	for _, key := range errs {
+		next, ok := st.Errors[key]
+		if !ok {
+			continue
+		}
+		if old, exists := e.errors[key]; exists && !vehicle.Newer(next.Ordered(), old.v.Ordered(), ch.Bound) {
+			count(false)
+			continue
+		}
+		next.OrderedAt = next.Ordered()
+		e.errors[key] = stored[vehicle.Error]{next, st.UpdatedAt}
+		count(true)
+	}
+	if details != nil {
+		if old := e.details; old != nil && old.LastDeliveredAt > details.LastDeliveredAt && !vehicle.Newer(0, old.LastDeliveredAt, ch.Bound) {
+			count(false)
+		} else {
+			next := vehicle.Details{}
+			if old != nil {
+				next = *old
+			}
+			for _, f := range []struct {
+				dst *string
+				v   string
+			}{{&next.Make, details.Make}, {&next.Model, details.Model}, {&next.UserID, details.UserID}, {&next.Mode, details.Mode}} {
+				if f.v != "" {
+					*f.dst = f.v
+				}
+			}
+			if details.Year != 0 {
+				next.Year = details.Year
+			}
+			next.LastDeliveredAt = details.LastDeliveredAt
+			e.details, e.detailsUpdatedAt = &next, st.UpdatedAt
+			count(true)
+		}
+	}
+	return w, nil
 }
 
 func newToken() string {

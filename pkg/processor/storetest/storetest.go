@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
@@ -34,10 +35,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ExpiredLeaseTakenOverAndOldTokenFenced", testTakeover},
 		{"RedeliveredMessageTakesOverItsOwnClaim", testSameMessageTakeover},
 		{"ConcurrentClaimsOneWinner", testConcurrentClaims},
+		{"UnknownVehicle", testUnknownVehicle},
 		{"VehicleRoundTrip", testVehicleRoundTrip},
-		{"VehicleVersionConflict", testVersionConflict},
-		{"VehicleWriteFenced", testVehicleFence},
-		{"VehicleWriteCompletesEvent", testVehicleWriteCompletes},
+		{"NewestEntryWins", testNewestEntryWins},
+		{"ErrorReportKeepsLastGoodBody", testErrorReportKeepsBody},
+		{"ConcurrentWritersNewestWins", testConcurrentWriters},
+		{"DerivedFromErrors", testDerived},
+		{"FiveHundredSignals", testFiveHundredSignals},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -188,12 +192,16 @@ func testConcurrentClaims(t *testing.T, s Store) {
 	}
 }
 
-func sampleState(id string) *vehicle.State {
+// SampleState returns a state with every kind of entry: signals with
+// exact and huge numbers, one in error that kept its body, errors (one
+// delivered "in 2100"), and a COMPATIBILITY error naming a signal the
+// vehicle never reported.
+func SampleState(id string) *vehicle.State {
 	s := vehicle.New(id)
 	s.Make, s.Model, s.Year, s.UserID, s.Mode = "TESLA", "Model Y", 2024, "u1", "TEST"
 	s.Signals["tractionbattery-stateofcharge"] = vehicle.Signal{
 		Name: "StateOfCharge", Group: "TractionBattery", Status: "SUCCESS",
-		Body:         map[string]any{"value": json.Number("63.50"), "unit": "percent", "big": json.Number("9007199254740993")},
+		Body:         map[string]any{"value": json.Number("63.50"), "unit": "percent", "big": json.Number("9007199254740993"), "huge": json.Number("1e300")},
 		OEMUpdatedAt: 1767225590000, RetrievedAt: 1767225598412, OrderedAt: 1767225590000, EventID: "e1",
 	}
 	s.Signals["location-preciselocation"] = vehicle.Signal{
@@ -202,100 +210,254 @@ func sampleState(id string) *vehicle.State {
 		OrderedAt: 5, EventID: "e1",
 	}
 	s.Signals["location-isathome"] = vehicle.Signal{Name: "IsAtHome", Group: "Location", Status: "ERROR",
-		ErrorType: "COMPATIBILITY", ErrorCode: "VEHICLE_NOT_CAPABLE", Unsupported: true, OrderedAt: 7, EventID: "e1"}
+		Body:      map[string]any{"value": true},
+		ErrorType: "COMPATIBILITY", ErrorCode: "VEHICLE_NOT_CAPABLE", RetrievedAt: 7, OrderedAt: 7, EventID: "e1"}
 	s.Errors["PERMISSION:null"] = vehicle.Error{Type: "PERMISSION", State: "ERROR", ResolutionType: "REAUTHENTICATE",
-		Signals: []string{"closure-islocked"}, UpdatedAt: 4102444800000, OrderedAt: 1767226012907, EventID: "e2", Description: "d"} // delivered "in 2100"
-	s.NeedsReauth = true
+		Signals: []string{"closure-islocked"}, Refs: []smartcar.SignalRef{{Code: "closure-islocked", Name: "IsLocked", Group: "Closure"}},
+		UpdatedAt: 4102444800000, OrderedAt: 1767226012907, EventID: "e2", Description: "d"} // delivered "in 2100"
+	s.Errors["COMPATIBILITY:VEHICLE_NOT_CAPABLE"] = vehicle.Error{Type: "COMPATIBILITY", Code: "VEHICLE_NOT_CAPABLE", State: "ERROR",
+		Signals:   []string{"location-isathome", "charge-ischarging"},
+		Refs:      []smartcar.SignalRef{{Code: "location-isathome", Name: "IsAtHome", Group: "Location"}, {Code: "charge-ischarging", Name: "IsCharging", Group: "Charge"}},
+		UpdatedAt: 1767225712000, OrderedAt: 1767225712000, EventID: "e3"}
 	s.LastDeliveredAt = 1767225712907
 	s.UpdatedAt = 1767225713000
 	return s
 }
 
-func testVehicleRoundTrip(t *testing.T, s Store) {
-	ctx := context.Background()
+// bound is the clock-skew bound of the writes: t0 plus the skew.
+var bound = vehicle.Bound(t0)
+
+func write(t *testing.T, s Store, st *vehicle.State, ch vehicle.Changes) processor.Written {
+	t.Helper()
+	if ch.Bound == 0 {
+		ch.Bound = bound
+	}
+	w, err := s.WriteEntries(context.Background(), st, ch)
+	if err != nil {
+		t.Fatalf("WriteEntries: %v", err)
+	}
+	return w
+}
+
+func get(t *testing.T, s Store, id string) *vehicle.State {
+	t.Helper()
+	st, err := s.GetVehicle(context.Background(), id)
+	if err != nil {
+		t.Fatalf("GetVehicle: %v", err)
+	}
+	return st
+}
+
+func testUnknownVehicle(t *testing.T, s Store) {
 	vid := uniqueID(t, "v")
-	empty, err := s.GetVehicle(ctx, vid)
-	if err != nil {
-		t.Fatal(err)
+	st := get(t, s, vid)
+	if st.VehicleID != vid || st.Exists() || st.Source != vehicle.SourceNone || st.Signals == nil || st.Errors == nil || len(st.Signals)+len(st.Errors) != 0 {
+		t.Fatalf("unknown vehicle = %+v, want an empty state from no source", st)
 	}
-	if empty.VehicleID != vid || empty.Version != 0 || len(empty.Signals) != 0 || empty.Signals == nil || empty.Errors == nil {
-		t.Fatalf("unknown vehicle = %+v, want an empty state at version 0", empty)
+}
+
+func testVehicleRoundTrip(t *testing.T, s Store) {
+	vid := uniqueID(t, "v")
+	want := SampleState(vid)
+	entries := len(want.Signals) + len(want.Errors) + 1
+	if w := write(t, s, want, vehicle.Changes{All: true}); w.Stored != entries || w.Skipped != 0 {
+		t.Fatalf("first write = %+v, want %d entries stored", w, entries)
 	}
-	fence := mustClaim(t, s, uniqueID(t, "e"), t0)
-	want := sampleState(vid)
-	if err := s.PutVehicle(ctx, want, fence); err != nil {
-		t.Fatal(err)
-	}
-	if want.Version != 1 {
-		t.Fatalf("version after first write = %d, want 1", want.Version)
-	}
-	got, err := s.GetVehicle(ctx, vid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := get(t, s, vid)
+	want.Derive()
+	want.Source = vehicle.SourceEntries
 	if !reflect.DeepEqual(got, want) {
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)
 		t.Fatalf("round trip differs:\n got %s\nwant %s", gb, wb)
 	}
-	got.Model = "Model 3"
-	if err := s.PutVehicle(ctx, got, mustClaim(t, s, uniqueID(t, "e2"), t0)); err != nil || got.Version != 2 {
-		t.Fatalf("second write: version %d, %v", got.Version, err)
+	if !got.NeedsReauth || !got.Signals["location-isathome"].Unsupported || got.Signals["charge-ischarging"].Name != "IsCharging" {
+		t.Fatalf("derived fields wrong: %+v", got)
+	}
+	// Writing the same state again (a retry) skips every signal and
+	// error; the details' condition is "not later", so they are rewritten,
+	// unchanged.
+	if w := write(t, s, SampleState(vid), vehicle.Changes{All: true}); w.Stored != 1 || w.Skipped != entries-1 {
+		t.Fatalf("second write of the same state = %+v, want only the details rewritten", w)
+	}
+	if again := get(t, s, vid); !reflect.DeepEqual(again, want) {
+		t.Fatalf("a retried write changed the state")
 	}
 }
 
-func testVersionConflict(t *testing.T, s Store) {
-	ctx := context.Background()
+func testNewestEntryWins(t *testing.T, s Store) {
 	vid := uniqueID(t, "v")
-	first, second := mustClaim(t, s, uniqueID(t, "e1"), t0), mustClaim(t, s, uniqueID(t, "e2"), t0)
-	a, _ := s.GetVehicle(ctx, vid)
-	b, _ := s.GetVehicle(ctx, vid)
-	a.Make = "A"
-	if err := s.PutVehicle(ctx, a, first); err != nil {
-		t.Fatal(err)
+	at := func(code string, v int, orderedAt int64) *vehicle.State {
+		st := vehicle.New(vid)
+		st.Signals[code] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(v))}, OrderedAt: orderedAt, EventID: fmt.Sprint("e", v)}
+		return st
 	}
-	b.Make = "B"
-	if err := s.PutVehicle(ctx, b, second); !errors.Is(err, processor.ErrVersionConflict) {
-		t.Fatalf("write from a stale read = %v, want ErrVersionConflict", err)
+	value := func(code string) string { return fmt.Sprint(get(t, s, vid).Signals[code].Body["value"]) }
+	future := bound + 1 // stored before the bound existed
+	write(t, s, at("soc", 1, 100), vehicle.Changes{Signals: []string{"soc"}})
+	write(t, s, at("old", 1, future), vehicle.Changes{Signals: []string{"old"}, Bound: future + 1})
+	tests := []struct {
+		name      string
+		code      string
+		v         int
+		orderedAt int64
+		want      string
+	}{
+		{"older skipped", "soc", 2, 50, "1"},
+		{"equal skipped", "soc", 3, 100, "1"},
+		{"newer stored", "soc", 4, 150, "4"},
+		{"stored past the bound replaced", "old", 5, 10, "5"},
 	}
-	// The losing write changed nothing: its event is still held, not completed.
-	if err := s.Release(ctx, second); err != nil {
-		t.Fatalf("the losing writer's claim was disturbed: %v", err)
+	for _, tt := range tests {
+		w := write(t, s, at(tt.code, tt.v, tt.orderedAt), vehicle.Changes{Signals: []string{tt.code}})
+		if got := value(tt.code); got != tt.want {
+			t.Errorf("%s: %s = %s, want %s", tt.name, tt.code, got, tt.want)
+		}
+		if stored := tt.want == fmt.Sprint(tt.v); w.Stored != map[bool]int{true: 1}[stored] || w.Skipped != map[bool]int{false: 1}[stored] {
+			t.Errorf("%s: written %+v", tt.name, w)
+		}
 	}
-	if got, _ := s.GetVehicle(ctx, vid); got.Make != "A" || got.Version != 1 {
-		t.Fatalf("stored = %s v%d, want A v1", got.Make, got.Version)
+
+	errAt := func(state string, orderedAt int64) *vehicle.State {
+		st := vehicle.New(vid)
+		st.Errors["PERMISSION:null"] = vehicle.Error{Type: "PERMISSION", State: state, UpdatedAt: orderedAt, OrderedAt: orderedAt}
+		return st
+	}
+	errCh := vehicle.Changes{Errors: []string{"PERMISSION:null"}}
+	write(t, s, errAt("RESOLVED", 300), errCh)
+	write(t, s, errAt("ERROR", 200), errCh)
+	if got := get(t, s, vid); got.Errors["PERMISSION:null"].State != "RESOLVED" || got.NeedsReauth {
+		t.Errorf("an older ERROR replaced a newer RESOLVED: %+v", got.Errors)
+	}
+
+	details := func(model string, delivered int64) *vehicle.State {
+		st := vehicle.New(vid)
+		st.Model, st.LastDeliveredAt = model, delivered
+		return st
+	}
+	detailsCh := func(d vehicle.Details) vehicle.Changes { return vehicle.Changes{Details: &d} }
+	write(t, s, details("B", 200), detailsCh(vehicle.Details{Make: "M", Model: "B", LastDeliveredAt: 200}))
+	write(t, s, details("A", 100), detailsCh(vehicle.Details{Model: "A", LastDeliveredAt: 100}))
+	if got := get(t, s, vid); got.Model != "B" || got.Make != "M" || got.LastDeliveredAt != 200 || got.Source != vehicle.SourceEntries {
+		t.Errorf("older details replaced newer ones: %+v", got)
+	}
+	write(t, s, details("C", 300), detailsCh(vehicle.Details{Model: "C", LastDeliveredAt: 300}))
+	if got := get(t, s, vid); got.Model != "C" || got.Make != "M" || got.LastDeliveredAt != 300 {
+		t.Errorf("newer details: %+v, want model C and the make kept", got)
 	}
 }
 
-func testVehicleWriteCompletes(t *testing.T, s Store) {
-	ctx := context.Background()
-	vid, eid := uniqueID(t, "v"), uniqueID(t, "e")
-	c := mustClaim(t, s, eid, t0)
-	st, _ := s.GetVehicle(ctx, vid)
-	st.Make = "M"
-	if err := s.PutVehicle(ctx, st, c); err != nil {
-		t.Fatal(err)
+func testErrorReportKeepsBody(t *testing.T, s Store) {
+	vid := uniqueID(t, "v")
+	report := func(status string, v int, orderedAt int64) *vehicle.State {
+		st := vehicle.New(vid)
+		sg := vehicle.Signal{Name: "N", Group: "G", Status: status, OrderedAt: orderedAt, EventID: fmt.Sprint("e", orderedAt)}
+		if status == "SUCCESS" {
+			sg.Body = map[string]any{"value": json.Number(fmt.Sprint(v))}
+		} else {
+			sg.ErrorType, sg.ErrorCode, sg.Name = "VEHICLE_STATE", "ASLEEP", ""
+		}
+		st.Signals["soc"] = sg
+		return st
 	}
-	if _, out, err := s.Claim(ctx, claimReq(eid, t0.Add(time.Hour))); err != nil || out != processor.AlreadyCompleted {
-		t.Fatalf("claim after the state write = %v, %v; want AlreadyCompleted (state and completion are one write)", out, err)
+	ch := vehicle.Changes{Signals: []string{"soc"}}
+	write(t, s, report("SUCCESS", 50, 100), ch)
+	write(t, s, report("ERROR", 0, 300), ch)
+	// A good body older than the error report lands late: skipped.
+	write(t, s, report("SUCCESS", 60, 200), ch)
+	got := get(t, s, vid).Signals["soc"]
+	if got.Status != "ERROR" || got.ErrorCode != "ASLEEP" || fmt.Sprint(got.Body["value"]) != "50" || got.Name != "N" || got.OrderedAt != 300 {
+		t.Fatalf("signal = %+v, want ERROR with the last good body 50 and its name kept", got)
 	}
-	st.Make = "AGAIN"
-	if err := s.PutVehicle(ctx, st, c); !errors.Is(err, processor.ErrFenceLost) {
-		t.Fatalf("second write under a completed claim = %v, want ErrFenceLost", err)
+	write(t, s, report("SUCCESS", 70, 400), ch)
+	if got := get(t, s, vid).Signals["soc"]; got.Status != "SUCCESS" || got.ErrorCode != "" || got.ErrorType != "" || fmt.Sprint(got.Body["value"]) != "70" {
+		t.Fatalf("recovered signal = %+v", got)
 	}
 }
 
-func testVehicleFence(t *testing.T, s Store) {
-	ctx := context.Background()
-	vid, eid := uniqueID(t, "v"), uniqueID(t, "e")
-	old := mustClaim(t, s, eid, t0)
-	mustClaim(t, s, eid, t0.Add(20*time.Second)) // takeover
-	st, _ := s.GetVehicle(ctx, vid)
-	st.Make = "LATE"
-	if err := s.PutVehicle(ctx, st, old); !errors.Is(err, processor.ErrFenceLost) {
-		t.Fatalf("stale worker's vehicle write = %v, want ErrFenceLost", err)
+func testConcurrentWriters(t *testing.T, s Store) {
+	vid := uniqueID(t, "v")
+	const n = 12
+	order := []int{7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 6, 4}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, v := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := vehicle.New(vid)
+			st.Signals["soc"] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(v))}, OrderedAt: int64(1000 + v)}
+			own := fmt.Sprint("own-", v)
+			st.Signals[own] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(v))}, OrderedAt: 1}
+			_, errs[i] = s.WriteEntries(context.Background(), st, vehicle.Changes{Signals: []string{"soc", own}, Bound: bound})
+		}()
 	}
-	if got, _ := s.GetVehicle(ctx, vid); got.Version != 0 || got.Make != "" {
-		t.Fatalf("fenced write was applied: %+v", got)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := get(t, s, vid)
+	if v := fmt.Sprint(got.Signals["soc"].Body["value"]); v != fmt.Sprint(n-1) {
+		t.Errorf("soc = %s after %d concurrent writers, want the newest, %d", v, n, n-1)
+	}
+	for v := range n {
+		if _, ok := got.Signals[fmt.Sprint("own-", v)]; !ok {
+			t.Errorf("writer %d's own signal lost", v)
+		}
+	}
+}
+
+func testDerived(t *testing.T, s Store) {
+	vid := uniqueID(t, "v")
+	st := vehicle.New(vid)
+	st.Signals["location-isathome"] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": true}, OrderedAt: 10}
+	st.Errors["COMPATIBILITY:VEHICLE_NOT_CAPABLE"] = vehicle.Error{Type: "COMPATIBILITY", Code: "VEHICLE_NOT_CAPABLE", State: "ERROR",
+		Signals: []string{"location-isathome"}, Refs: []smartcar.SignalRef{{Code: "location-isathome"}}, UpdatedAt: 20, OrderedAt: 20}
+	st.Errors["PERMISSION:null"] = vehicle.Error{Type: "PERMISSION", State: "ERROR", UpdatedAt: 20, OrderedAt: 20}
+	write(t, s, st, vehicle.Changes{All: true})
+	if got := get(t, s, vid); !got.NeedsReauth || !got.Signals["location-isathome"].Unsupported {
+		t.Fatalf("needsReauth %v, unsupported %v: want both derived from the unresolved errors", got.NeedsReauth, got.Signals["location-isathome"].Unsupported)
+	}
+	resolved := vehicle.New(vid)
+	for key, e := range st.Errors {
+		e.State, e.UpdatedAt, e.OrderedAt = "RESOLVED", 30, 30
+		resolved.Errors[key] = e
+	}
+	write(t, s, resolved, vehicle.Changes{Errors: []string{"COMPATIBILITY:VEHICLE_NOT_CAPABLE", "PERMISSION:null"}})
+	if got := get(t, s, vid); got.NeedsReauth || got.Signals["location-isathome"].Unsupported {
+		t.Fatalf("needsReauth %v, unsupported %v after RESOLVED: want both cleared", got.NeedsReauth, got.Signals["location-isathome"].Unsupported)
+	}
+}
+
+// testFiveHundredSignals: an event may carry any number of signals.
+func testFiveHundredSignals(t *testing.T, s Store) {
+	vid := uniqueID(t, "v")
+	st := vehicle.New(vid)
+	var codes []string
+	for i := range 500 {
+		code := fmt.Sprintf("group%d-signal%d", i, i)
+		codes = append(codes, code)
+		st.Signals[code] = vehicle.Signal{Name: "N", Group: "G", Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(i))}, OrderedAt: 100}
+	}
+	if w := write(t, s, st, vehicle.Changes{All: true}); w.Stored != 501 {
+		t.Fatalf("first write of 500 signals = %+v, want 500 signals and the details stored", w)
+	}
+	for code, sg := range st.Signals {
+		sg.OrderedAt, sg.Body = 200, map[string]any{"value": json.Number("7")}
+		st.Signals[code] = sg
+	}
+	if w := write(t, s, st, vehicle.Changes{Signals: codes}); w.Stored != 500 {
+		t.Fatalf("500 newer signals: %+v", w)
+	}
+	got := get(t, s, vid)
+	if len(got.Signals) != 500 {
+		t.Fatalf("%d signals read back, want 500", len(got.Signals))
+	}
+	for _, code := range codes {
+		if sg := got.Signals[code]; fmt.Sprint(sg.Body["value"]) != "7" || sg.OrderedAt != 200 {
+			t.Fatalf("%s = %+v", code, sg)
+		}
 	}
 }
