@@ -46,9 +46,10 @@ test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed c
 	@echo "fault-injection ledger (prints its counts; I/O-bound, so without -race):"
 	$(GO) test -count=1 -timeout 20m -v -run 'TestLedgerUnderFaults' ./pkg/devstack
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go mod tidy -diff, go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
