@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
+
 	"slices"
 	"strings"
 	"sync"
@@ -19,13 +19,12 @@ import (
 )
 
 // Conditions of the entry writes: newest wins per entry (see
-// vehicle.Changes). An entry ordered later than the bound was stored
-// before the bound existed, and is replaced.
+// vehicle.Changes).
 // Attribute names are always given as #name placeholders, so that none
 // can clash with a reserved word.
 const (
-	newerCondition   = "attribute_not_exists(#" + attrOrderedAt + ") OR #" + attrOrderedAt + " < :at OR #" + attrOrderedAt + " > :bound"
-	detailsCondition = "attribute_not_exists(#" + attrLastDeliveredAt + ") OR #" + attrLastDeliveredAt + " <= :at OR #" + attrLastDeliveredAt + " > :bound"
+	newerCondition   = "attribute_not_exists(#" + attrOrderedAt + ") OR #" + attrOrderedAt + " < :at"
+	detailsCondition = "attribute_not_exists(#" + attrLastDeliveredAt + ") OR #" + attrLastDeliveredAt + " <= :at"
 )
 
 // expression builds an update expression with its names and values.
@@ -48,6 +47,13 @@ func (e *expression) setValue(attr, placeholder string) {
 func (e *expression) setAttr(attr string, v types.AttributeValue) {
 	e.values[":"+attr] = v
 	e.setValue(attr, ":"+attr)
+}
+
+// setIfAbsent sets attr to v only where the item has no attr yet.
+func (e *expression) setIfAbsent(attr string, v types.AttributeValue) {
+	e.names["#"+attr] = attr
+	e.values[":"+attr] = v
+	e.set = append(e.set, "#"+attr+" = if_not_exists(#"+attr+", :"+attr+")")
 }
 
 func (e *expression) removeAttr(attr string) {
@@ -153,9 +159,6 @@ func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.
 	if err := checkKey(StateKey, st.VehicleID); err != nil {
 		return w, err
 	}
-	if ch.Bound <= 0 {
-		ch.Bound = math.MaxInt64 // no bound
-	}
 	signals, errs, details := ch.Signals, ch.Errors, ch.Details
 	if ch.All {
 		signals, errs = slices.Sorted(maps.Keys(st.Signals)), slices.Sorted(maps.Keys(st.Errors))
@@ -168,7 +171,7 @@ func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.
 		if !ok {
 			continue
 		}
-		in, err := s.signalWrite(st.VehicleID, code, sg, ch.All, ch.Bound, st.UpdatedAt)
+		in, err := s.signalWrite(st.VehicleID, code, sg, ch.All, st.UpdatedAt)
 		if err != nil {
 			return w, err
 		}
@@ -187,7 +190,7 @@ func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.
 			Item:                      errorItemOf(st.VehicleID, key, e, st.UpdatedAt),
 			ConditionExpression:       aws.String(newerCondition),
 			ExpressionAttributeNames:  map[string]string{"#" + attrOrderedAt: attrOrderedAt},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(e.Ordered()), ":bound": num(ch.Bound)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(e.Ordered())},
 		}})
 	}
 	if err := s.run(ctx, writes, &w); err != nil {
@@ -196,7 +199,7 @@ func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.
 	if details != nil {
 		// Last: a vehicle entry means every entry of its first write is
 		// stored (GetVehicle reads the legacy table until then).
-		if err := s.run(ctx, []write{{update: s.detailsWrite(st.VehicleID, *details, ch.Bound, st.UpdatedAt)}}, &w); err != nil {
+		if err := s.run(ctx, []write{{update: s.detailsWrite(st.VehicleID, *details, st.UpdatedAt)}}, &w); err != nil {
 			return w, err
 		}
 	}
@@ -244,12 +247,12 @@ func (s *Store) run(ctx context.Context, writes []write, w *processor.Written) e
 }
 
 // signalWrite is the UpdateItem of one signal entry.
-func (s *Store) signalWrite(vehicleID, code string, sg vehicle.Signal, all bool, bound, updatedAt int64) (*dynamodb.UpdateItemInput, error) {
+func (s *Store) signalWrite(vehicleID, code string, sg vehicle.Signal, all bool, updatedAt int64) (*dynamodb.UpdateItemInput, error) {
 	entry := signalEntry(code)
 	if err := checkSortKey(entry); err != nil {
 		return nil, err
 	}
-	ex := newExpression(map[string]types.AttributeValue{":at": num(sg.OrderedAt), ":bound": num(bound), ":ua": num(updatedAt)}, attrOrderedAt)
+	ex := newExpression(map[string]types.AttributeValue{":at": num(sg.OrderedAt), ":ua": num(updatedAt)}, attrOrderedAt)
 	ex.setValue(attrOrderedAt, ":at")
 	ex.setValue(attrUpdatedAt, ":ua")
 	ex.setAttr(attrStatus, str(sg.Status))
@@ -278,9 +281,16 @@ func (s *Store) signalWrite(vehicleID, code string, sg vehicle.Signal, all bool,
 			}
 			body = av
 		}
-		// A good report without a body clears it; one in error (written
-		// whole, by a first write) keeps what is stored.
-		opt(attrBody, body, sg.Body != nil, sg.Status != vehicle.StatusSuccess)
+		switch {
+		case sg.Status == vehicle.StatusSuccess:
+			// A good report without a body clears it.
+			opt(attrBody, body, sg.Body != nil, false)
+		case sg.Body != nil:
+			// One in error, written whole by a first write, brings the last
+			// good body it read; one stored since (a concurrent newer good
+			// report) is newer still, and stays.
+			ex.setIfAbsent(attrBody, body)
+		}
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.vehiclesTable),
@@ -294,8 +304,8 @@ func (s *Store) signalWrite(vehicleID, code string, sg vehicle.Signal, all bool,
 
 // detailsWrite is the UpdateItem of the vehicle entry: the details' set
 // fields replace the stored ones.
-func (s *Store) detailsWrite(vehicleID string, d vehicle.Details, bound, updatedAt int64) *dynamodb.UpdateItemInput {
-	ex := newExpression(map[string]types.AttributeValue{":at": num(d.LastDeliveredAt), ":bound": num(bound), ":ua": num(updatedAt)}, attrLastDeliveredAt)
+func (s *Store) detailsWrite(vehicleID string, d vehicle.Details, updatedAt int64) *dynamodb.UpdateItemInput {
+	ex := newExpression(map[string]types.AttributeValue{":at": num(d.LastDeliveredAt), ":ua": num(updatedAt)}, attrLastDeliveredAt)
 	ex.setValue(attrLastDeliveredAt, ":at")
 	ex.setValue(attrUpdatedAt, ":ua")
 	for _, f := range []struct{ attr, v string }{{attrMake, d.Make}, {attrModel, d.Model}, {attrUserID, d.UserID}, {attrMode, d.Mode}} {

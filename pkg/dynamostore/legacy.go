@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -127,5 +128,10 @@ func (s *Store) getLegacy(ctx context.Context, vehicleID string) (*vehicle.State
 	if out.Item == nil {
 		return nil, nil
 	}
-	return decodeVehicle(out.Item)
+	st, err := decodeVehicle(out.Item)
+	if err != nil {
+		return nil, err
+	}
+	st.ForgetTimesAfter(vehicle.Bound(time.Now()))
+	return st, nil
 }

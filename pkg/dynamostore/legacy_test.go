@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -169,7 +168,7 @@ func TestMigrateLegacy(t *testing.T) {
 	newer := vehicle.New("v-migrate-1")
 	newer.Signals["group1-signal1"] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number("7")}, OrderedAt: 1767225900000, EventID: "e-new"}
 	newer.UpdatedAt = 1767225900001
-	if _, err := store.WriteEntries(ctx, newer, vehicle.Changes{Signals: []string{"group1-signal1"}, Bound: vehicle.Bound(time.Now())}); err != nil {
+	if _, err := store.WriteEntries(ctx, newer, vehicle.Changes{Signals: []string{"group1-signal1"}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -41,9 +41,10 @@ type MigrateOptions struct {
 	DryRun bool
 	// Progress, if set, is called after every page of the scan.
 	Progress func(Migration)
-	// Now is the time writes are ordered against (vehicle.Bound); zero
-	// means time.Now.
-	Now time.Time
+	// Now, if set, is the clock: a legacy time later than its reading plus
+	// vehicle.MaxClockSkew is forgotten (vehicle.State.ForgetTimesAfter).
+	// Nil means time.Now, read per vehicle.
+	Now func() time.Time
 }
 
 // MigrateLegacy moves every vehicle of the legacy table into the entry
@@ -58,8 +59,8 @@ func MigrateLegacy(ctx context.Context, api ScanAPI, s *Store, opts MigrateOptio
 		return m, fmt.Errorf("no legacy table to migrate from")
 	}
 	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
+	if now == nil {
+		now = time.Now
 	}
 	in := &dynamodb.ScanInput{TableName: aws.String(s.legacyTable), ConsistentRead: aws.Bool(true)}
 	if opts.StartAfter != "" {
@@ -71,9 +72,14 @@ func MigrateLegacy(ctx context.Context, api ScanAPI, s *Store, opts MigrateOptio
 			return m, fmt.Errorf("scan %s: %w", s.legacyTable, err)
 		}
 		for _, item := range out.Items {
+			if err := ctx.Err(); err != nil {
+				// LastVehicle is the last vehicle attempted: a run started
+				// after it misses none.
+				return m, err
+			}
 			m.Vehicles++
 			m.LastVehicle = getS(item, StateKey)
-			w, err := s.migrateItem(ctx, item, now, opts.DryRun)
+			w, err := s.migrateItem(ctx, item, now(), opts.DryRun)
 			m.Stored += w.Stored
 			m.Skipped += w.Skipped
 			switch {
@@ -103,36 +109,36 @@ func (s *Store) migrateItem(ctx context.Context, item map[string]types.Attribute
 	if err != nil {
 		return processor.Written{}, err
 	}
+	legacy.ForgetTimesAfter(vehicle.Bound(now))
 	es, err := s.queryEntries(ctx, legacy.VehicleID)
 	if err != nil {
 		return processor.Written{}, err
 	}
-	bound := vehicle.Bound(now)
-	missing := missingEntries(legacy, es, bound)
+	missing := missingEntries(legacy, es)
 	n := len(missing.Signals) + len(missing.Errors)
-	if !es.vehicle || vehicle.Newer(legacy.LastDeliveredAt, es.st.LastDeliveredAt, bound) {
+	if !es.vehicle || vehicle.Newer(legacy.LastDeliveredAt, es.st.LastDeliveredAt) {
 		n++ // the details
 	}
 	if n == 0 || dryRun {
 		return processor.Written{Stored: n}, nil
 	}
 	// Whole, so that signals in error keep their bodies; the details last.
-	return s.WriteEntries(ctx, missing, vehicle.Changes{All: true, Bound: bound})
+	return s.WriteEntries(ctx, missing, vehicle.Changes{All: true})
 }
 
 // missingEntries returns the part of legacy that is missing or older in
 // the entry layout (es), with legacy's details.
-func missingEntries(legacy *vehicle.State, es *entryState, bound int64) *vehicle.State {
+func missingEntries(legacy *vehicle.State, es *entryState) *vehicle.State {
 	out := vehicle.New(legacy.VehicleID)
 	out.Make, out.Model, out.Year, out.UserID, out.Mode = legacy.Make, legacy.Model, legacy.Year, legacy.UserID, legacy.Mode
 	out.LastDeliveredAt, out.UpdatedAt = legacy.LastDeliveredAt, legacy.UpdatedAt
 	for code, sg := range legacy.Signals {
-		if cur, ok := es.st.Signals[code]; !ok || vehicle.Newer(sg.OrderedAt, cur.OrderedAt, bound) {
+		if cur, ok := es.st.Signals[code]; !ok || vehicle.Newer(sg.OrderedAt, cur.OrderedAt) {
 			out.Signals[code] = sg
 		}
 	}
 	for key, e := range legacy.Errors {
-		if cur, ok := es.st.Errors[key]; !ok || vehicle.Newer(e.Ordered(), cur.Ordered(), bound) {
+		if cur, ok := es.st.Errors[key]; !ok || vehicle.Newer(e.Ordered(), cur.Ordered()) {
 			out.Errors[key] = e
 		}
 	}

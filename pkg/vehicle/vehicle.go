@@ -172,11 +172,10 @@ type Result struct {
 
 // Changes name the entries of a State to store. Each entry is stored only
 // over an older one: a signal or an error over one whose orderedAt is
-// earlier, or later than Bound (stored before the bound existed); the
-// details over ones whose lastDeliveredAt is not later, or later than
-// Bound. A write that finds a newer entry stored is skipped: a concurrent
-// event brought newer news. So the writes of any events, in any order,
-// leave the newest entry of each.
+// earlier; the details over ones whose lastDeliveredAt is not later. A
+// write that finds a newer entry stored is skipped: a concurrent event
+// brought newer news. So the writes of any events, in any order, leave the
+// newest entry of each.
 type Changes struct {
 	// All asks for every entry of the state, details last: its first
 	// write in the entry layout.
@@ -187,8 +186,6 @@ type Changes struct {
 	// Details, when set, holds the details a delivery changed: its
 	// non-empty fields replace the stored ones.
 	Details *Details
-	// Bound is the processing time plus MaxClockSkew (ms); 0 is none.
-	Bound int64
 }
 
 // Empty reports whether there is nothing to store.
@@ -217,10 +214,37 @@ func (r Result) Changed() bool { return r.Applied > 0 }
 func Bound(now time.Time) int64 { return now.Add(MaxClockSkew).UnixMilli() }
 
 // Newer reports whether an entry ordered at at replaces one stored with
-// orderedAt stored: a later time replaces, and so does any time when the
-// stored one is later than bound (stored before the bound existed). A
-// bound of 0 or less is no bound.
-func Newer(at, stored, bound int64) bool { return at > stored || bound > 0 && stored > bound }
+// orderedAt stored.
+func Newer(at, stored int64) bool { return at > stored }
+
+// ForgetTimesAfter forgets every ordering time of s later than bound (ms):
+// such a time was stored before times were bounded (vehicle states written
+// before MaxClockSkew existed, such as a legacy item carrying a report
+// dated 2100), and would hold its entry against every genuine report. A
+// forgotten time orders as unknown, so the next report replaces the entry.
+// It returns how many it forgot.
+func (s *State) ForgetTimesAfter(bound int64) int {
+	n := 0
+	for code, sg := range s.Signals {
+		if sg.OrderedAt > bound {
+			sg.OrderedAt = 0
+			s.Signals[code] = sg
+			n++
+		}
+	}
+	for key, e := range s.Errors {
+		if e.orderedAt() > bound {
+			e.OrderedAt, e.UpdatedAt = 0, 0
+			s.Errors[key] = e
+			n++
+		}
+	}
+	if s.LastDeliveredAt > bound {
+		s.LastDeliveredAt = 0
+		n++
+	}
+	return n
+}
 
 // New returns the empty state of a vehicle.
 func New(vehicleID string) *State {
@@ -247,20 +271,9 @@ func (m *merge) order(reported int64, c Clamp) int64 {
 	return m.bound
 }
 
-// stored returns the time a stored entry is ordered by. One later than the
-// bound was stored before the bound existed: it orders as unknown, so that
-// the next report replaces it.
-func (m *merge) stored(at int64) int64 {
-	if at > m.bound {
-		return 0
-	}
-	return at
-}
-
 // Apply merges ev into s and returns what changed. now is the processing
 // time: a time in ev later than now plus MaxClockSkew is ordered at that
-// bound. A stored time later than the bound (stored before the bound
-// existed) orders as unknown, so that the state recovers.
+// bound.
 func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	if s.Signals == nil {
 		s.Signals = map[string]Signal{}
@@ -269,7 +282,6 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 		s.Errors = map[string]Error{}
 	}
 	m := &merge{eventID: ev.EventID, bound: Bound(now)}
-	m.r.Changes.Bound = m.bound
 	for _, sig := range ev.Signals {
 		if s.applySignal(m, int64(ev.Meta.DeliveredAt), sig) {
 			m.r.Applied++
@@ -305,7 +317,7 @@ func appendOnce(list []string, v string) []string {
 // applyDetails keeps the vehicle's details and mode of the newest delivery.
 func (s *State) applyDetails(m *merge, ev smartcar.Event) {
 	delivered := m.order(int64(ev.Meta.DeliveredAt), Clamp{Field: "deliveredAt"})
-	if delivered < m.stored(s.LastDeliveredAt) {
+	if delivered < s.LastDeliveredAt {
 		return
 	}
 	// A newer delivery alone is not news: only a changed field is stored.
@@ -365,7 +377,7 @@ func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) bool
 	reported, field := reportedAt(sig, delivered)
 	at := m.order(reported, Clamp{Field: field, Signal: sig.Code})
 	old, exists := s.Signals[sig.Code]
-	if exists && at <= m.stored(old.OrderedAt) {
+	if exists && !Newer(at, old.OrderedAt) {
 		return false
 	}
 	next := Signal{
@@ -399,7 +411,7 @@ func (e Error) orderedAt() int64 {
 func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) bool {
 	key := ErrorKey(e.Type, e.Code)
 	at := m.order(delivered, Clamp{Field: "deliveredAt", ErrorKey: key})
-	if old, ok := s.Errors[key]; ok && at <= m.stored(old.orderedAt()) {
+	if old, ok := s.Errors[key]; ok && !Newer(at, old.orderedAt()) {
 		return false
 	}
 	var codes []string

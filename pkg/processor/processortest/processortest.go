@@ -187,13 +187,16 @@ func (s *Store) WriteEntries(_ context.Context, st *vehicle.State, ch vehicle.Ch
 			continue
 		}
 		old, exists := e.signals[code]
-		if exists && !vehicle.Newer(next.OrderedAt, old.v.OrderedAt, ch.Bound) {
+		if exists && !vehicle.Newer(next.OrderedAt, old.v.OrderedAt) {
 			count(false)
 			continue
 		}
 		next.Unsupported = false // derived, never stored
-		if next.Status != vehicle.StatusSuccess && !ch.All {
-			next.Body = old.v.Body // an error report never touches the body
+		if next.Status != vehicle.StatusSuccess && (!ch.All || next.Body == nil || old.v.Body != nil) {
+			// An error report never replaces a stored body; written whole
+			// (ch.All) it brings the last good body it read, kept only
+			// where none is stored.
+			next.Body = old.v.Body
 		}
 		if next.Name == "" {
 			next.Name = old.v.Name
@@ -209,7 +212,7 @@ func (s *Store) WriteEntries(_ context.Context, st *vehicle.State, ch vehicle.Ch
 		if !ok {
 			continue
 		}
-		if old, exists := e.errors[key]; exists && !vehicle.Newer(next.Ordered(), old.v.Ordered(), ch.Bound) {
+		if old, exists := e.errors[key]; exists && !vehicle.Newer(next.Ordered(), old.v.Ordered()) {
 			count(false)
 			continue
 		}
@@ -218,7 +221,7 @@ func (s *Store) WriteEntries(_ context.Context, st *vehicle.State, ch vehicle.Ch
 		count(true)
 	}
 	if details != nil {
-		if old := e.details; old != nil && old.LastDeliveredAt > details.LastDeliveredAt && !vehicle.Newer(0, old.LastDeliveredAt, ch.Bound) {
+		if old := e.details; old != nil && old.LastDeliveredAt > details.LastDeliveredAt {
 			count(false)
 		} else {
 			next := vehicle.Details{}

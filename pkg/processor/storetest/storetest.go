@@ -224,14 +224,8 @@ func SampleState(id string) *vehicle.State {
 	return s
 }
 
-// bound is the clock-skew bound of the writes: t0 plus the skew.
-var bound = vehicle.Bound(t0)
-
 func write(t *testing.T, s Store, st *vehicle.State, ch vehicle.Changes) processor.Written {
 	t.Helper()
-	if ch.Bound == 0 {
-		ch.Bound = bound
-	}
 	w, err := s.WriteEntries(context.Background(), st, ch)
 	if err != nil {
 		t.Fatalf("WriteEntries: %v", err)
@@ -293,9 +287,13 @@ func testNewestEntryWins(t *testing.T, s Store) {
 		return st
 	}
 	value := func(code string) string { return fmt.Sprint(get(t, s, vid).Signals[code].Body["value"]) }
-	future := bound + 1 // stored before the bound existed
+	// An entry ordered at its writer's clock-skew bound (a report from the
+	// future): a later writer's bound may be lower (its clock a little
+	// behind, or its record taken first), and an older report must still
+	// lose to it.
+	clamped := vehicle.Bound(t0)
 	write(t, s, at("soc", 1, 100), vehicle.Changes{Signals: []string{"soc"}})
-	write(t, s, at("old", 1, future), vehicle.Changes{Signals: []string{"old"}, Bound: future + 1})
+	write(t, s, at("clamped", 1, clamped), vehicle.Changes{Signals: []string{"clamped"}})
 	tests := []struct {
 		name      string
 		code      string
@@ -306,7 +304,8 @@ func testNewestEntryWins(t *testing.T, s Store) {
 		{"older skipped", "soc", 2, 50, "1"},
 		{"equal skipped", "soc", 3, 100, "1"},
 		{"newer stored", "soc", 4, 150, "4"},
-		{"stored past the bound replaced", "old", 5, 10, "5"},
+		{"clamped entry kept against an older report", "clamped", 5, clamped - 3600_000, "1"},
+		{"clamped entry replaced by a later one", "clamped", 6, clamped + 1, "6"},
 	}
 	for _, tt := range tests {
 		w := write(t, s, at(tt.code, tt.v, tt.orderedAt), vehicle.Changes{Signals: []string{tt.code}})
@@ -373,6 +372,19 @@ func testErrorReportKeepsBody(t *testing.T, s Store) {
 	if got := get(t, s, vid).Signals["soc"]; got.Status != "SUCCESS" || got.ErrorCode != "" || got.ErrorType != "" || fmt.Sprint(got.Body["value"]) != "70" {
 		t.Fatalf("recovered signal = %+v", got)
 	}
+
+	// A first write (ch.All: a vehicle read from the legacy layout, say)
+	// of a report in error carries the last good body it read. A newer good
+	// body stored meanwhile by a concurrent event stays.
+	firstWrite := report("ERROR", 0, 600)
+	sg := firstWrite.Signals["soc"]
+	sg.Body = map[string]any{"value": json.Number("70")} // what it read
+	firstWrite.Signals["soc"] = sg
+	write(t, s, report("SUCCESS", 80, 500), ch) // the concurrent newer good report lands first
+	write(t, s, firstWrite, vehicle.Changes{All: true})
+	if got := get(t, s, vid).Signals["soc"]; got.Status != "ERROR" || fmt.Sprint(got.Body["value"]) != "80" {
+		t.Fatalf("signal = %+v after a first write in error, want ERROR keeping the newer good body 80", got)
+	}
 }
 
 func testConcurrentWriters(t *testing.T, s Store) {
@@ -389,7 +401,7 @@ func testConcurrentWriters(t *testing.T, s Store) {
 			st.Signals["soc"] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(v))}, OrderedAt: int64(1000 + v)}
 			own := fmt.Sprint("own-", v)
 			st.Signals[own] = vehicle.Signal{Status: "SUCCESS", Body: map[string]any{"value": json.Number(fmt.Sprint(v))}, OrderedAt: 1}
-			_, errs[i] = s.WriteEntries(context.Background(), st, vehicle.Changes{Signals: []string{"soc", own}, Bound: bound})
+			_, errs[i] = s.WriteEntries(context.Background(), st, vehicle.Changes{Signals: []string{"soc", own}})
 		}()
 	}
 	wg.Wait()
