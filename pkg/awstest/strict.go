@@ -113,6 +113,9 @@ func (t *strict) checkDynamoDB(r *http.Request, op string, body []byte) *http.Re
 	if msg := checkNumbers(req); msg != "" {
 		return validation(r, msg)
 	}
+	if tooDeep(req) {
+		return validation(r, "Nesting Levels have exceeded supported limits")
+	}
 	for _, w := range writes(op, req) {
 		if w.item {
 			if n := itemSize(w.attrs); n > maxItemBytes {
@@ -264,6 +267,60 @@ func schemaOf(table map[string]any) keySchema {
 		}
 	}
 	return s
+}
+
+// maxNesting is how deep DynamoDB lets maps and lists nest in an item.
+const maxNesting = 32
+
+// tooDeep reports whether an attribute value of an Item or of
+// ExpressionAttributeValues, anywhere in the request, nests maps and lists
+// deeper than DynamoDB allows.
+func tooDeep(v any) bool {
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			if tooDeep(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if values, ok := e.(map[string]any); ok && (k == "Item" || k == "ExpressionAttributeValues") {
+				for _, av := range values {
+					if nesting(av) > maxNesting {
+						return true
+					}
+				}
+			}
+			if tooDeep(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nesting returns how many maps and lists nest in the attribute value av.
+func nesting(av any) int {
+	m, _ := av.(map[string]any)
+	var children []any
+	switch inner := m["M"].(type) {
+	case map[string]any:
+		for _, e := range inner {
+			children = append(children, e)
+		}
+	default:
+		l, ok := m["L"].([]any)
+		if !ok {
+			return 0
+		}
+		children = l
+	}
+	depth := 0
+	for _, e := range children {
+		depth = max(depth, nesting(e))
+	}
+	return depth + 1
 }
 
 // checkNumbers walks the whole request for N and NS values and returns

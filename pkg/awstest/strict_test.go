@@ -172,6 +172,19 @@ func TestStrictDynamoDBKeysAndItemSize(t *testing.T) {
 	)
 	s := func(n int) string { return `{"S":"` + strings.Repeat("k", n) + `"}` }
 	b := func(n int) string { return `{"B":"` + base64.StdEncoding.EncodeToString(make([]byte, n)) + `"}` }
+	// nested is an attribute value of n maps and lists, alternately.
+	nested := func(n int) string {
+		v := `{"S":"x"}`
+		for i := range n {
+			if i%2 == 0 {
+				v = `{"M":{"a":` + v + `}}`
+			} else {
+				v = `{"L":[` + v + `]}`
+			}
+		}
+		return v
+	}
+	const tooDeep = "Nesting Levels have exceeded supported limits"
 	created := `{"TableName":"created","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}]}`
 	tests := []struct {
 		name, target, body, wantMessage string
@@ -195,6 +208,10 @@ func TestStrictDynamoDBKeysAndItemSize(t *testing.T) {
 		{"item over 400 KB", "PutItem", `{"TableName":"described","Item":{"id":{"S":"a"},"v":` + s(400<<10-3) + `}}`, tooLarge},
 		{"transaction put over 400 KB", "TransactWriteItems", `{"TransactItems":[{"Put":{"TableName":"described","Item":{"id":{"S":"a"},"m":{"M":{"v":` + s(400<<10) + `}}}}}]}`, tooLarge},
 		{"list item over 400 KB", "PutItem", `{"TableName":"described","Item":{"id":{"S":"a"},"l":{"L":[` + strings.Repeat(s(1000)+",", 410) + `{"NULL":true}]}}}`, tooLarge},
+		// Maps and lists nest at most 32 levels, in an item or in an update's values.
+		{"nested 32 levels", "PutItem", `{"TableName":"described","Item":{"id":{"S":"a"},"v":` + nested(32) + `}}`, ""},
+		{"nested 33 levels", "PutItem", `{"TableName":"described","Item":{"id":{"S":"a"},"v":` + nested(33) + `}}`, tooDeep},
+		{"update value nested 33 levels", "UpdateItem", `{"TableName":"described","Key":{"id":{"S":"a"}},"ExpressionAttributeValues":{":v":` + nested(33) + `}}`, tooDeep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -175,7 +175,7 @@ func (b jsonBody) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) 
 	if b == nil {
 		return &types.AttributeValueMemberNULL{Value: true}, nil
 	}
-	return toAttributeValue(map[string]any(b))
+	return toAttributeValue(map[string]any(b), 1)
 }
 
 // UnmarshalDynamoDBAttributeValue implements attributevalue.Unmarshaler.
@@ -195,7 +195,19 @@ func (b *jsonBody) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) erro
 	return nil
 }
 
-func toAttributeValue(v any) (types.AttributeValue, error) {
+// maxNesting is how deep DynamoDB lets maps and lists nest in an item; a
+// signal body is at least one level down (in its entry's attribute).
+const maxNesting = 32
+
+// toAttributeValue converts a decoded JSON value; depth is how many maps
+// and lists enclose it in the item.
+func toAttributeValue(v any, depth int) (types.AttributeValue, error) {
+	switch v.(type) {
+	case []any, map[string]any:
+		if depth >= maxNesting {
+			return nil, fmt.Errorf("nested deeper than DynamoDB's %d levels", maxNesting)
+		}
+	}
 	switch x := v.(type) {
 	case nil:
 		return &types.AttributeValueMemberNULL{Value: true}, nil
@@ -213,7 +225,7 @@ func toAttributeValue(v any) (types.AttributeValue, error) {
 	case []any:
 		l := make([]types.AttributeValue, len(x))
 		for i, e := range x {
-			av, err := toAttributeValue(e)
+			av, err := toAttributeValue(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -223,7 +235,7 @@ func toAttributeValue(v any) (types.AttributeValue, error) {
 	case map[string]any:
 		m := make(map[string]types.AttributeValue, len(x))
 		for k, e := range x {
-			av, err := toAttributeValue(e)
+			av, err := toAttributeValue(e, depth+1)
 			if err != nil {
 				return nil, err
 			}

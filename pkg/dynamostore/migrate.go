@@ -27,8 +27,10 @@ type Migration struct {
 	Failed   int // vehicles that could not be moved (see Errors)
 	Stored   int // entries stored
 	Skipped  int // entries a newer stored one kept
-	// LastVehicle is the last vehicle read: pass it as StartAfter to
-	// resume an interrupted run.
+	// LastVehicle is where to resume an interrupted run (as StartAfter):
+	// the last vehicle before the run's first failure, so that every
+	// vehicle after it, the failed ones included, is read again. "" when
+	// the first vehicle failed or none was read.
 	LastVehicle string
 	Errors      []error
 }
@@ -73,19 +75,20 @@ func MigrateLegacy(ctx context.Context, api ScanAPI, s *Store, opts MigrateOptio
 		}
 		for _, item := range out.Items {
 			if err := ctx.Err(); err != nil {
-				// LastVehicle is the last vehicle attempted: a run started
-				// after it misses none.
 				return m, err
 			}
 			m.Vehicles++
-			m.LastVehicle = getS(item, StateKey)
+			id := getS(item, StateKey)
 			w, err := s.migrateItem(ctx, item, now(), opts.DryRun)
 			m.Stored += w.Stored
 			m.Skipped += w.Skipped
+			if err == nil && m.Failed == 0 {
+				m.LastVehicle = id
+			}
 			switch {
 			case err != nil:
 				m.Failed++
-				m.Errors = append(m.Errors, fmt.Errorf("vehicle %s: %w", m.LastVehicle, err))
+				m.Errors = append(m.Errors, fmt.Errorf("vehicle %s: %w", id, err))
 			case w.Stored > 0:
 				m.Moved++
 			default:

@@ -29,7 +29,7 @@ func TestJSONNumberAttribute(t *testing.T) {
 		{5e-324, &types.AttributeValueMemberB{Value: []byte("5e-324")}},
 	}
 	for _, tt := range tests {
-		got, err := toAttributeValue(tt.in)
+		got, err := toAttributeValue(tt.in, 1)
 		if err != nil {
 			t.Errorf("%v: %v", tt.in, err)
 			continue
@@ -52,7 +52,7 @@ func TestJSONNumberAttribute(t *testing.T) {
 		}
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
-		if _, err := toAttributeValue(bad); err == nil {
+		if _, err := toAttributeValue(bad, 1); err == nil {
 			t.Errorf("%v stored", bad)
 		}
 	}

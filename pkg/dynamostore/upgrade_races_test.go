@@ -3,7 +3,10 @@ package dynamostore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,5 +154,68 @@ func TestMigrationStopsWhenCancelled(t *testing.T) {
 	m, err := dynamostore.MigrateLegacy(ctx, cancellingScan{client, cancel}, store, dynamostore.MigrateOptions{})
 	if err == nil || m.LastVehicle != "" || m.Failed != 0 || m.Vehicles != 0 {
 		t.Errorf("cancelled run: %+v, %v; want it stopped before any vehicle, resuming from the start", m, err)
+	}
+}
+
+// failFirstWrite fails the first entry write, as a throttled or dropped
+// request does, and lets the others through.
+type failFirstWrite struct {
+	*dynamodb.Client
+	once sync.Once
+}
+
+func (f *failFirstWrite) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	failed := false
+	f.once.Do(func() { failed = true })
+	if failed {
+		return nil, errors.New("injected write failure")
+	}
+	return f.Client.UpdateItem(ctx, in, optFns...)
+}
+
+// TestMigrationResumePointPrecedesFailures: the resume point of a run
+// comes before its first failed vehicle, so a resumed run retries it (it
+// used to name the last vehicle read, and a resumed run skipped every
+// vehicle that had failed before it).
+func TestMigrationResumePointPrecedesFailures(t *testing.T) {
+	store, client, _ := legacyStore(t)
+	for i := range 3 {
+		putLegacy(t, client, store.LegacyTable(), legacyAt(fmt.Sprint("v-resume-", i), 1767225600000), 1)
+	}
+	flaky := dynamostore.New(&failFirstWrite{Client: client}, store.EventsTable(), store.StateTable(), dynamostore.WithLegacyTable(store.LegacyTable()))
+	m, err := dynamostore.MigrateLegacy(context.Background(), client, flaky, dynamostore.MigrateOptions{})
+	if err != nil || m.Failed != 1 || m.Vehicles != 3 {
+		t.Fatalf("run with one failing write: %+v, %v", m, err)
+	}
+	resumed, err := dynamostore.MigrateLegacy(context.Background(), client, store, dynamostore.MigrateOptions{StartAfter: m.LastVehicle})
+	if err != nil || resumed.Failed != 0 {
+		t.Fatalf("resumed run: %+v, %v", resumed, err)
+	}
+	for i := range 3 {
+		st, err := store.GetVehicle(context.Background(), fmt.Sprint("v-resume-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Source != vehicle.SourceEntries {
+			t.Errorf("v-resume-%d still read from %v after the resumed run (resumed from %q)", i, st.Source, m.LastVehicle)
+		}
+	}
+}
+
+// TestBodyNestedTooDeepDeadLetteredAtOnce: DynamoDB refuses maps and lists
+// nested more than 32 levels, on every retry; such a signal body parks its
+// event in the DLQ at once, with the reason.
+func TestBodyNestedTooDeepDeadLetteredAtOnce(t *testing.T) {
+	store, _ := newStore(t)
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	dlq := &processortest.DLQ{}
+	body := fmt.Sprintf(`{"eventId":"e-deep","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v-deep"},
+	  "signals":[{"code":"x","body":%s,"meta":{"oemUpdatedAt":1767225600000},"status":{"value":"SUCCESS"}}]},"meta":{"deliveredAt":1767225600000}}`, deep)
+	failed := newProcessor(store, dlq).ProcessBatch(context.Background(), []processor.Record{{MessageID: "m-deep", Body: []byte(body), ReceiveCount: 1}})
+	if len(failed) != 0 {
+		t.Fatalf("record failed, to be retried: a body DynamoDB can never store must be dead-lettered at once")
+	}
+	if letters := dlq.Letters(); len(letters) != 1 || !strings.Contains(letters[0].Reason, "nested deeper") {
+		t.Fatalf("dead letters %+v, want one saying the body is nested too deep", letters)
 	}
 }

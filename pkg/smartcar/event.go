@@ -146,11 +146,11 @@ func ParseEvent(body []byte) (Event, error) {
 	case EventVehicleState, EventVehicleError:
 	case "":
 		if name := text(w["eventName"]); name != "" {
-			return Event{}, fmt.Errorf("%w: legacy v2 event %q is not supported", ErrInvalidEvent, name)
+			return Event{}, fmt.Errorf("%w: legacy v2 event %.64q is not supported", ErrInvalidEvent, name)
 		}
 		return Event{}, fmt.Errorf("%w: no eventType", ErrInvalidEvent)
 	default:
-		return Event{}, fmt.Errorf("%w: unknown eventType %q", ErrInvalidEvent, ev.EventType)
+		return Event{}, fmt.Errorf("%w: unknown eventType %.64q", ErrInvalidEvent, ev.EventType)
 	}
 	m := object(w["meta"])
 	ev.Meta = Meta{DeliveryID: text(m["deliveryId"]), DeliveredAt: millis(m["deliveredAt"]), Mode: text(m["mode"]),

@@ -54,13 +54,13 @@ func main() {
 		},
 	})
 	report(m, *dryRun)
+	for _, e := range m.Errors[:min(len(m.Errors), 20)] {
+		fmt.Fprintln(os.Stderr, "  failed:", e)
+	}
 	if err != nil {
 		fail(fmt.Errorf("%w (resume with -start-after %q)", err, m.LastVehicle))
 	}
 	if m.Failed > 0 {
-		for _, e := range m.Errors[:min(len(m.Errors), 20)] {
-			fmt.Fprintln(os.Stderr, "  failed:", e)
-		}
 		fail(fmt.Errorf("%d vehicles not moved: run again to retry them", m.Failed))
 	}
 }
