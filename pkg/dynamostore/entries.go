@@ -292,14 +292,7 @@ func (s *Store) signalWrite(vehicleID, code string, sg vehicle.Signal, all bool,
 			ex.setIfAbsent(attrBody, body)
 		}
 	}
-	return &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.vehiclesTable),
-		Key:                       entryKey(vehicleID, entry),
-		UpdateExpression:          aws.String(ex.String()),
-		ConditionExpression:       aws.String(newerCondition),
-		ExpressionAttributeNames:  ex.names,
-		ExpressionAttributeValues: ex.values,
-	}, nil
+	return s.entryUpdate(vehicleID, entry, newerCondition, ex), nil
 }
 
 // detailsWrite is the UpdateItem of the vehicle entry: the details' set
@@ -316,11 +309,16 @@ func (s *Store) detailsWrite(vehicleID string, d vehicle.Details, updatedAt int6
 	if d.Year != 0 {
 		ex.setAttr(attrYear, num(int64(d.Year)))
 	}
+	return s.entryUpdate(vehicleID, entryVehicle, detailsCondition, ex)
+}
+
+// entryUpdate is the UpdateItem of one entry: ex, on condition.
+func (s *Store) entryUpdate(vehicleID, entry, condition string, ex *expression) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.vehiclesTable),
-		Key:                       entryKey(vehicleID, entryVehicle),
+		Key:                       entryKey(vehicleID, entry),
 		UpdateExpression:          aws.String(ex.String()),
-		ConditionExpression:       aws.String(detailsCondition),
+		ConditionExpression:       aws.String(condition),
 		ExpressionAttributeNames:  ex.names,
 		ExpressionAttributeValues: ex.values,
 	}
