@@ -85,10 +85,11 @@ type Delivery struct {
 
 // Measured is one kind of vehicle's measured quantities.
 type Measured struct {
-	// State is a VEHICLE_STATE event (the mean over a realistic stream),
-	// Error a VEHICLE_ERROR and Duplicate a redelivery the processor
-	// finds already completed.
-	State, Error, Duplicate Event
+	// State is a steady VEHICLE_STATE event (the mean over a stream of
+	// events changing 1 to 3 signals), First a vehicle's first event
+	// (every signal new), Error a VEHICLE_ERROR and Duplicate a
+	// redelivery the processor finds already applied.
+	State, First, Error, Duplicate Event
 	// Receiver is a VEHICLE_STATE delivery at the receiver.
 	Receiver Delivery
 }
@@ -101,6 +102,10 @@ type Assumptions struct {
 	// DeliveriesPerEvent counts Smartcar's retries: 1.05 is one delivery
 	// in twenty repeated.
 	DeliveriesPerEvent float64
+	// EventsPerVehicle is how many VEHICLE_STATE events a vehicle sends
+	// in its life on the service: one of them is its first. 0 leaves
+	// first events out.
+	EventsPerVehicle float64
 	// ReceiverMemoryMB and ProcessorMemoryMB are the functions' memory
 	// (the stack's defaults, infra ReceiverMemoryMB and ProcessorMemoryMB).
 	ReceiverMemoryMB, ProcessorMemoryMB float64
@@ -117,7 +122,8 @@ type Assumptions struct {
 	// (BATCH_CONCURRENCY): their DynamoDB waits overlap.
 	ProcessorBatch, BatchConcurrency float64
 	// PlatformLogBytes is what Lambda itself logs per invocation: START,
-	// END and REPORT lines (PlatformLogLines of them).
+	// END and REPORT lines (PlatformLogLines of them). The stack drops
+	// them (system log level WARN); ≈ 270 bytes in 3 lines with INFO.
 	PlatformLogBytes, PlatformLogLines float64
 	// LogEventOverhead is the bytes CloudWatch Logs counts per log event
 	// beyond its message (26, as PutLogEvents sizes a batch).
@@ -137,20 +143,23 @@ func DefaultAssumptions() Assumptions {
 	return Assumptions{
 		ErrorShare:         0.10,
 		DeliveriesPerEvent: 1.05,
-		ReceiverMemoryMB:   256,
-		ProcessorMemoryMB:  256,
-		FullVCPUMemoryMB:   1769,
-		ReceiverWait:       10 * time.Millisecond,
-		DynamoDBWait:       5 * time.Millisecond,
-		ProcessorBatch:     10,
-		BatchConcurrency:   4,
-		PlatformLogBytes:   270,
-		PlatformLogLines:   3,
-		LogEventOverhead:   26,
-		SQSChunkBytes:      64 << 10,
-		WarmReceivers:      5,
-		SecretTTL:          5 * time.Minute,
-		WebhooksPerSecond:  10,
+		// Three weeks of a vehicle reporting twice an hour; a fleet keeps
+		// its vehicles for months, so first events weigh less still.
+		EventsPerVehicle:  1000,
+		ReceiverMemoryMB:  256,
+		ProcessorMemoryMB: 256,
+		FullVCPUMemoryMB:  1769,
+		ReceiverWait:      10 * time.Millisecond,
+		DynamoDBWait:      5 * time.Millisecond,
+		ProcessorBatch:    10,
+		BatchConcurrency:  4,
+		PlatformLogBytes:  0,
+		PlatformLogLines:  0,
+		LogEventOverhead:  26,
+		SQSChunkBytes:     64 << 10,
+		WarmReceivers:     5,
+		SecretTTL:         5 * time.Minute,
+		WebhooksPerSecond: 10,
 	}
 }
 
@@ -200,8 +209,13 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 	deliveries := a.DeliveriesPerEvent
 	// The processor's records per webhook: the event itself, and each
 	// extra delivery found already done.
+	first := 0.0 // the share of VEHICLE_STATE events that are a vehicle's first
+	if a.EventsPerVehicle > 0 {
+		first = 1 / a.EventsPerVehicle
+	}
 	mix := func(f func(Event) float64) float64 {
-		return (1-a.ErrorShare)*f(m.State) + a.ErrorShare*f(m.Error) + (deliveries-1)*f(m.Duplicate)
+		state := (1-first)*f(m.State) + first*f(m.First)
+		return (1-a.ErrorShare)*state + a.ErrorShare*f(m.Error) + (deliveries-1)*f(m.Duplicate)
 	}
 	invocations := deliveries / a.ProcessorBatch // processor invocations per webhook
 

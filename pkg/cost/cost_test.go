@@ -21,6 +21,8 @@ func TestPrice(t *testing.T) {
 	// ten), 5 warm receivers fetching the secret every 5 minutes at 10
 	// webhooks a second.
 	realistic := cost.DefaultAssumptions()
+	// The stack of then logged Lambda's START, END and REPORT lines.
+	realistic.PlatformLogBytes, realistic.PlatformLogLines = 270, 3
 	tests := []struct {
 		name string
 		a    cost.Assumptions
@@ -45,10 +47,28 @@ func TestPrice(t *testing.T) {
 			},
 		},
 		{
+			name: "first events",
+			a:    func() cost.Assumptions { a := bare; a.EventsPerVehicle = 4; return a }(),
+			m: cost.Measured{
+				State:    cost.Event{WCU: 2},
+				First:    cost.Event{WCU: 86},
+				Receiver: cost.Delivery{MessageBytes: 1000},
+			},
+			want: map[string]float64{
+				"API Gateway HTTP API requests":          1.00,
+				"Lambda requests (receiver + processor)": 0.40,
+				"SQS requests (send, receive, delete)":   1.20,
+				"DynamoDB write request units":           14.375, // (3/4 × 2 + 1/4 × 86) × $0.625
+				"total":                                  16.975,
+			},
+		},
+		{
 			name: "85 signals before issue 11",
 			a:    realistic,
 			m: cost.Measured{
-				State:     cost.Event{WCU: 41, RCU: 5, DynamoDBRequests: 3, LogBytes: 1700, LogLines: 5, CPU: 14 * time.Millisecond},
+				State: cost.Event{WCU: 41, RCU: 5, DynamoDBRequests: 3, LogBytes: 1700, LogLines: 5, CPU: 14 * time.Millisecond},
+				// The one-item layout wrote the whole vehicle on every event.
+				First:     cost.Event{WCU: 41, RCU: 5, DynamoDBRequests: 3, LogBytes: 1700, LogLines: 5, CPU: 14 * time.Millisecond},
 				Error:     cost.Event{WCU: 41, RCU: 5, DynamoDBRequests: 3, LogBytes: 1200, LogLines: 3, CPU: 4 * time.Millisecond},
 				Duplicate: cost.Event{WCU: 1, RCU: 1, DynamoDBRequests: 1, LogBytes: 1100, LogLines: 3, CPU: time.Millisecond},
 				Receiver:  cost.Delivery{LogBytes: 1000, LogLines: 4, CPU: 3 * time.Millisecond, MessageBytes: 100 << 10},

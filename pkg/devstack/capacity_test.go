@@ -292,6 +292,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// add adds the processor's capacity, requests and logs of d to sum.
+func (sum *delivered) add(d delivered) {
+	sum.wcu, sum.rcu, sum.requests = sum.wcu+d.wcu, sum.rcu+d.rcu, sum.requests+d.requests
+	sum.procBytes, sum.procLines = sum.procBytes+d.procBytes, sum.procLines+d.procLines
+}
+
 // streamLength is the realistic stream's length: a first event, then
 // steady events with 1 to 3 changed signals.
 const streamLength = 50
@@ -307,6 +313,7 @@ const streamLength = 50
 //
 //	first, steady1, steady10, duplicate, stale, error: one event each
 //	stream: mean over a first event and steady ones with 1–3 changes
+//	steady: mean over the steady events of the stream alone
 //	recv-*: per delivery of a VEHICLE_STATE, at the receiver
 //
 // benchreport (make bench) turns them into the capacity and cost tables.
@@ -364,7 +371,7 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 
 	// The realistic stream, on a vehicle of its own.
 	rng := rand.New(rand.NewPCG(uint64(n), 11))
-	var sum delivered
+	var sum, steady delivered
 	var recvSum delivered
 	stream := newFleetVehicle(n, at(10))
 	for i := range streamLength {
@@ -375,13 +382,17 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 		if d.succeeded != 1 {
 			b.Fatalf("stream event %d not processed:\n%s", i, s.procLogs)
 		}
-		sum.wcu, sum.rcu, sum.requests = sum.wcu+d.wcu, sum.rcu+d.rcu, sum.requests+d.requests
-		sum.procBytes, sum.procLines = sum.procBytes+d.procBytes, sum.procLines+d.procLines
+		sum.add(d)
+		if i > 0 {
+			steady.add(d)
+		}
 		recvSum.recvBytes, recvSum.recvLines, recvSum.messageBytes = recvSum.recvBytes+d.recvBytes, recvSum.recvLines+d.recvLines, recvSum.messageBytes+d.messageBytes
 	}
 	const k = streamLength
 	metrics["stream-WCU"], metrics["stream-RCU"], metrics["stream-requests"] = sum.wcu/k, sum.rcu/k, sum.requests/k
 	metrics["stream-logB"], metrics["stream-loglines"] = sum.procBytes/k, sum.procLines/k
+	metrics["steady-WCU"], metrics["steady-RCU"], metrics["steady-requests"] = steady.wcu/(k-1), steady.rcu/(k-1), steady.requests/(k-1)
+	metrics["steady-logB"], metrics["steady-loglines"] = steady.procBytes/(k-1), steady.procLines/(k-1)
 	metrics["recv-logB"], metrics["recv-loglines"], metrics["recv-msgB"] = recvSum.recvBytes/k, recvSum.recvLines/k, recvSum.messageBytes/k
 
 	// CPU time, without the meter's own work: a warm stream on another

@@ -31,7 +31,10 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
 // ledgerRun configures one run of the pipeline under test.
@@ -41,6 +44,9 @@ type ledgerRun struct {
 	events            int
 	dynamoDB, sqsSend float64 // fault probabilities
 	killEvery         int     // kill every n-th processor invocation mid-batch; 0 never
+	// handler registers a handler, so that the processor claims events in
+	// the events table; without one, applying is the state merge alone.
+	handler bool
 }
 
 // generatedEvent is one VEHICLE_STATE the sender delivers.
@@ -117,6 +123,9 @@ func TestLedgerUnderFaults(t *testing.T) {
 	t.Run("faults", func(t *testing.T) {
 		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6})
 	})
+	t.Run("faults, with a handler", func(t *testing.T) {
+		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6, handler: true})
+	})
 	t.Run("no faults", func(t *testing.T) {
 		checkLedger(t, ledgerRun{prefix: "ln-", seed: 7, events: 120})
 	})
@@ -170,7 +179,15 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := functions.NewProcessor(env(procEnv), faultyProcessor, logs)
+	var handlers []processor.Handler
+	var handled sync.Map // eventId -> struct{}
+	if run.handler {
+		handlers = append(handlers, processor.HandlerFunc(func(_ context.Context, ev smartcar.Event, _ processor.Claim) error {
+			handled.Store(ev.EventID, struct{}{})
+			return nil
+		}))
+	}
+	proc, err := functions.NewProcessor(env(procEnv), faultyProcessor, logs, handlers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +253,33 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	waitDrained(ctx, t, sqsClient, res.QueueURL, logs.Len)
 	stop()
 
-	// The ledger, read once the pipeline has stopped.
+	// What was applied, read once the pipeline has stopped: with a
+	// handler, the events the ledger completed (each handled); without,
+	// the events whose every signal is stored, from them or from a newer
+	// event (each event's oemUpdatedAt is its own).
 	ctx = context.Background()
 	ddb := dynamodb.NewFromConfig(clean)
+	store := dynamostore.New(ddb, res.EventsTable, res.StateTable)
 	completed := map[string]bool{}
+	states := map[string]*vehicle.State{}
 	for _, ev := range events {
+		if !run.handler {
+			st, ok := states[ev.vehicle]
+			if !ok {
+				if st, err = store.GetVehicle(ctx, ev.vehicle); err != nil {
+					t.Fatal(err)
+				}
+				states[ev.vehicle] = st
+			}
+			applied := true
+			for code := range ev.values {
+				applied = applied && st.Signals[code].OrderedAt >= ev.oem
+			}
+			if applied {
+				completed[ev.id] = true
+			}
+			continue
+		}
 		out, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(res.EventsTable), ConsistentRead: aws.Bool(true),
 			Key: map[string]types.AttributeValue{dynamostore.EventsKey: &types.AttributeValueMemberS{Value: ev.id}}})
 		if err != nil {
@@ -248,6 +287,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 		}
 		if st, ok := out.Item["status"].(*types.AttributeValueMemberS); ok && st.Value == dynamostore.StatusCompleted {
 			completed[ev.id] = true
+			if _, ok := handled.Load(ev.id); !ok {
+				t.Errorf("%s completed, but its handler never ran", ev.id)
+			}
 		}
 	}
 	queue := dlq.Queue{API: sqsClient, DLQURL: res.DLQURL}
@@ -288,7 +330,6 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	// written before their event completes (each only over an older one),
 	// so an entry may also come from an event parked in the DLQ after its
 	// writes landed: redriven, it completes and writes nothing new.
-	store := dynamostore.New(ddb, res.EventsTable, res.StateTable)
 	byID := map[string]generatedEvent{}
 	vehicles := map[string]bool{}
 	for _, ev := range events {

@@ -127,8 +127,8 @@ func TestWriteRequestsPer85SignalEvent(t *testing.T) {
 	}
 	ops := counter.reset()
 	t.Logf("DynamoDB requests for a vehicle's first 85-signal event: %v", ops)
-	if w := writes(ops); w != 88 || ops["Query"] != 1 || ops["GetItem"] != 0 {
-		t.Fatalf("%d write requests %v, want 88 (the claim, 85 signals, the vehicle, the completion) and one Query", w, ops)
+	if w := writes(ops); w != 86 || ops["Query"] != 1 || ops["GetItem"] != 0 {
+		t.Fatalf("%d write requests %v, want 86 (85 signals, the vehicle; no claim without handlers) and one Query", w, ops)
 	}
 	// The next event changes one signal: only that one is written.
 	signals["group7-signal"] = 1000
@@ -138,8 +138,8 @@ func TestWriteRequestsPer85SignalEvent(t *testing.T) {
 		t.Fatal(failed)
 	}
 	ops = counter.reset()
-	if w := writes(ops); w != 3 || ops["Query"] != 1 {
-		t.Fatalf("%d write requests %v for one changed signal, want 3 (claim, signal, completion) and one Query", w, ops)
+	if w := writes(ops); w != 1 || ops["Query"] != 1 {
+		t.Fatalf("%d write requests %v for one changed signal, want the signal's alone and one Query", w, ops)
 	}
 	if got := value(t, store, "v85", "group84-signal"); got != "84" {
 		t.Fatalf("signal 84 = %s", got)
@@ -219,8 +219,8 @@ func TestOlderEventLastChangesNothingAndMixedMerge(t *testing.T) {
 	if !reflect.DeepEqual(after, before) {
 		t.Fatalf("older event changed the state:\n%+v\n%+v", before, after)
 	}
-	if ops := counter.reset(); writes(ops) != 2 || ops["UpdateItem"] != 2 {
-		t.Errorf("an all-stale event wrote %v, want only its claim and completion", ops)
+	if ops := counter.reset(); writes(ops) != 0 {
+		t.Errorf("an all-stale event wrote %v, want nothing", ops)
 	}
 	// An older event with one newer signal: merged per signal.
 	mixed := []byte(strings.Replace(string(body("mixed", "vo", 1000, map[string]int{"soc": 40, "odo": 150})), `"odo","name":"N","group":"G","body":{"value":150},"meta":{"oemUpdatedAt":1000}`, `"odo","name":"N","group":"G","body":{"value":150},"meta":{"oemUpdatedAt":3000}`, 1))
@@ -256,7 +256,8 @@ func TestCrashAfterClaimFinishedOnceStaleWriteRefused(t *testing.T) {
 	if err != nil || out != processor.Claimed {
 		t.Fatal(out, err)
 	}
-	p := newProcessor(store, &processortest.DLQ{})
+	// A handler makes the processor claim events.
+	p := newProcessor(store, &processortest.DLQ{}, processor.HandlerFunc(func(context.Context, smartcar.Event, processor.Claim) error { return nil }))
 	if failed := p.ProcessBatch(ctx, []processor.Record{{MessageID: "m", Body: b, ReceiveCount: 2}}); len(failed) != 0 {
 		t.Fatalf("retry failed %v", failed)
 	}

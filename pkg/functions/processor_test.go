@@ -98,8 +98,8 @@ func TestPoisonParkedRestOfBatchSucceeds(t *testing.T) {
 
 func TestDuplicateDeliveriesOneEffect(t *testing.T) {
 	s := newProcessorStack(t)
-	// The batch holds the event twice: one record applies it, the other is
-	// a duplicate, or is deferred if it finds the event still in progress.
+	// The batch holds the event twice: one record applies it, the other
+	// finds it applied.
 	first := s.invoke(t, samples.MustRead("processor/sqs-duplicate-deliveries.json"))
 	deferred := s.logs.Count("processing.deferred")
 	if len(first.BatchItemFailures) != deferred {
@@ -114,8 +114,12 @@ func TestDuplicateDeliveriesOneEffect(t *testing.T) {
 	if sg := st.Signals["tractionbattery-stateofcharge"]; sg.EventID != "4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02" {
 		t.Fatalf("state of charge = %+v, want the event's", sg)
 	}
-	if n := s.logs.Count("processing.duplicate"); n != 3-deferred {
-		t.Errorf("%d processing.duplicate lines, want %d", n, 3-deferred)
+	// Without handlers nothing is claimed: the record that lost the race
+	// finds its writes refused, as not newer, and succeeds with nothing
+	// applied; the redeliveries find the event's own entries stored.
+	dups, done := s.logs.Count("processing.duplicate"), s.logs.Count("processing.succeeded")
+	if dups < 2 || dups+done+deferred != 4 {
+		t.Errorf("%d processing.duplicate, %d succeeded, %d deferred lines for 4 records; want the 2 redeliveries duplicates", dups, done, deferred)
 	}
 	if n := s.logs.Count("processing.failed"); n != 0 {
 		t.Errorf("%d processing.failed lines for duplicates", n)

@@ -1,17 +1,25 @@
 // Package processor is the processing core: it takes the receiver's queued
 // webhooks in batches and applies each event's effects exactly once.
 //
-// For every record it decodes the event, claims the eventId in a Ledger
-// (a conditional write), runs the user's Handlers, and finishes the event:
-// the Finisher (by default the vehicle-state merge) stores its effects and
-// then marks it completed, each effect write idempotent so that a retry
-// after a crash in between is harmless. A duplicate of a completed event
-// is acknowledged without effects; one whose event is still in progress
-// under another message's claim is retried later, never acknowledged, as
-// nothing proves that the holder will finish. A body that can never be
-// processed goes to the dead-letter queue at once, with its reason; any
-// other failure fails only its own record, so the queue retries it and,
-// after its redrive limit, dead-letters it.
+// For every record it decodes the event and has the Finisher (by default
+// the vehicle-state merge) store its effects. Those writes are idempotent
+// and commutative: each lands only over an older entry, so applying an
+// event again, or two events in any order, leaves the same state. An event
+// is therefore applied exactly once without any bookkeeping, and a
+// redelivery is recognised from the state itself (ErrAlreadyApplied).
+//
+// The user's Handlers may have effects that are not idempotent (a
+// notification, a charge), so when any are registered the processor
+// claims each eventId in a Ledger (a conditional write) first, runs the
+// handlers, stores the effects and marks the event completed: a duplicate
+// of a completed event is acknowledged without effects; one whose event is
+// still in progress under another message's claim is retried later, never
+// acknowledged, as nothing proves that the holder will finish. The claim
+// costs two writes per event, paid only by those who need it.
+//
+// A body that can never be processed goes to the dead-letter queue at
+// once, with its reason; any other failure fails only its own record, so
+// the queue retries it and, after its redrive limit, dead-letters it.
 //
 // It knows nothing of Lambda, SQS or DynamoDB: adapters provide Ledger,
 // VehicleStore and DeadLetterQueue.
@@ -120,10 +128,10 @@ type Ledger interface {
 }
 
 // Handler is business logic run for each event after it is claimed and
-// before it is finished, so that its effects happen once per event. If the
-// finishing write fails after a handler succeeded, the event is retried and
-// the handler runs again: make side effects idempotent by eventId where that
-// matters.
+// before its effects are stored, so that its effects happen once per
+// event. If a later write fails after a handler succeeded, the event is
+// retried and the handler runs again: make side effects idempotent by
+// eventId where that matters.
 type Handler interface {
 	Handle(ctx context.Context, ev smartcar.Event, claim Claim) error
 }
@@ -136,24 +144,29 @@ func (f HandlerFunc) Handle(ctx context.Context, ev smartcar.Event, claim Claim)
 	return f(ctx, ev, claim)
 }
 
-// Finisher completes a claimed event: it stores the event's effects and
-// marks the event completed in the Ledger. Its effect writes must be
-// idempotent and commutative (the StateFinisher's store each entry only
-// over an older one), since an event may be finished again after a crash
-// between the two, and a worker whose claim was taken over may still
-// write. It returns ErrFenceLost if the claim was taken over.
+// Finisher stores an event's effects. Its writes must be idempotent and
+// commutative (the StateFinisher's store each entry only over an older
+// one): without handlers nothing else keeps an event from being applied
+// twice or out of order, and with them an event may be finished again
+// after a crash before its completion, or by a worker whose claim was
+// taken over. claim is the zero Claim when no handlers are registered.
+// It returns ErrAlreadyApplied when the event's effects were stored
+// before and it stored nothing.
 type Finisher interface {
 	Finish(ctx context.Context, ev smartcar.Event, claim Claim) error
 }
 
-// LedgerOnly is the Finisher of a processor that stores no effects of its
-// own: it only marks the event completed.
-type LedgerOnly struct{ Ledger Ledger }
+// ErrAlreadyApplied is returned by a Finisher for an event whose effects
+// were stored before: a redelivery. The processor counts it as a
+// duplicate.
+var ErrAlreadyApplied = errors.New("event already applied")
+
+// NoEffects is the Finisher of a processor whose handlers are all its
+// effects.
+type NoEffects struct{}
 
 // Finish implements Finisher.
-func (f LedgerOnly) Finish(ctx context.Context, _ smartcar.Event, claim Claim) error {
-	return f.Ledger.Complete(ctx, claim, time.Now())
-}
+func (NoEffects) Finish(context.Context, smartcar.Event, Claim) error { return nil }
 
 // DeadLetterQueue parks records that can never be processed.
 type DeadLetterQueue interface {
@@ -195,10 +208,12 @@ type Processor struct {
 }
 
 // New returns a Processor that, for every event, runs handlers in order and
-// then finisher (LedgerOnly{ledger} if nil).
+// then finisher (NoEffects if nil). With handlers, each event is claimed
+// in ledger first and completed there last; without, ledger is not used
+// and may be nil.
 func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handler, opts Options) *Processor {
 	if finisher == nil {
-		finisher = LedgerOnly{ledger}
+		finisher = NoEffects{}
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
@@ -329,35 +344,51 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 	r.log.DebugContext(ctx, "processing.started")
 
 	now := p.opts.Now()
-	claim, outcome, err := p.ledger.Claim(ctx, ClaimRequest{
-		EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID, MessageID: rec.MessageID,
-		Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
-	})
-	switch {
-	case err != nil && IsPermanent(err): // e.g. an eventId the ledger can never store
-		return p.deadLetter(ctx, r, fmt.Errorf("claim: %w", err))
-	case err != nil:
-		return fmt.Errorf("claim: %w", err)
-	case outcome == AlreadyCompleted:
-		r.count(MetricDuplicatesSkipped, 1)
-		r.outcome.InfoContext(ctx, "processing.duplicate", "status", "completed")
-		return nil
-	case outcome == HeldElsewhere:
-		// Acknowledging it is safe only while the holder's message outlives
-		// its claim, which nothing here can check: a message redriven from
-		// the DLQ comes back under a new id, and a claim made long after its
-		// receive outlives the visibility timeout.
-		return ErrInProgress
+	var claim Claim
+	if p.claims() {
+		var outcome Outcome
+		claim, outcome, err = p.ledger.Claim(ctx, ClaimRequest{
+			EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID, MessageID: rec.MessageID,
+			Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
+		})
+		switch {
+		case err != nil && IsPermanent(err): // e.g. an eventId the ledger can never store
+			return p.deadLetter(ctx, r, fmt.Errorf("claim: %w", err))
+		case err != nil:
+			return fmt.Errorf("claim: %w", err)
+		case outcome == AlreadyCompleted:
+			return p.duplicate(ctx, r)
+		case outcome == HeldElsewhere:
+			// Acknowledging it is safe only while the holder's message
+			// outlives its claim, which nothing here can check: a message
+			// redriven from the DLQ comes back under a new id, and a claim
+			// made long after its receive outlives the visibility timeout.
+			return ErrInProgress
+		}
 	}
 
-	if err := p.run(ctx, ev, claim); err != nil {
-		if !errors.Is(err, ErrFenceLost) {
+	err = p.run(ctx, ev, claim)
+	again := errors.Is(err, ErrAlreadyApplied)
+	if again {
+		err = nil
+	}
+	if err == nil && p.claims() {
+		// Completed even when already applied: the claim's own handlers ran.
+		if err = p.ledger.Complete(ctx, claim, p.opts.Now()); err != nil {
+			err = fmt.Errorf("complete: %w", err)
+		}
+	}
+	if err != nil {
+		if p.claims() && !errors.Is(err, ErrFenceLost) {
 			p.release(ctx, r, claim)
 		}
 		if IsPermanent(err) {
 			return p.deadLetter(ctx, r, err)
 		}
 		return err
+	}
+	if again && !p.claims() {
+		return p.duplicate(ctx, r)
 	}
 	r.count(MetricEventsProcessed, 1)
 	attrs := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
@@ -367,6 +398,17 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		attrs = append(attrs, "endToEndMs", latency)
 	}
 	r.outcome.InfoContext(ctx, "processing.succeeded", attrs...)
+	return nil
+}
+
+// claims reports whether events are claimed in the ledger: only when
+// handlers, whose effects need not be idempotent, are registered.
+func (p *Processor) claims() bool { return len(p.handlers) > 0 }
+
+// duplicate acknowledges a record whose event was applied before.
+func (p *Processor) duplicate(ctx context.Context, r *record) error {
+	r.count(MetricDuplicatesSkipped, 1)
+	r.outcome.InfoContext(ctx, "processing.duplicate", "status", "completed")
 	return nil
 }
 
@@ -384,10 +426,11 @@ func (p *Processor) run(ctx context.Context, ev smartcar.Event, claim Claim) (er
 			return err
 		}
 	}
-	if err := p.finisher.Finish(ctx, ev, claim); err != nil {
+	err = p.finisher.Finish(ctx, ev, claim)
+	if err != nil && !errors.Is(err, ErrAlreadyApplied) {
 		return fmt.Errorf("finish: %w", err)
 	}
-	return nil
+	return err
 }
 
 func (p *Processor) release(ctx context.Context, r *record, claim Claim) {

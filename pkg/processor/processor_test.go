@@ -74,6 +74,39 @@ func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	return f
 }
 
+// newStateOnlyFixture is a processor without handlers: the state merge is
+// all it does, and its ledger must never be used.
+func newStateOnlyFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
+	f.now.Store(time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli())
+	log := logging.New(f.logs, slog.LevelDebug)
+	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})
+	clock := func() time.Time { return time.UnixMilli(f.now.Load()) }
+	finisher := processor.NewStateFinisher(f.store, log, metrics)
+	finisher.Now = clock
+	f.p = processor.New(unusedLedger{t}, finisher, f.dlq, nil, processor.Options{Logger: log, Metrics: metrics, Now: clock})
+	return f
+}
+
+// unusedLedger fails the test on any call.
+type unusedLedger struct{ t *testing.T }
+
+func (l unusedLedger) Claim(context.Context, processor.ClaimRequest) (processor.Claim, processor.Outcome, error) {
+	l.t.Error("Claim called without handlers")
+	return processor.Claim{}, processor.Claimed, nil
+}
+
+func (l unusedLedger) Complete(context.Context, processor.Claim, time.Time) error {
+	l.t.Error("Complete called without handlers")
+	return nil
+}
+
+func (l unusedLedger) Release(context.Context, processor.Claim) error {
+	l.t.Error("Release called without handlers")
+	return nil
+}
+
 func (f *fixture) advance(d time.Duration) { f.now.Add(d.Milliseconds()) }
 
 func rec(id string, body []byte) processor.Record {
@@ -144,6 +177,51 @@ func TestDuplicateSkipped(t *testing.T) {
 	}
 	if !strings.Contains(f.metrics.String(), `"DuplicatesSkipped":1`) || strings.Count(f.logs.String(), "processing.duplicate") != 2 {
 		t.Errorf("duplicates not counted and logged:\n%s", f.logs.String())
+	}
+}
+
+// TestWithoutHandlersRedeliveriesAreDuplicates: with no handlers nothing is
+// claimed; a redelivery, concurrent or later, even with Smartcar's later
+// deliveredAt, is recognised from the stored state, counted as a
+// duplicate and writes nothing.
+func TestWithoutHandlersRedeliveriesAreDuplicates(t *testing.T) {
+	for _, name := range []string{"vehicle_state", "vehicle_error"} {
+		t.Run(name, func(t *testing.T) {
+			f := newStateOnlyFixture(t)
+			ctx := context.Background()
+			body := events.MustRead("bodies/" + name + ".json")
+			if failed := f.p.ProcessBatch(ctx, []processor.Record{rec("m0", body)}); len(failed) != 0 {
+				t.Fatalf("first delivery failed:\n%s", f.logs)
+			}
+			want, _ := f.store.GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+			writes := f.store.Writes()
+			// Smartcar's retries carry the same body but a later deliveredAt,
+			// which orders errors.
+			retry := bytes.Replace(body, []byte(`"deliveredAt":`), []byte(`"deliveredAt":9`), 1)
+			var records []processor.Record
+			for i := range 4 {
+				b := body
+				if i%2 == 1 {
+					b = retry
+				}
+				records = append(records, rec(fmt.Sprint("m", i+1), b))
+			}
+			if failed := f.p.ProcessBatch(ctx, records); len(failed) != 0 {
+				t.Fatalf("redeliveries failed: %v\n%s", failed, f.logs)
+			}
+			if w := f.store.Writes() - writes; w != 0 {
+				t.Errorf("redeliveries wrote %d entries, want none", w)
+			}
+			if got, _ := f.store.GetVehicle(ctx, want.VehicleID); !reflect.DeepEqual(got, want) {
+				t.Errorf("redeliveries changed the state:\n%+v\n%+v", want, got)
+			}
+			if n := f.logs.Count("processing.duplicate"); n != 4 {
+				t.Errorf("%d processing.duplicate lines, want 4:\n%s", n, f.logs)
+			}
+			if n := strings.Count(f.metrics.String(), `"DuplicatesSkipped":1`); n != 4 {
+				t.Errorf("%d DuplicatesSkipped metrics, want 4:\n%s", n, f.metrics)
+			}
+		})
 	}
 }
 
@@ -260,18 +338,24 @@ func TestOrderingPerSignal(t *testing.T) {
 }
 
 func TestConcurrentEventsSameVehicleLoseNothing(t *testing.T) {
-	f := newFixture(t)
-	var records []processor.Record
-	for i := range 10 {
-		records = append(records, rec(fmt.Sprint("m", i), stateBody(fmt.Sprint("e", i), "v", 1000, map[string]int{fmt.Sprint("sig", i): i})))
-	}
-	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
-		t.Fatalf("failed %v", failed)
-	}
-	for i := range 10 {
-		if got := f.value(t, "v", fmt.Sprint("sig", i)); got != fmt.Sprint(i) {
-			t.Errorf("sig%d = %s: an update was lost", i, got)
-		}
+	for name, newF := range map[string]func(*testing.T) *fixture{
+		"with handlers": func(t *testing.T) *fixture { return newFixture(t) }, "without handlers": newStateOnlyFixture,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newF(t)
+			var records []processor.Record
+			for i := range 10 {
+				records = append(records, rec(fmt.Sprint("m", i), stateBody(fmt.Sprint("e", i), "v", 1000, map[string]int{fmt.Sprint("sig", i): i})))
+			}
+			if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+				t.Fatalf("failed %v", failed)
+			}
+			for i := range 10 {
+				if got := f.value(t, "v", fmt.Sprint("sig", i)); got != fmt.Sprint(i) {
+					t.Errorf("sig%d = %s: an update was lost", i, got)
+				}
+			}
+		})
 	}
 }
 
@@ -457,10 +541,9 @@ func TestFutureTimestampClamped(t *testing.T) {
 }
 
 // TestWritesPer85SignalEvent: a vehicle's first event stores every entry;
-// after that an event writes only what it changed, beside its claim and
-// completion.
+// after that an event writes only what it changed, and, with handlers,
+// its claim and completion.
 func TestWritesPer85SignalEvent(t *testing.T) {
-	f := newFixture(t)
 	signals := map[string]int{}
 	for i := range 85 {
 		signals[fmt.Sprint("signal-", i)] = i
@@ -480,28 +563,43 @@ func TestWritesPer85SignalEvent(t *testing.T) {
 		}
 		return b
 	}
-	tests := []struct {
-		name  string
-		rec   processor.Record
-		write int
+	fixtures := []struct {
+		name string
+		new  func(*testing.T) *fixture
+		// claim and duplicate are the ledger's writes: a claim and its
+		// completion, and a duplicate's refused claim.
+		claim, duplicate int
 	}{
-		{"first event", rec("m1", stateBody("e1", "v", 1000, signals)), 1 + 85 + 1 + 1},
-		{"1 changed", rec("m2", steady("e2", 2000, 1)), 3},
-		{"10 changed", rec("m3", steady("e3", 3000, 10)), 12},
-		{"duplicate", rec("m4", steady("e3", 3000, 10)), 1},
-		{"stale", rec("m5", steady("e5", 1500, 3)), 2},
+		{"without handlers", newStateOnlyFixture, 0, 0},
+		{"with handlers", func(t *testing.T) *fixture { return newFixture(t) }, 2, 1},
 	}
-	for _, tt := range tests {
-		before := f.store.Writes()
-		if failed := f.p.ProcessBatch(context.Background(), []processor.Record{tt.rec}); len(failed) != 0 {
-			t.Fatalf("%s failed", tt.name)
-		}
-		if w := f.store.Writes() - before; w != tt.write {
-			t.Errorf("%s: %d writes, want %d", tt.name, w, tt.write)
-		}
-	}
-	if got := f.value(t, "v", "signal-9"); got != "3009" {
-		t.Errorf("signal-9 = %s, want 3009", got)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			f := fx.new(t)
+			tests := []struct {
+				name  string
+				rec   processor.Record
+				write int
+			}{
+				{"first event", rec("m1", stateBody("e1", "v", 1000, signals)), 85 + 1 + fx.claim},
+				{"1 changed", rec("m2", steady("e2", 2000, 1)), 1 + fx.claim},
+				{"10 changed", rec("m3", steady("e3", 3000, 10)), 10 + fx.claim},
+				{"duplicate", rec("m4", steady("e3", 3000, 10)), fx.duplicate},
+				{"stale", rec("m5", steady("e5", 1500, 3)), fx.claim},
+			}
+			for _, tt := range tests {
+				before := f.store.Writes()
+				if failed := f.p.ProcessBatch(context.Background(), []processor.Record{tt.rec}); len(failed) != 0 {
+					t.Fatalf("%s failed", tt.name)
+				}
+				if w := f.store.Writes() - before; w != tt.write {
+					t.Errorf("%s: %d writes, want %d", tt.name, w, tt.write)
+				}
+			}
+			if got := f.value(t, "v", "signal-9"); got != "3009" {
+				t.Errorf("signal-9 = %s, want 3009", got)
+			}
+		})
 	}
 }
 

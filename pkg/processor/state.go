@@ -12,9 +12,8 @@ import (
 )
 
 // VehicleStore keeps each vehicle's state as entries (its details, one
-// per signal, one per error), beside the Ledger of events.
+// per signal, one per error).
 type VehicleStore interface {
-	Ledger
 	// GetVehicle returns the vehicle's state, assembled from its entries
 	// and derived (vehicle.State.Derive), with the Source it was read from;
 	// vehicle.New(id) if nothing is stored.
@@ -34,16 +33,16 @@ type Written struct {
 
 // StateFinisher is the default Finisher: it merges each event into its
 // vehicle's stored state (newest value per signal, newest report per error,
-// details of the newest delivery that changed them), stores only the
-// entries the event made newer, and then completes the event.
+// details of the newest delivery that changed them) and stores only the
+// entries the event made newer.
 //
-// Storing and completing are separate writes. That is safe because every
-// entry write is conditioned on being newer than the stored entry: writes
-// are idempotent (a retry after a crash between the writes and the
-// completion finds nothing newer and only completes) and commutative (the
-// order in which events land does not change the result), and a worker
-// whose claim was taken over can only store what is newer, which is
-// correct state. Handlers still run once per successful claim.
+// Every entry write is conditioned on being newer than the stored entry, so
+// writes are idempotent (a redelivery, or a retry after a crash part-way,
+// finds nothing newer than what it stored) and commutative (the order in
+// which events land does not change the result); a worker whose claim was
+// taken over can only store what is newer, which is correct state. An
+// event whose own reports are stored and that brings nothing newer is
+// ErrAlreadyApplied: it writes nothing.
 type StateFinisher struct {
 	// Now is the processing time; a reported time later than it by more
 	// than vehicle.MaxClockSkew is ordered at that bound. NewStateFinisher
@@ -67,11 +66,10 @@ func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWrite
 	return &StateFinisher{Now: time.Now, store: store, log: log, metrics: metrics}
 }
 
-// Finish merges ev into the stored state, stores the entries it made newer
-// and completes the event. An event that brings nothing newer only
-// completes. A vehicle not yet stored as entries (new, or in the legacy
-// layout) is stored whole.
-func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Claim) error {
+// Finish merges ev into the stored state and stores the entries it made
+// newer. An event that brings nothing newer writes nothing. A vehicle not
+// yet stored as entries (new, or in the legacy layout) is stored whole.
+func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, _ Claim) error {
 	s, err := h.store.GetVehicle(ctx, ev.VehicleID)
 	if err != nil {
 		return fmt.Errorf("read vehicle: %w", err)
@@ -96,10 +94,10 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 		h.log.DebugContext(ctx, "state.stale_ignored", "eventId", ev.EventID, "vehicleId", ev.VehicleID,
 			"stale", res.Stale, "applied", res.Applied)
 	}
-	if err := h.store.Complete(ctx, claim, now); err != nil {
-		return err
-	}
 	h.report(ctx, ev, res)
+	if res.AlreadyApplied() && ch.Empty() {
+		return ErrAlreadyApplied
+	}
 	return nil
 }
 

@@ -157,10 +157,20 @@ func ErrorKey(errType, code string) string {
 	return errType + ":" + code
 }
 
-// Result counts what a merge did.
+// Result counts what a merge did. Each signal and error report of the
+// event counts once: Applied, Stale, Unchanged or Repeated.
 type Result struct {
 	Applied int // signals, errors or details replaced
-	Stale   int // older or equal values ignored
+	// Stale counts reports older than the stored ones: news that arrived
+	// out of order, ignored.
+	Stale int
+	// Unchanged counts reports ordered at the same time as the stored
+	// ones of another event: Smartcar repeats every subscribed signal in
+	// every event, so most of an event's signals are unchanged.
+	Unchanged int
+	// Repeated counts reports whose stored entry this very event wrote:
+	// a redelivery of an event already applied.
+	Repeated int
 	// Clamped lists the reported times ordered at the processing time
 	// plus MaxClockSkew: one per signal and per error ordered by such a
 	// time, and one for a meta.deliveredAt that orders the vehicle's
@@ -208,6 +218,10 @@ type Clamp struct {
 
 // Changed reports whether the merge changed the state.
 func (r Result) Changed() bool { return r.Applied > 0 }
+
+// AlreadyApplied reports whether the event was applied before: it changes
+// nothing, and the stored state holds at least one of its reports.
+func (r Result) AlreadyApplied() bool { return r.Applied == 0 && r.Repeated > 0 }
 
 // Bound returns the latest time anything processed at now is ordered at:
 // now plus MaxClockSkew (ms).
@@ -260,6 +274,49 @@ type merge struct {
 	r     Result
 }
 
+// verdict is what a merge made of one report.
+type verdict int
+
+const (
+	applied verdict = iota
+	stale
+	unchanged
+	repeated
+)
+
+// judge compares a report ordered at at with the stored entry, if any,
+// ordered at storedAt and written by storedEvent.
+func (m *merge) judge(exists bool, at, storedAt int64, storedEvent string) verdict {
+	switch {
+	case !exists:
+		return applied
+	case storedEvent != "" && storedEvent == m.eventID:
+		// Whatever its times (a redelivery ordered by its new
+		// deliveredAt), the event's own report is stored.
+		return repeated
+	case Newer(at, storedAt):
+		return applied
+	case at == storedAt:
+		return unchanged
+	}
+	return stale
+}
+
+// count counts v into the result and reports whether it was applied.
+func (m *merge) count(v verdict) bool {
+	switch v {
+	case applied:
+		m.r.Applied++
+	case stale:
+		m.r.Stale++
+	case unchanged:
+		m.r.Unchanged++
+	case repeated:
+		m.r.Repeated++
+	}
+	return v == applied
+}
+
 // order returns the time reported orders at, recording a clamp when it is
 // later than the bound.
 func (m *merge) order(reported int64, c Clamp) int64 {
@@ -283,19 +340,13 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	}
 	m := &merge{eventID: ev.EventID, bound: Bound(now)}
 	for _, sig := range ev.Signals {
-		if s.applySignal(m, int64(ev.Meta.DeliveredAt), sig) {
-			m.r.Applied++
+		if m.count(s.applySignal(m, int64(ev.Meta.DeliveredAt), sig)) {
 			m.r.Changes.Signals = appendOnce(m.r.Changes.Signals, sig.Code)
-		} else {
-			m.r.Stale++
 		}
 	}
 	for _, e := range ev.Errors {
-		if s.applyError(m, int64(ev.Meta.DeliveredAt), e) {
-			m.r.Applied++
+		if m.count(s.applyError(m, int64(ev.Meta.DeliveredAt), e)) {
 			m.r.Changes.Errors = appendOnce(m.r.Changes.Errors, ErrorKey(e.Type, e.Code))
-		} else {
-			m.r.Stale++
 		}
 	}
 	s.applyDetails(m, ev)
@@ -373,12 +424,12 @@ func reportedAt(sig smartcar.Signal, delivered int64) (int64, string) {
 	return delivered, "deliveredAt"
 }
 
-func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) bool {
+func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) verdict {
 	reported, field := reportedAt(sig, delivered)
 	at := m.order(reported, Clamp{Field: field, Signal: sig.Code})
 	old, exists := s.Signals[sig.Code]
-	if exists && !Newer(at, old.OrderedAt) {
-		return false
+	if v := m.judge(exists, at, old.OrderedAt, old.EventID); v != applied {
+		return v
 	}
 	next := Signal{
 		Name: sig.Name, Group: sig.Group, Body: sig.Body, Status: sig.Status,
@@ -397,7 +448,7 @@ func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) bool
 		next.Group = old.Group
 	}
 	s.Signals[sig.Code] = next
-	return true
+	return applied
 }
 
 // orderedAt is the time a stored error is ordered by.
@@ -408,11 +459,12 @@ func (e Error) orderedAt() int64 {
 	return e.UpdatedAt
 }
 
-func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) bool {
+func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) verdict {
 	key := ErrorKey(e.Type, e.Code)
 	at := m.order(delivered, Clamp{Field: "deliveredAt", ErrorKey: key})
-	if old, ok := s.Errors[key]; ok && !Newer(at, old.orderedAt()) {
-		return false
+	old, exists := s.Errors[key]
+	if v := m.judge(exists, at, old.orderedAt(), old.EventID); v != applied {
+		return v
 	}
 	var codes []string
 	var refs []smartcar.SignalRef
@@ -425,7 +477,7 @@ func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) b
 		Type: e.Type, Code: e.Code, State: e.State, Description: e.Description,
 		ResolutionType: e.ResolutionType, Signals: codes, Refs: refs, UpdatedAt: delivered, OrderedAt: at, EventID: m.eventID,
 	}
-	return true
+	return applied
 }
 
 // Derive sets what the state derives from its errors: NeedsReauth, and

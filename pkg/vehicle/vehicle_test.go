@@ -3,6 +3,7 @@ package vehicle_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -45,22 +46,24 @@ func TestNewestSignalWins(t *testing.T) {
 		events    []smartcar.Event
 		want      map[string]string
 		wantStale int // in the last event
+		// wantUnchanged: reports at the stored time, in the last event
+		wantUnchanged int
 	}{
-		{"newer replaces", []smartcar.Event{state("e1", 10, sig("soc", 50, 100)), state("e2", 20, sig("soc", 60, 200))}, map[string]string{"soc": "60"}, 0},
-		{"older ignored", []smartcar.Event{state("e2", 20, sig("soc", 60, 200)), state("e1", 10, sig("soc", 50, 100))}, map[string]string{"soc": "60"}, 1},
-		{"equal ignored", []smartcar.Event{state("e1", 10, sig("soc", 50, 100)), state("e2", 20, sig("soc", 51, 100))}, map[string]string{"soc": "50"}, 1},
+		{"newer replaces", []smartcar.Event{state("e1", 10, sig("soc", 50, 100)), state("e2", 20, sig("soc", 60, 200))}, map[string]string{"soc": "60"}, 0, 0},
+		{"older ignored", []smartcar.Event{state("e2", 20, sig("soc", 60, 200)), state("e1", 10, sig("soc", 50, 100))}, map[string]string{"soc": "60"}, 1, 0},
+		{"equal ignored", []smartcar.Event{state("e1", 10, sig("soc", 50, 100)), state("e2", 20, sig("soc", 51, 100))}, map[string]string{"soc": "50"}, 0, 1},
 		{"merged per signal", []smartcar.Event{
 			state("new", 20, sig("soc", 60, 200), sig("odo", 1000, 150)),
 			state("old", 10, sig("soc", 50, 100), sig("odo", 1100, 300)), // older event, newer odometer
-		}, map[string]string{"soc": "60", "odo": "1100"}, 1},
+		}, map[string]string{"soc": "60", "odo": "1100"}, 1, 0},
 		{"retrievedAt when oemUpdatedAt is 0", []smartcar.Event{
 			state("e1", 10, smartcar.Signal{Code: "vin", Status: "SUCCESS", Body: map[string]any{"value": json.Number("1")}, RetrievedAt: 500}),
 			state("e2", 20, smartcar.Signal{Code: "vin", Status: "SUCCESS", Body: map[string]any{"value": json.Number("2")}, RetrievedAt: 400}),
-		}, map[string]string{"vin": "1"}, 1},
+		}, map[string]string{"vin": "1"}, 1, 0},
 		{"deliveredAt when no signal time", []smartcar.Event{
 			state("e2", 20, smartcar.Signal{Code: "x", Status: "SUCCESS", Body: map[string]any{"value": json.Number("2")}}),
 			state("e1", 10, smartcar.Signal{Code: "x", Status: "SUCCESS", Body: map[string]any{"value": json.Number("1")}}),
-		}, map[string]string{"x": "2"}, 1},
+		}, map[string]string{"x": "2"}, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,8 +77,8 @@ func TestNewestSignalWins(t *testing.T) {
 					t.Errorf("%s = %s, want %s", code, got, want)
 				}
 			}
-			if last.Stale != tt.wantStale {
-				t.Errorf("stale = %d, want %d", last.Stale, tt.wantStale)
+			if last.Stale != tt.wantStale || last.Unchanged != tt.wantUnchanged {
+				t.Errorf("stale = %d, unchanged = %d; want %d, %d", last.Stale, last.Unchanged, tt.wantStale, tt.wantUnchanged)
 			}
 		})
 	}
@@ -366,5 +369,42 @@ func TestUnsupportedWhileAnyCompatibilityErrorUnresolved(t *testing.T) {
 	s.Apply(errEvent("e3", 30, b), now)
 	if s.Signals["location-isathome"].Unsupported {
 		t.Fatal("both errors resolved, signal still unsupported")
+	}
+}
+
+// TestRedeliveryIsAlreadyApplied: a redelivery of an applied event changes
+// nothing and is told apart from stale or unchanged news, even when
+// Smartcar's retry carries a later deliveredAt (which orders errors and
+// signals without times of their own).
+func TestRedeliveryIsAlreadyApplied(t *testing.T) {
+	perm := smartcar.VehicleError{Type: "PERMISSION", State: "ERROR"}
+	untimed := smartcar.Signal{Code: "x", Status: "SUCCESS", Body: map[string]any{"value": json.Number("1")}}
+	tests := []struct {
+		name        string
+		first, next smartcar.Event
+		want        bool // AlreadyApplied on next
+	}{
+		{"same state event", state("e1", 10, sig("soc", 50, 100), sig("odo", 7, 100)), state("e1", 10, sig("soc", 50, 100), sig("odo", 7, 100)), true},
+		{"state retry delivered later", state("e1", 10, untimed), state("e1", 90, untimed), true},
+		{"error retry delivered later", errEvent("e1", 100, perm), errEvent("e1", 400, perm), true},
+		{"another event, same times", state("e1", 10, sig("soc", 50, 100)), state("e2", 20, sig("soc", 50, 100)), false},
+		{"another event, older", state("e1", 10, sig("soc", 50, 100)), state("e0", 5, sig("soc", 40, 90)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := vehicle.New("v1")
+			s.Apply(tt.first, now)
+			before := s.Clone()
+			r := s.Apply(tt.next, now)
+			if got := r.AlreadyApplied(); got != tt.want {
+				t.Errorf("AlreadyApplied = %v, want %v (%+v)", got, tt.want, r)
+			}
+			if tt.want && (r.Changed() || !r.Changes.Empty() || r.Repeated == 0) {
+				t.Errorf("a redelivery changed the state: %+v", r)
+			}
+			if tt.want && !reflect.DeepEqual(before.Signals, s.Signals) {
+				t.Errorf("signals changed by a redelivery: %+v -> %+v", before.Signals, s.Signals)
+			}
+		})
 	}
 }

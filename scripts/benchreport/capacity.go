@@ -11,6 +11,10 @@ import (
 // maxRCU is the read target per event.
 const maxRCU = 6
 
+// streamLength is BenchmarkCapacity's stream: a first event and 49 steady
+// ones.
+const streamLength = 50
+
 func capacityMetrics(results []result, signals string) map[string]float64 {
 	return median(results, "BenchmarkCapacity/"+signals+"signals")
 }
@@ -18,11 +22,15 @@ func capacityMetrics(results []result, signals string) map[string]float64 {
 // measured turns BenchmarkCapacity's metrics into the cost model's input.
 func measured(m map[string]float64) cost.Measured {
 	event := func(k string) cost.Event {
-		return cost.Event{WCU: m[k+"-WCU"], RCU: m[k+"-RCU"], DynamoDBRequests: m[k+"-requests"],
+		e := cost.Event{WCU: m[k+"-WCU"], RCU: m[k+"-RCU"], DynamoDBRequests: m[k+"-requests"],
 			LogBytes: m[k+"-logB"], LogLines: m[k+"-loglines"], CPU: micros(m[k+"-cpu-us"])}
+		if k == "steady" || k == "first" {
+			e.CPU = micros(m["stream-cpu-us"]) // measured over the warm stream
+		}
+		return e
 	}
 	return cost.Measured{
-		State: event("stream"), Error: event("error"), Duplicate: event("duplicate"),
+		State: event("steady"), First: event("first"), Error: event("error"), Duplicate: event("duplicate"),
 		Receiver: cost.Delivery{LogBytes: m["recv-logB"], LogLines: m["recv-loglines"], CPU: micros(m["recv-cpu-us"]), MessageBytes: m["recv-msgB"]},
 	}
 }
@@ -112,10 +120,10 @@ func printCapacity(results []result) {
 		fmt.Println(row + " |")
 	}
 	logRow("Receiver, per delivery", "recv")
-	logRow("Processor, per VEHICLE_STATE event (stream mean)", "stream")
+	logRow("Processor, per steady VEHICLE_STATE event", "steady")
 	logRow("Processor, per VEHICLE_ERROR", "error")
 	logRow("Processor, per duplicate", "duplicate")
-	fmt.Printf("| Lambda's START/END/REPORT, per invocation (assumed) | %s (%g) | %s (%g) |\n",
+	fmt.Printf("| Lambda's START/END/REPORT, per invocation (the stack drops them: context lambdaSystemLogLevel=WARN) | %s (%g) | %s (%g) |\n",
 		num(assume.PlatformLogBytes), assume.PlatformLogLines, num(assume.PlatformLogBytes), assume.PlatformLogLines)
 	row := fmt.Sprintf("| **Per webhook**, %.2f deliveries, %g-record batches, +%g B per log event (goal ≤ 2 KB)", assume.DeliveriesPerEvent, assume.ProcessorBatch, assume.LogEventOverhead)
 	for _, k := range vehicleKinds {
@@ -128,8 +136,9 @@ func printCapacity(results []result) {
 	fmt.Println("### Cost per million webhooks")
 	fmt.Println()
 	fmt.Printf("%s on-demand list prices checked %s (pkg/cost.ListPrices); free tiers left out. Mix: %.0f %% VEHICLE_STATE "+
-		"(the stream mean), %.0f %% VEHICLE_ERROR, %.2f deliveries per event (the extra ones are duplicates at the processor).\n\n",
-		prices.Region, prices.AsOf, 100*(1-assume.ErrorShare), 100*assume.ErrorShare, assume.DeliveriesPerEvent)
+		"(steady events changing 1–3 signals, and one vehicle's first event in every %g), %.0f %% VEHICLE_ERROR, %.2f deliveries "+
+		"per event (the extra ones are duplicates at the processor).\n\n",
+		prices.Region, prices.AsOf, 100*(1-assume.ErrorShare), assume.EventsPerVehicle, 100*assume.ErrorShare, assume.DeliveriesPerEvent)
 	fmt.Println("| Line | 10 signals: per webhook | $ per million | 85 signals: per webhook | $ per million |")
 	fmt.Println("|---|---|---|---|---|")
 	for i, l := range bills["10"].Lines {
@@ -149,6 +158,15 @@ func printCapacity(results []result) {
 	}
 	fmt.Println(total + " |")
 	fmt.Println(dominant + " |")
+	// The total's sensitivity to first events: a fleet that churns, or a
+	// vehicle that reports rarely, pays more of them.
+	short := assume
+	short.EventsPerVehicle = streamLength
+	sensitivity := fmt.Sprintf("| If a vehicle sent only %d events (the stream above)", streamLength)
+	for _, k := range vehicleKinds {
+		sensitivity += fmt.Sprintf(" | | %s", dollars(cost.Price(prices, short, measured(metrics[k.signals])).Total))
+	}
+	fmt.Println(sensitivity + " |")
 	fmt.Println()
 	fmt.Println("Assumptions (pkg/cost.DefaultAssumptions):")
 	fmt.Println()
@@ -162,8 +180,13 @@ func printCapacity(results []result) {
 		fmt.Sprintf("SQS: one SendMessage per delivery (per started 64 KB of message, measured size); the event source receives "+
 			"batches of %g (a ReceiveMessage per started 64 KB of the batch) and deletes each batch in one DeleteMessageBatch; "+
 			"its empty long polls are left out (a busy queue)", assume.ProcessorBatch),
-		fmt.Sprintf("Lambda's own log lines: %g bytes per invocation (START ≈ 71, END ≈ 51, REPORT ≈ 148); CloudWatch Logs counts "+
-			"%g bytes per log event besides its message; 1 GB = 2^30 bytes", assume.PlatformLogBytes, assume.LogEventOverhead),
+		fmt.Sprintf("Lambda's own log lines: %g bytes per invocation: the stack's JSON log format at system level WARN drops "+
+			"START, END and REPORT (with lambdaSystemLogLevel=INFO add ≈ 270 bytes, 3 lines, per invocation: ≈ $0.19 per million "+
+			"webhooks); CloudWatch Logs counts %g bytes per log event besides its message; 1 GB = 2^30 bytes",
+			assume.PlatformLogBytes, assume.LogEventOverhead),
+		fmt.Sprintf("first events: a vehicle sends %g VEHICLE_STATE events in its life on the service, the first of which "+
+			"stores every signal (the table's first row); the last row of the cost table prices the stream above instead",
+			assume.EventsPerVehicle),
 		fmt.Sprintf("Secrets Manager: %g warm receivers, each fetching the secret once per %v (SECRET_CACHE_TTL), at %g webhooks/s",
 			assume.WarmReceivers, assume.SecretTTL, assume.WebhooksPerSecond),
 	} {

@@ -28,12 +28,17 @@ type result struct {
 func main() {
 	fs := flag.NewFlagSet("benchreport", flag.ExitOnError)
 	count := fs.Int("count", 3, "runs of each micro-benchmark (the median is reported)")
+	costOnly := fs.Bool("cost", false, "only the DynamoDB capacity, logs and cost tables")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: benchreport [flags]\n\nRuns the benchmarks and prints a Markdown report. Progress goes to stderr.\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
 
+	if *costOnly {
+		printCapacity(bench("-bench=Capacity", "-benchtime=1x", "./pkg/devstack"))
+		return
+	}
 	micro := bench(fmt.Sprintf("-count=%d", *count), "-bench=.", "./pkg/receiver", "./pkg/processor")
 	dynamo := bench("-bench=EventAgainstDynamoDB", "-benchtime=20x", "./pkg/dynamostore")
 	capacity := bench("-bench=Capacity", "-benchtime=1x", "./pkg/devstack")

@@ -18,8 +18,10 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
-// Store is what a processor store provides.
+// Store is what a processor store provides: the ledger of claimed events
+// and the vehicles' state.
 type Store interface {
+	processor.Ledger
 	processor.VehicleStore
 }
 
