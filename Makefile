@@ -11,19 +11,20 @@ STACK ?= SmartcarWebhookReceiver
 SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE))
+comma := ,
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-# The operator tools work on the local stack, or on the deployed one with AWS=1.
+# The operator tools work on this checkout's local stack (make dev), or on the deployed one with AWS=1.
 TARGET := $(if $(AWS),-stack $(STACK))
-EVENT ?= vehicle_state
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
 	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state invoke sam-invoke
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
+	  END {for (i = 1; i <= NR; i++) printf "  %-" width "s  %s\n", name[i], text[i]}'
 
 build: ## Build every Lambda to bin/<name>/bootstrap (linux/arm64)
 	@for fn in $(LAMBDAS); do \
@@ -34,17 +35,19 @@ build: ## Build every Lambda to bin/<name>/bootstrap (linux/arm64)
 deps: ## Download Go modules
 	$(GO) mod download
 
-tools: ## Install the test tools (moto, cfn-lint, qemu-user-static) where they are missing
+tools: ## Install the test tools where they are missing: moto and cfn-lint (pinned, into .tools/venv), qemu-user-static
 	@scripts/ensure-test-tools.sh
 
-test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, the fault ledger, vet
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -skip 'TestLedgerUnderFaults' ./...
-	@echo "the envelope scanner's assembly for linux/arm64 (NEON, under qemu here), and its portable fallback:"
-	@scripts/test-arm64.sh
-	$(GO) test -count=1 -tags purego ./pkg/smartcar ./pkg/receiver
-	@echo "fault-injection ledger (prints its counts; I/O-bound, so without -race):"
-	$(GO) test -count=1 -timeout 20m -v -run 'TestLedgerUnderFaults' ./pkg/devstack
+# stage runs a test stage and prints its name and how long it took.
+stage = @start=$$SECONDS; echo "== $(1)"; $(2); rc=$$?; echo "== $(1): $$((SECONDS - start)) s"; exit $$rc
+
+test: deps tools ## Unit, integration (moto) and CDK template tests, fuzz seed corpora, the fault ledger, vet; prints each stage's time
+	$(call stage,vet,$(GO) vet ./...)
+	@# -p 4 on 2 cores: most packages wait on the emulator, not the CPU.
+	$(call stage,tests with -race (all packages but the fault ledger),$(GO) test -race -count=1 -p 4 -skip 'TestLedgerUnderFaults' ./...)
+	$(call stage,the envelope scanner's assembly for linux/arm64 (NEON$(comma) under qemu here),scripts/test-arm64.sh)
+	$(call stage,the envelope scanner's portable fallback (-tags purego),$(GO) test -count=1 -tags purego ./pkg/smartcar ./pkg/receiver)
+	$(call stage,fault-injection ledger (prints its counts; I/O-bound$(comma) so without -race),$(GO) test -count=1 -timeout 20m -v -run 'TestLedgerUnderFaults' ./pkg/devstack)
 
 lint: ## gofmt, go mod tidy -diff, go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -53,16 +56,19 @@ lint: ## gofmt, go mod tidy -diff, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: deps tools ## One benchmark report: receiver vs HMAC floor, processor, DynamoDB requests, binaries, pipeline throughput
-	$(GO) run ./scripts/benchreport
+bench: deps tools ## One benchmark report: receiver vs HMAC floor, processor, DynamoDB capacity, logs and cost per million webhooks, binaries, pipeline [COST=1: the cost tables alone]
+	$(GO) run ./scripts/benchreport $(if $(COST),-cost)
 
-dev: deps tools ## Run the whole pipeline locally on the moto emulator (receiver on http://127.0.0.1:3000)
-	$(GO) run ./scripts/dev
+dev: deps tools ## Run the whole pipeline locally on moto, one stack per checkout: receiver on http://127.0.0.1:3000 [DEV_PORT=n]
+	@# Built, then run: after Ctrl-C `go run` exits 1 whatever the program did, which make reports as an error.
+	@mkdir -p .dev/bin && $(GO) build -o .dev/bin/dev ./scripts/dev
+	.dev/bin/dev $(if $(DEV_PORT),-port $(DEV_PORT))
 
-send: ## Sign and POST a body like Smartcar: EVENT=verify|vehicle_state|vehicle_error|FILE [COUNT=n CONCURRENCY=n URL=...]
-	$(GO) run ./scripts/send $(if $(URL),-url $(URL)) $(if $(COUNT),-count $(COUNT)) $(if $(CONCURRENCY),-concurrency $(CONCURRENCY)) $(SEND_FLAGS) $(EVENT)
+send: ## Sign and POST a body like Smartcar: EVENT=verify|vehicle_state|vehicle_error|FILE (default vehicle_state) [COUNT=n CONCURRENCY=n URL=... AWS=1]
+	$(GO) run ./scripts/send $(TARGET) $(if $(AWS),-secret $(SECRET_NAME)) $(if $(URL),-url $(URL)) $(if $(COUNT),-count $(COUNT)) \
+	  $(if $(CONCURRENCY),-concurrency $(CONCURRENCY)) $(SEND_FLAGS) $(or $(EVENT),vehicle_state)
 
-dlq-list: ## List the DLQ: eventId, type, vehicle, failure reason, receives, age [AWS=1 for the deployed stack]
+dlq-list: ## List the DLQ: eventId, type, vehicle, receives before it was parked, age, failure reason [AWS=1 for the deployed stack]
 	$(GO) run ./scripts/dlq $(TARGET) list
 
 dlq-show: ## Show one dead-lettered message: ID=<eventId|messageId>
@@ -81,15 +87,18 @@ migrate-state: ## Move vehicles from the legacy one-item state table into the en
 	$(GO) run ./scripts/migratestate $(TARGET) $(if $(DRY_RUN),-dry-run) $(if $(START_AFTER),-start-after $(START_AFTER)) \
 	  $(if $(LEGACY_TABLE),-legacy-table $(LEGACY_TABLE))
 
-invoke: ## Run a handler in-process: FN=receiver|processor EVENT=events/...json (against the local stack)
-	$(GO) run ./scripts/invoke $(TARGET) -fn $(FN) -event $(EVENT)
+invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
+	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) $(if $(FN),-fn $(FN)) $(if $(EVENT),-event $(EVENT)) $(if $(IN_PROCESS),-in-process)
 
-sam-invoke: synth ## sam local invoke against cdk.out: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker)
+sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]
 	@command -v sam >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
 	  echo "sam-invoke needs SAM CLI and a running Docker engine; without them use: make invoke FN=$(FN) EVENT=$(EVENT)" >&2; exit 1; }
-	@# events/ holds recorded deliveries: their deliveredAt is outside the receiver's replay window.
-	@printf '{"ReceiverFunction": {"MAX_DELIVERY_AGE": "0"}}\n' > cdk.out/sam-env.json
-	sam local invoke -t cdk.out/$(STACK).template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT) \
+	@# The --env-vars file: the stack's resources, the local emulator as the containers reach it (SAM_HOST, default
+	@# host.docker.internal), MAX_DELIVERY_AGE=0 (events/ holds recordings). SAM CLI sets only the variables a template
+	@# declares, so a copy of the template (for SAM only) declares AWS_ENDPOINT_URL and the rest.
+	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) -sam-env cdk.out/sam-env.json \
+	  -sam-template cdk.out/$(STACK).template.json $(if $(SAM_HOST),-sam-host $(SAM_HOST))
+	sam local invoke -t cdk.out/$(STACK).sam-local.template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT) \
 	  --env-vars cdk.out/sam-env.json
 
 synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
@@ -97,25 +106,21 @@ synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
 	@echo "template: cdk.out/$(STACK).template.json"
 
 diff: build ## Show what a deploy would change
-	$(CDK) diff $(CDK_CONTEXT) --no-notices
+	@$(CDK) diff $(CDK_CONTEXT) --no-notices || { \
+	  echo "hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and AWS_REGION; if it asks for a bootstrap (CDKToolkit, /cdk-bootstrap/): run $(CDK) bootstrap aws://ACCOUNT_ID/REGION once per account and region" >&2; exit 1; }
 
 deploy: build ## Deploy the stack (needs AWS credentials and a bootstrapped account)
-	$(CDK) deploy $(CDK_CONTEXT) --no-notices --require-approval broadening
+	@$(CDK) deploy $(CDK_CONTEXT) --no-notices --require-approval broadening || { \
+	  echo "hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and AWS_REGION; if it asks for a bootstrap (CDKToolkit, /cdk-bootstrap/): run $(CDK) bootstrap aws://ACCOUNT_ID/REGION once per account and region" >&2; exit 1; }
 
 destroy: ## Delete the stack (tables and logs are retained unless removalPolicy=destroy)
 	$(CDK) destroy $(CDK_CONTEXT) --no-notices
 
-create-secret: ## Store the Application Management Token, read from standard input, as SECRET_NAME
-	@printf 'Application Management Token (input hidden): ' >&2; IFS= read -rs token; echo >&2; \
-	  [ -n "$$token" ] || { echo "no token given" >&2; exit 1; }; \
-	  printf '%s' "$$token" | aws secretsmanager create-secret --name "$(SECRET_NAME)" \
-	    --description "Smartcar Application Management Token" --secret-string file:///dev/stdin --query ARN --output text
+create-secret: ## Store the Application Management Token, read from standard input (hidden prompt), as SECRET_NAME
+	@$(GO) build -o bin/tools/secret ./scripts/secret && bin/tools/secret -name "$(SECRET_NAME)" create
 
 put-secret: ## Replace the secret's value, read from standard input (a token, or {"tokens": [...]} while rotating)
-	@printf 'New secret value (input hidden): ' >&2; IFS= read -rs value; echo >&2; \
-	  [ -n "$$value" ] || { echo "no value given" >&2; exit 1; }; \
-	  printf '%s' "$$value" | aws secretsmanager put-secret-value --secret-id "$(SECRET_NAME)" \
-	    --secret-string file:///dev/stdin --query VersionId --output text
+	@$(GO) build -o bin/tools/secret ./scripts/secret && bin/tools/secret -name "$(SECRET_NAME)" put
 
 clean: ## Remove build output
 	rm -rf bin cdk.out

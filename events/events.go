@@ -10,6 +10,10 @@ import (
 	"fmt"
 )
 
+// TestToken is the Application Management Token the samples are signed
+// with: a published test value, never a real token.
+const TestToken = "00000000-test-amt-0000-000000000000"
+
 //go:embed bodies receiver processor
 var files embed.FS
 

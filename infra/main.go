@@ -5,7 +5,12 @@
 // Deployment settings come from context (`-c key=value` or cdk.json):
 // stackName, secretName, alarmEmail, throttleRate, throttleBurst,
 // maxConcurrency, maxBatchingWindowSeconds, maxDeliveryAge (a duration; 0
-// disables the replay check), removalPolicy (retain|destroy),
+// disables the replay check), receiverMemoryMB, processorMemoryMB,
+// receiverTimeoutSeconds (1 to 14), processorTimeoutSeconds (the queue's
+// visibility timeout follows it),
+// logLevel (the functions' LOG_LEVEL: DEBUG|INFO|WARN|ERROR),
+// lambdaSystemLogLevel (Lambda's own lines: WARN drops START, END and
+// REPORT; INFO keeps them), removalPolicy (retain|destroy),
 // legacyStateTable (true|false: false drops the legacy one-item
 // vehicle-state table from the stack once migrated).
 package main
@@ -14,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -85,10 +91,20 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 	if *p.Env.Account == "" || *p.Env.Region == "" {
 		p.Env = nil // environment-agnostic synth, e.g. without credentials
 	}
+	for key, dst := range map[string]*string{"logLevel": &p.LogLevel, "lambdaSystemLogLevel": &p.SystemLogLevel} {
+		switch level := strings.ToUpper(contextString(app, key, "")); level {
+		case "", "DEBUG", "INFO", "WARN", "ERROR":
+			*dst = level
+		default:
+			return nil, fmt.Errorf("context %s: want DEBUG, INFO, WARN or ERROR, got %q", key, level)
+		}
+	}
 	var err error
 	for key, dst := range map[string]*float64{
 		"throttleRate": &p.ThrottleRate, "throttleBurst": &p.ThrottleBurst,
 		"maxConcurrency": &p.MaxConcurrency, "maxBatchingWindowSeconds": &p.MaxBatchingWindowSeconds,
+		"receiverMemoryMB": &p.ReceiverMemoryMB, "processorMemoryMB": &p.ProcessorMemoryMB,
+		"receiverTimeoutSeconds": &p.ReceiverTimeoutSeconds, "processorTimeoutSeconds": &p.ProcessorTimeoutSeconds,
 	} {
 		if *dst, err = contextNumber(app, key); err != nil {
 			return nil, err

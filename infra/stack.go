@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
@@ -55,6 +56,20 @@ type WebhookStackProps struct {
 	// ReceiverMemoryMB and ProcessorMemoryMB: defaults 256.
 	ReceiverMemoryMB  float64
 	ProcessorMemoryMB float64
+	// ReceiverTimeoutSeconds is the receiver's timeout: 1 to 14, below
+	// Smartcar's 15 s. Default 10.
+	ReceiverTimeoutSeconds float64
+	// ProcessorTimeoutSeconds is the processor's timeout, 1 to 900.
+	// Default 5. The queue's visibility timeout follows it (six times it
+	// plus the batching window, at least 30 s), and so does the claims'
+	// lease (three times it, at least 15 s).
+	ProcessorTimeoutSeconds float64
+	// LogLevel is both functions' LOG_LEVEL: DEBUG, INFO, WARN or ERROR.
+	// Default INFO: one line per delivery and per event.
+	LogLevel string
+	// SystemLogLevel filters Lambda's own lines: WARN (the default) drops
+	// START, END and REPORT; INFO keeps them, DEBUG adds more.
+	SystemLogLevel string
 	// MaxDeliveryAge is the receiver's replay window (MAX_DELIVERY_AGE): a
 	// signed event delivered longer ago is refused. Default "1h"; "0"
 	// disables the check.
@@ -103,6 +118,29 @@ func (p *WebhookStackProps) withDefaults() {
 	}
 	if p.MaxDeliveryAge == "" {
 		p.MaxDeliveryAge = receiver.DefaultMaxDeliveryAge.String()
+	}
+	if p.LogLevel == "" {
+		p.LogLevel = "INFO"
+	}
+	if p.SystemLogLevel == "" {
+		p.SystemLogLevel = string(awslambda.SystemLogLevel_WARN)
+	}
+	if p.ReceiverTimeoutSeconds == 0 {
+		p.ReceiverTimeoutSeconds = pipeline.ReceiverTimeout.Seconds()
+	}
+	if p.ProcessorTimeoutSeconds == 0 {
+		p.ProcessorTimeoutSeconds = pipeline.ProcessorTimeout.Seconds()
+	}
+	if p.ReceiverTimeoutSeconds < 1 || p.ReceiverTimeoutSeconds > 14 {
+		panic(fmt.Sprintf("NewWebhookStack: ReceiverTimeoutSeconds %v is outside 1..14 (Smartcar waits 15 s)", p.ReceiverTimeoutSeconds))
+	}
+	if p.ProcessorTimeoutSeconds < 1 || p.ProcessorTimeoutSeconds > 900 {
+		panic(fmt.Sprintf("NewWebhookStack: ProcessorTimeoutSeconds %v is outside Lambda's 1..900", p.ProcessorTimeoutSeconds))
+	}
+	for _, mb := range []float64{p.ReceiverMemoryMB, p.ProcessorMemoryMB} {
+		if mb < 128 || mb > 10240 {
+			panic(fmt.Sprintf("NewWebhookStack: memory %v MB is outside Lambda's 128..10240", mb))
+		}
 	}
 	if p.MaxBatchingWindowSeconds < 0 || p.MaxBatchingWindowSeconds > 300 {
 		panic(fmt.Sprintf("NewWebhookStack: MaxBatchingWindowSeconds %v is outside 0..300", p.MaxBatchingWindowSeconds))
@@ -199,9 +237,17 @@ func (s *webhookStack) storage() {
 }
 
 // visibility is the queue's visibility timeout in seconds: the pipeline's,
-// or more when a batching window needs it (6 × function timeout + window).
+// or more when the processor's timeout or a batching window needs it
+// (6 × function timeout + window, as AWS asks).
 func (s *webhookStack) visibility() float64 {
-	return max(pipeline.QueueVisibilityTimeout.Seconds(), 6*pipeline.ProcessorTimeout.Seconds()+s.props.MaxBatchingWindowSeconds)
+	return max(pipeline.QueueVisibilityTimeout.Seconds(), 6*s.props.ProcessorTimeoutSeconds+s.props.MaxBatchingWindowSeconds)
+}
+
+// lease is the claims' lease: it outlives an invocation (three times the
+// processor's timeout, at least the default) and ends inside the
+// visibility timeout, as the processor checks at start-up.
+func (s *webhookStack) lease() time.Duration {
+	return max(processor.DefaultLease, 3*time.Duration(s.props.ProcessorTimeoutSeconds)*time.Second)
 }
 
 // function creates a Lambda with its own log group and a role that may only
@@ -234,6 +280,14 @@ func (s *webhookStack) function(id, description string, code awslambda.Code, mem
 		Role:         role,
 		LogGroup:     logs,
 		Environment:  &environment,
+		// JSON, so that Lambda filters its own lines by level: at WARN it
+		// drops START, END and REPORT (≈ 400 bytes of ≈ 1.7 KB per webhook;
+		// Duration and Errors stay CloudWatch metrics). The functions'
+		// lines are JSON already and pass unchanged, EMF included; their
+		// LOG_LEVEL decides which are written.
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		SystemLogLevelV2:      awslambda.SystemLogLevel(s.props.SystemLogLevel),
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_DEBUG,
 	})
 	fn.Node().DefaultChild().(awslambda.CfnFunction).OverrideLogicalId(jsii.String(id))
 	return fn, logs
@@ -248,24 +302,25 @@ func allow(fn awslambda.Function, actions []string, resources ...*string) {
 
 func (s *webhookStack) functions() {
 	s.receiver, s.receiverLogs = s.function(ReceiverFunctionID, "Smartcar webhook receiver: verifies, answers VERIFY, enqueues",
-		s.props.ReceiverCode, s.props.ReceiverMemoryMB, seconds(pipeline.ReceiverTimeout.Seconds()), map[string]string{
+		s.props.ReceiverCode, s.props.ReceiverMemoryMB, seconds(s.props.ReceiverTimeoutSeconds), map[string]string{
 			"AMT_SECRET_ID":    s.props.SecretName,
 			"MAX_DELIVERY_AGE": s.props.MaxDeliveryAge,
-			"LOG_LEVEL":        "INFO",
+			"LOG_LEVEL":        s.props.LogLevel,
 		})
 	s.receiver.AddEnvironment(jsii.String("QUEUE_URL"), s.queue.QueueUrl(), nil)
 	allow(s.receiver, []string{"sqs:SendMessage"}, s.queue.QueueArn())
 	s.secret.GrantRead(s.receiver, nil)
 
 	s.processor, s.procLogs = s.function(ProcessorFunctionID, "Smartcar webhook processor: exactly-once state updates",
-		s.props.ProcessorCode, s.props.ProcessorMemoryMB, seconds(pipeline.ProcessorTimeout.Seconds()), map[string]string{
+		s.props.ProcessorCode, s.props.ProcessorMemoryMB, seconds(s.props.ProcessorTimeoutSeconds), map[string]string{
 			"MAX_RECEIVE_COUNT":        strconv.Itoa(int(s.props.MaxReceiveCount)),
 			"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(int(s.visibility())),
+			"LEASE_DURATION":           s.lease().String(),
 			// A message redriven from the DLQ must still find its event
 			// remembered, or users' handlers run again.
 			"DLQ_RETENTION":   pipeline.DLQRetention.String(),
 			"IDEMPOTENCY_TTL": processor.DefaultIdempotencyTTL.String(),
-			"LOG_LEVEL":       "INFO",
+			"LOG_LEVEL":       s.props.LogLevel,
 		})
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
@@ -351,6 +406,19 @@ func custom(service, name, statistic string, period float64) awscloudwatch.Metri
 	})
 }
 
+// The duplicate-processing alarm fires when more than duplicateAlarmPercent
+// of the records handled in duplicateAlarmPeriod seconds were duplicates
+// (DuplicatesSkipped + DuplicatesDeferred), and at least
+// duplicateAlarmMinimum of them. Healthy traffic has few: Smartcar redelivers
+// only an answer it did not get, and the receiver answers in milliseconds;
+// the cost model's 1.05 deliveries per event (about 5 % duplicates) is a
+// pessimistic figure, and twice it is a cause to look for.
+const (
+	duplicateAlarmPercent = 10
+	duplicateAlarmMinimum = 10
+	duplicateAlarmPeriod  = 900
+)
+
 func (s *webhookStack) monitoring() {
 	s.alarmTopic = awssns.NewTopic(s.stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("Smartcar webhook alarms"),
@@ -362,18 +430,35 @@ func (s *webhookStack) monitoring() {
 	minute := func(m awscloudwatch.Metric, stat string) awscloudwatch.Metric {
 		return m.With(&awscloudwatch.MetricOptions{Statistic: jsii.String(stat), Period: seconds(60)})
 	}
-	pe := custom("processor", processor.MetricProcessingErrors, "Sum", 300)
+	// records are the processor's outcomes per record over period seconds,
+	// for rates: every record handled counts once in the denominator.
+	const recordsHandled = "FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(dfr, 0) + FILL(perm, 0)"
+	records := func(period float64) *map[string]awscloudwatch.IMetric {
+		return &map[string]awscloudwatch.IMetric{
+			"pe":   custom("processor", processor.MetricProcessingErrors, "Sum", period),
+			"ok":   custom("processor", processor.MetricEventsProcessed, "Sum", period),
+			"dup":  custom("processor", processor.MetricDuplicatesSkipped, "Sum", period),
+			"dfr":  custom("processor", processor.MetricDuplicatesDeferred, "Sum", period),
+			"perm": custom("processor", processor.MetricPermanentFailures, "Sum", period),
+		}
+	}
 	processingErrorRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("100 * FILL(pe, 0) / MAX([FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(dfr, 0) + FILL(perm, 0), 1])"),
-		UsingMetrics: &map[string]awscloudwatch.IMetric{
-			"pe":   pe,
-			"ok":   custom("processor", processor.MetricEventsProcessed, "Sum", 300),
-			"dup":  custom("processor", processor.MetricDuplicatesSkipped, "Sum", 300),
-			"dfr":  custom("processor", processor.MetricDuplicatesDeferred, "Sum", 300),
-			"perm": custom("processor", processor.MetricPermanentFailures, "Sum", 300),
-		},
-		Label:  jsii.String("Processing errors (% of records)"),
-		Period: seconds(300),
+		Expression:   jsii.String("100 * FILL(pe, 0) / MAX([" + recordsHandled + ", 1])"),
+		UsingMetrics: records(300),
+		Label:        jsii.String("Processing errors (% of records)"),
+		Period:       seconds(300),
+	})
+	// Duplicates, skipped (already COMPLETED) or deferred (IN_PROGRESS
+	// under another message's lease), as a percentage of the records
+	// handled in 15 minutes; 0 while there are fewer than
+	// duplicateAlarmMinimum of them, so that one retry among a handful of
+	// events does not page anyone.
+	duplicateRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf("IF(FILL(dup, 0) + FILL(dfr, 0) >= %d, 100 * (FILL(dup, 0) + FILL(dfr, 0)) / MAX([%s, 1]), 0)",
+			duplicateAlarmMinimum, recordsHandled)),
+		UsingMetrics: records(duplicateAlarmPeriod),
+		Label:        jsii.String("Duplicates skipped or deferred (% of records)"),
+		Period:       seconds(duplicateAlarmPeriod),
 	})
 	alarms := []struct {
 		id, description string
@@ -392,6 +477,10 @@ func (s *webhookStack) monitoring() {
 			custom("receiver", receiver.MetricReplaysRejected, "Sum", 300), 0},
 		{"ProcessingErrorRateAlarm", "Processing errors above 5% of records",
 			processingErrorRate, 5},
+		{"DuplicateProcessingAlarm", fmt.Sprintf("Duplicates skipped or deferred above %d%% of records in 15 minutes (at least %d): "+
+			"Smartcar retrying answers it did not get, processor invocations failing after their records completed, or a DLQ redrive of completed events",
+			duplicateAlarmPercent, duplicateAlarmMinimum),
+			duplicateRate, duplicateAlarmPercent},
 		{"Receiver5xxAlarm", "The receiver answered 5xx: events are not being persisted",
 			minute(s.httpAPI.MetricServerError(nil), "Sum"), 0},
 		{"ReceiverLatencyAlarm", "Receiver p99 duration above 1 second",
@@ -434,9 +523,9 @@ func (s *webhookStack) monitoring() {
 			custom("receiver", receiver.MetricVerifyAnswered, "Sum", 60),
 			custom("receiver", receiver.MetricReplaysRejected, "Sum", 60),
 			custom("receiver", receiver.MetricDeliveredAtUnreadable, "Sum", 60)),
-		graph("Receiver latency (ms) and API 5xx",
+		graph("Receiver latency (ms), API 4xx (429: throttled) and 5xx",
 			minute(s.receiver.MetricDuration(nil), "p50"), minute(s.receiver.MetricDuration(nil), "p99"),
-			minute(s.httpAPI.MetricServerError(nil), "Sum")),
+			minute(s.httpAPI.MetricClientError(nil), "Sum"), minute(s.httpAPI.MetricServerError(nil), "Sum")),
 		graph("Events processed",
 			custom("processor", processor.MetricEventsProcessed, "Sum", 60),
 			custom("processor", processor.MetricDuplicatesSkipped, "Sum", 60),

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
 // built is one synthesized stack shared by the template tests: each
@@ -116,11 +118,26 @@ func TestQueues(t *testing.T) {
 	})
 }
 
+// TestVisibilityFollowsBatchingWindow: the queue's visibility timeout is at
+// least 30 s and six times the processor's timeout plus the batching
+// window, as AWS asks; the claims' lease outlives an invocation and ends
+// inside it.
 func TestVisibilityFollowsBatchingWindow(t *testing.T) {
-	for window, want := range map[float64]float64{0: 30, 2: 32, 40: 70, 300: 330} {
-		s := &webhookStack{props: WebhookStackProps{MaxBatchingWindowSeconds: window}}
-		if got := s.visibility(); got != want {
-			t.Errorf("window %vs: visibility %vs, want %vs", window, got, want)
+	tests := []struct {
+		timeout, window, visibility float64
+		lease                       time.Duration
+	}{
+		{5, 0, 30, 15 * time.Second},
+		{5, 2, 32, 15 * time.Second},
+		{5, 40, 70, 15 * time.Second},
+		{5, 300, 330, 15 * time.Second},
+		{20, 0, 120, 60 * time.Second},
+		{20, 10, 130, 60 * time.Second},
+	}
+	for _, tt := range tests {
+		s := &webhookStack{props: WebhookStackProps{ProcessorTimeoutSeconds: tt.timeout, MaxBatchingWindowSeconds: tt.window}}
+		if got, lease := s.visibility(), s.lease(); got != tt.visibility || lease != tt.lease || lease >= time.Duration(got)*time.Second {
+			t.Errorf("timeout %vs, window %vs: visibility %vs, lease %v; want %vs, %v", tt.timeout, tt.window, got, lease, tt.visibility, tt.lease)
 		}
 	}
 }
@@ -136,6 +153,14 @@ func TestFunctions(t *testing.T) {
 		}
 		if archs, _ := props["Architectures"].([]any); len(archs) != 1 || archs[0] != "arm64" {
 			t.Errorf("%s architectures = %v", id, props["Architectures"])
+		}
+		// Lambda's START, END and REPORT lines are ≈ 400 of ≈ 1.7 KB of
+		// logs per webhook: dropped by default (pkg/cost, make bench).
+		if lc, _ := props["LoggingConfig"].(m); lc["LogFormat"] != "JSON" || lc["SystemLogLevel"] != "WARN" || lc["ApplicationLogLevel"] != "DEBUG" {
+			t.Errorf("%s logging config = %v, want JSON, system lines at WARN, the function's own unfiltered", id, props["LoggingConfig"])
+		}
+		if level := props["Environment"].(m)["Variables"].(m)["LOG_LEVEL"]; level != "INFO" {
+			t.Errorf("%s LOG_LEVEL = %v, want the default INFO", id, level)
 		}
 		if meta, _ := fn["Metadata"].(m); meta == nil || meta["aws:asset:path"] == nil || meta["aws:asset:property"] != "Code" {
 			t.Errorf("%s lacks aws:asset:path metadata (needed by sam local invoke): %v", id, fn["Metadata"])
@@ -157,8 +182,8 @@ func TestFunctions(t *testing.T) {
 		t.Errorf("MAX_DELIVERY_AGE = %v, want the 1h replay window", recv["MAX_DELIVERY_AGE"])
 	}
 	proc := env(ProcessorFunctionID)
-	if proc["QUEUE_VISIBILITY_TIMEOUT"] != "32" {
-		t.Errorf("processor told visibility %v, want the queue's 32", proc["QUEUE_VISIBILITY_TIMEOUT"])
+	if proc["QUEUE_VISIBILITY_TIMEOUT"] != "32" || proc["LEASE_DURATION"] != "15s" {
+		t.Errorf("processor told visibility %v and lease %v, want the queue's 32 and the default 15s", proc["QUEUE_VISIBILITY_TIMEOUT"], proc["LEASE_DURATION"])
 	}
 	for _, k := range []string{"EVENTS_TABLE", "STATE_TABLE", "LEGACY_STATE_TABLE", "DLQ_URL", "MAX_RECEIVE_COUNT", "DLQ_RETENTION", "IDEMPOTENCY_TTL"} {
 		if proc[k] == nil {
@@ -280,7 +305,7 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(10)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(11)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -295,6 +320,7 @@ func TestAlarms(t *testing.T) {
 		"ProcessorThrottlesAlarm":  {"Throttles", 0},
 		"ProcessingErrorRateAlarm": {"", 5},
 		"ReplaysRejectedAlarm":     {"ReplaysRejected", 0},
+		"DuplicateProcessingAlarm": {"", 10},
 	}
 	for prefix, w := range want {
 		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", prefix)["Properties"].(m)
@@ -319,11 +345,62 @@ func TestAlarms(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), m{"Protocol": "email", "Endpoint": "ops@example.com"})
 	})
 	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1)) })
+	// Every alarm has a widget on the dashboard.
+	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+	for id, r := range doc["Resources"].(m) {
+		if r.(m)["Type"] == "AWS::CloudWatch::Alarm" && !strings.Contains(string(dashboard), `"`+id+`"`) {
+			t.Errorf("alarm %s is not on the dashboard", id)
+		}
+	}
 	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Logs::QueryDefinition"), jsii.Number(3)) })
 	for _, q := range []string{"REPLACE-WITH-EVENT-ID", "processing.dead_lettered", "signature.failed"} {
 		check(t, func() {
 			tpl.HasResourceProperties(jsii.String("AWS::Logs::QueryDefinition"), m{"QueryString": assertions.Match_StringLikeRegexp(jsii.String(q))})
 		})
+	}
+}
+
+// TestDuplicateProcessingAlarm: Smartcar's fifth alert, duplicate
+// processing. Duplicates skipped or deferred, from the processor's EMF
+// metrics, above 10 % of the records handled in 15 minutes, once there are
+// at least 10 of them.
+func TestDuplicateProcessingAlarm(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", "DuplicateProcessingAlarm")["Properties"].(m)
+	if a["Threshold"] != float64(10) || a["ComparisonOperator"] != "GreaterThanThreshold" || a["EvaluationPeriods"] != float64(1) ||
+		a["TreatMissingData"] != "notBreaching" {
+		t.Errorf("alarm: %v %v over %v periods, missing data %v", a["ComparisonOperator"], a["Threshold"], a["EvaluationPeriods"], a["TreatMissingData"])
+	}
+	queries, _ := a["Metrics"].([]any)
+	var expression string
+	metrics := map[string]string{} // id -> metric name
+	for _, q := range queries {
+		q := q.(m)
+		if e, ok := q["Expression"].(string); ok {
+			expression = e
+			if q["ReturnData"] != nil && q["ReturnData"] != true {
+				t.Errorf("expression query %v", q)
+			}
+			continue
+		}
+		stat := q["MetricStat"].(m)
+		metric := stat["Metric"].(m)
+		dims, _ := json.Marshal(metric["Dimensions"])
+		if metric["Namespace"] != "SmartcarWebhooks" || string(dims) != `[{"Name":"Service","Value":"processor"}]` ||
+			stat["Stat"] != "Sum" || stat["Period"] != float64(900) || q["ReturnData"] != false {
+			t.Errorf("metric query %v", q)
+		}
+		metrics[q["Id"].(string)] = metric["MetricName"].(string)
+	}
+	want := map[string]string{"dup": "DuplicatesSkipped", "dfr": "DuplicatesDeferred", "ok": "EventsProcessed",
+		"pe": "ProcessingErrors", "perm": "PermanentFailures"}
+	if fmt.Sprint(metrics) != fmt.Sprint(want) {
+		t.Errorf("metrics %v, want %v", metrics, want)
+	}
+	const wantExpr = "IF(FILL(dup, 0) + FILL(dfr, 0) >= 10, 100 * (FILL(dup, 0) + FILL(dfr, 0)) / " +
+		"MAX([FILL(pe, 0) + FILL(ok, 0) + FILL(dup, 0) + FILL(dfr, 0) + FILL(perm, 0), 1]), 0)"
+	if expression != wantExpr {
+		t.Errorf("expression %q, want %q", expression, wantExpr)
 	}
 }
 
@@ -452,15 +529,16 @@ func TestNag(t *testing.T) {
 	}
 }
 
-// TestCfnLint lints the synthesized template with cfn-lint.
+// TestCfnLint lints the synthesized template with cfn-lint, on PATH or in
+// the project's .tools/venv (`make tools`).
 func TestCfnLint(t *testing.T) {
 	stackUnderTest(t)
-	lint, err := exec.LookPath("cfn-lint")
+	lint, err := moto.Tool("cfn-lint")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("cfn-lint is not installed")
+			t.Fatal("cfn-lint is not installed (make tools)")
 		}
-		t.Skip("cfn-lint is not installed")
+		t.Skip("cfn-lint is not installed (make tools)")
 	}
 	built.app.Synth(nil)
 	template := filepath.Join(built.outdir, "TestStack.template.json")
@@ -479,7 +557,17 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil || p.SecretName != "team/amt" || p.ThrottleRate != 10 || p.RemovalPolicy != awscdk.RemovalPolicy_DESTROY {
 		t.Fatalf("props = %+v, %v", p, err)
 	}
-	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour", "legacyStateTable": "no"} {
+	app = awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+		"logLevel": "debug", "lambdaSystemLogLevel": "INFO", "receiverMemoryMB": "512", "processorMemoryMB": 1024,
+		"receiverTimeoutSeconds": "12", "processorTimeoutSeconds": "20",
+	}})
+	p, err = propsFromContext(app)
+	if err != nil || p.LogLevel != "DEBUG" || p.SystemLogLevel != "INFO" || p.ReceiverMemoryMB != 512 || p.ProcessorMemoryMB != 1024 ||
+		p.ReceiverTimeoutSeconds != 12 || p.ProcessorTimeoutSeconds != 20 {
+		t.Fatalf("props = %+v, %v", p, err)
+	}
+	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour", "legacyStateTable": "no",
+		"logLevel": "verbose", "lambdaSystemLogLevel": "TRACE", "receiverMemoryMB": "lots"} {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: want}})
 		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), ctx) {
 			t.Errorf("context %s=%s: err = %v", ctx, want, err)

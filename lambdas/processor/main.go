@@ -1,7 +1,8 @@
 // Command processor is the processing Lambda, triggered by the receiver's
 // SQS queue with ReportBatchItemFailures. It loads the AWS config and starts
 // the handler that pkg/functions wires from the environment; the logic is
-// in pkg/processor. Add your own processor.Handler values to NewProcessor.
+// in pkg/processor. Your own handlers go in pkg/handlers, which every
+// processor (this one, make dev, make invoke, make bench) runs.
 package main
 
 import (

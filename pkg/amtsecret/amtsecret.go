@@ -102,3 +102,17 @@ func (s *Source) read(ctx context.Context, cache *secretcache.Cache) ([]string, 
 	s.parsed.raw, s.parsed.tokens = raw, tokens
 	return tokens, nil
 }
+
+// Current reads the secret once and returns its current token: the one a
+// tool signs with, as Smartcar does.
+func Current(ctx context.Context, client secretcache.SecretsManagerAPIClient, secretID string) (string, error) {
+	src, err := New(client, secretID, DefaultTTL)
+	if err != nil {
+		return "", err
+	}
+	tokens, err := src.Tokens(ctx)
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", secretID, err)
+	}
+	return tokens[0], nil
+}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,30 +161,106 @@ func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[stri
 	return aws.ToString(out.QueueUrl), got.Attributes[string(types.QueueAttributeNameQueueArn)], nil
 }
 
-// StateFile is where a running `make dev` describes its stack for the
-// tools: $SMARTCAR_DEV_STATE, else a file in the temporary directory.
-func StateFile() string {
-	if p := os.Getenv("SMARTCAR_DEV_STATE"); p != "" {
-		return p
+// ModulePath is this project's Go module: the go.mod that declares it marks
+// the root of a checkout.
+const ModulePath = "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver"
+
+// Where the local stack is described. Each checkout runs its own `make dev`
+// and keeps its state in StateDir at its root (git-ignored): the tools run
+// from a checkout talk to that checkout's stack.
+const (
+	StateDir = ".dev"
+	// StateFileName is the state file's name in StateDir; its lock is
+	// beside it, with ".lock" appended.
+	StateFileName = "stack.json"
+	// EnvStateFile overrides the state file's path.
+	EnvStateFile = "SMARTCAR_DEV_STATE"
+)
+
+// RepoRoot returns the root of the checkout dir is in: the nearest
+// directory, dir or one above it, whose go.mod declares ModulePath.
+func RepoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(os.TempDir(), "smartcar-webhook-receiver-dev.json")
+	for d := dir; ; {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(b) == ModulePath {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("%s is not inside a checkout of %s (no go.mod declaring it here or above)", dir, ModulePath)
+		}
+		d = parent
+	}
 }
 
-// WriteState records r for the tools, readable only by the user.
+// modulePath returns the path a go.mod's module directive declares.
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = line[:i]
+		}
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], "\"`")
+		}
+	}
+	return ""
+}
+
+// LocalStateFile returns where the `make dev` of the checkout around the
+// working directory describes its stack: $SMARTCAR_DEV_STATE if set, else
+// .dev/stack.json at the checkout's root.
+func LocalStateFile() (string, error) {
+	if p := os.Getenv(EnvStateFile); p != "" {
+		return p, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	root, err := RepoRoot(wd)
+	if err != nil {
+		return "", fmt.Errorf("local stack: %w: run the tool from the checkout whose `make dev` it should use, or set %s (-state) to that stack's state file", err, EnvStateFile)
+	}
+	return filepath.Join(root, StateDir, StateFileName), nil
+}
+
+// StateFile is LocalStateFile, or "" outside a checkout (a flag's default;
+// Target.Resolve then says what is wrong).
+func StateFile() string {
+	p, _ := LocalStateFile()
+	return p
+}
+
+// WriteState records r for the tools, readable only by the user. It
+// creates the state file's directory, and replaces the file in one step,
+// so a tool never reads half of it.
 func WriteState(path string, r Resources) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
-// ReadState reads what WriteState recorded.
+// ReadState reads what WriteState recorded, provided the `make dev` that
+// wrote it still runs (holds the lock beside it): a state file left by one
+// that was killed names an emulator that is gone.
 func ReadState(path string) (Resources, error) {
 	var r Resources
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return r, fmt.Errorf("no local stack is running (%s not found): start one with `make dev`, or pass -stack NAME for a deployed one", path)
+		return r, fmt.Errorf("no local stack is running for this checkout (%s not found): start one with `make dev`, "+
+			"or pass -stack NAME for a deployed one (AWS=1 with make)", path)
 	}
 	if err != nil {
 		return r, err
@@ -190,5 +268,71 @@ func ReadState(path string) (Resources, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("%s: %w", path, err)
 	}
+	if !Running(path) {
+		return r, fmt.Errorf("the local stack described in %s is no longer running (its `make dev`, pid %d, ended without removing it): "+
+			"start `make dev` again", path, r.Pid)
+	}
 	return r, nil
+}
+
+// LockOwner is what a running `make dev` records in its lock file, for the
+// message a second one gets.
+type LockOwner struct {
+	Pid         int    `json:"pid"`
+	ReceiverURL string `json:"receiverUrl,omitempty"`
+}
+
+// Lock takes the lock beside the state file at path (path + ".lock"),
+// which a `make dev` holds for as long as it runs, so that one checkout
+// runs one local stack; another checkout has another state file, hence
+// another lock. It records owner in the lock file. A lock already held is
+// refused with an error naming its owner. The file stays when unlocked:
+// removing it would let a process that opened it just before lock the
+// removed file while another locks a new one.
+func Lock(path string, owner LockOwner) (unlock func(), err error) {
+	lockPath := path + ".lock"
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+		}
+		running := "another `make dev` is already running for this checkout"
+		var held LockOwner
+		if b, err := os.ReadFile(lockPath); err == nil && json.Unmarshal(b, &held) == nil && held.Pid != 0 {
+			running += fmt.Sprintf(" (pid %d", held.Pid)
+			if held.ReceiverURL != "" {
+				running += ", receiver " + held.ReceiverURL
+			}
+			running += ")"
+		}
+		return nil, fmt.Errorf("%s, described in %s: use it, or stop it with Ctrl-C in its terminal "+
+			"(a second stack runs from another checkout, with another DEV_PORT)", running, path)
+	}
+	b, _ := json.Marshal(owner)
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt(append(b, '\n'), 0)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Running reports whether a `make dev` holds the lock beside the state
+// file at path.
+func Running(path string) bool {
+	f, err := os.Open(path + ".lock")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }

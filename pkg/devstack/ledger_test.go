@@ -120,13 +120,18 @@ func (k *killer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // applied twice, and the state is the newest value per signal. Without
 // faults, everything must be applied and the DLQ stay empty.
 func TestLedgerUnderFaults(t *testing.T) {
+	// In parallel: each run spends most of its time waiting for
+	// visibility timeouts and stalled invocations, on stacks of its own.
 	t.Run("faults", func(t *testing.T) {
+		t.Parallel()
 		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6})
 	})
 	t.Run("faults, with a handler", func(t *testing.T) {
+		t.Parallel()
 		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6, handler: true})
 	})
 	t.Run("no faults", func(t *testing.T) {
+		t.Parallel()
 		checkLedger(t, ledgerRun{prefix: "ln-", seed: 7, events: 120})
 	})
 }

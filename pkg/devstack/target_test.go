@@ -2,6 +2,11 @@ package devstack_test
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -101,4 +106,148 @@ func createQueue(t *testing.T, client *sqs.Client, name string) (url, arn string
 		t.Fatal(err)
 	}
 	return aws.ToString(out.QueueUrl), attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
+}
+
+// checkout makes a directory that looks like a checkout of this project
+// (a go.mod declaring its module), with a subdirectory.
+func checkout(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module "+devstack.ModulePath+"\n\ngo 1.26\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "scripts", "dlq"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startDev does what make dev does with its state: takes the checkout's
+// lock and describes its stack, here one at endpoint.
+func startDev(t *testing.T, endpoint string) (stateFile string, unlock func()) {
+	t.Helper()
+	stateFile = devstack.StateFile()
+	unlock, err := devstack.Lock(stateFile, devstack.LockOwner{Pid: os.Getpid(), ReceiverURL: endpoint + "/webhooks/smartcar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devstack.WriteState(stateFile, devstack.Resources{Endpoint: endpoint, Pid: os.Getpid()}); err != nil {
+		t.Fatal(err)
+	}
+	return stateFile, unlock
+}
+
+// TestOneLocalStackPerCheckout: each checkout's make dev describes its stack
+// in its own .dev/, found from anywhere inside the checkout, so the tools
+// run in one checkout talk to its stack and not to another's; the lock
+// refuses a second make dev in the same checkout, naming the running one,
+// and not in another.
+func TestOneLocalStackPerCheckout(t *testing.T) {
+	t.Setenv(devstack.EnvStateFile, "")
+	ctx := context.Background()
+	a, b := checkout(t), checkout(t)
+
+	t.Chdir(a)
+	stateA, unlockA := startDev(t, "http://127.0.0.1:1111")
+	if want := filepath.Join(a, ".dev", "stack.json"); stateA != want {
+		t.Errorf("state file %s, want %s", stateA, want)
+	}
+	// A second make dev in the same checkout is refused, and told which.
+	if _, err := devstack.Lock(devstack.StateFile(), devstack.LockOwner{Pid: 1}); err == nil {
+		t.Fatal("a second make dev in the same checkout was not refused")
+	} else if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("pid %d", os.Getpid())) ||
+		!strings.Contains(msg, "http://127.0.0.1:1111/webhooks/smartcar") || !strings.Contains(msg, "already running") {
+		t.Errorf("refusal %q does not name the running make dev (pid and receiver)", msg)
+	}
+
+	t.Chdir(b)
+	stateB, unlockB := startDev(t, "http://127.0.0.1:2222") // another checkout: not refused
+	defer unlockB()
+	if stateA == stateB {
+		t.Fatalf("both checkouts use the state file %s", stateA)
+	}
+
+	for _, tc := range []struct{ dir, want string }{
+		{a, "http://127.0.0.1:1111"}, {filepath.Join(a, "scripts", "dlq"), "http://127.0.0.1:1111"},
+		{b, "http://127.0.0.1:2222"}, {filepath.Join(b, "scripts"), "http://127.0.0.1:2222"},
+	} {
+		t.Chdir(tc.dir)
+		var target devstack.Target // as the tools' flags leave it
+		fs := flag.NewFlagSet("tool", flag.ContinueOnError)
+		target.AddFlags(fs)
+		res, _, err := target.Resolve(ctx)
+		if err != nil || res.Endpoint != tc.want {
+			t.Errorf("from %s: stack at %q, %v; want %s", tc.dir, res.Endpoint, err, tc.want)
+		}
+	}
+
+	// Once a's make dev ends without removing its state (killed), its
+	// tools say so rather than use an emulator that is gone; and make
+	// dev starts there again.
+	unlockA()
+	t.Chdir(a)
+	if _, _, err := (devstack.Target{}).Resolve(ctx); err == nil || !strings.Contains(err.Error(), "no longer running") {
+		t.Errorf("stale state: %v, want an error saying the stack is no longer running", err)
+	}
+	if _, unlock := startDev(t, "http://127.0.0.1:3333"); unlock != nil {
+		unlock()
+	}
+}
+
+// TestRepoRoot: the root is the nearest directory whose go.mod declares
+// this module; a go.mod of another module on the way is passed over.
+func TestRepoRoot(t *testing.T) {
+	root := checkout(t)
+	other := filepath.Join(root, "scripts", "other")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other // a nested module\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{root, filepath.Join(root, "scripts", "dlq"), other} {
+		if got, err := devstack.RepoRoot(dir); err != nil || got != root {
+			t.Errorf("RepoRoot(%s) = %q, %v; want %s", dir, got, err, root)
+		}
+	}
+	if got, err := devstack.RepoRoot(t.TempDir()); err == nil {
+		t.Errorf("RepoRoot outside a checkout = %q, want an error", got)
+	}
+}
+
+// TestDeployedStackWithoutAWSConfiguration: targeting a deployed stack with
+// no region, or no credentials (the SDK's chain then ends at EC2 instance
+// metadata), fails with a line saying what to set.
+func TestDeployedStackWithoutAWSConfiguration(t *testing.T) {
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // no IMDS here: fail at once
+	ctx := context.Background()
+	target := devstack.Target{Stack: "SmartcarWebhookReceiver"}
+
+	_, _, err := target.Resolve(ctx)
+	if err == nil || !strings.Contains(err.Error(), "\nhint: set AWS_REGION") {
+		t.Errorf("no region: %v; want a hint naming AWS_REGION", err)
+	}
+	t.Setenv("AWS_REGION", "eu-west-1")
+	_, _, err = target.Resolve(ctx)
+	if err == nil || !strings.Contains(err.Error(), "hint: set AWS_PROFILE") || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Errorf("no credentials: %v; want a hint naming AWS_PROFILE and AWS_ACCESS_KEY_ID", err)
+	}
+	if n := strings.Count(err.Error(), "\n"); n != 1 {
+		t.Errorf("error %q: want the SDK's error and one hint line", err)
+	}
+	t.Setenv("AWS_PROFILE", "missing")
+	if _, _, err = target.Resolve(ctx); err == nil || !strings.Contains(err.Error(), "hint: set AWS_PROFILE") {
+		t.Errorf("unknown profile: %v; want the hint", err)
+	}
+	other := errors.New("stack SmartcarWebhookReceiver: ValidationError: Stack with id SmartcarWebhookReceiver does not exist")
+	if got := devstack.WithAWSHint(other); got != other {
+		t.Errorf("WithAWSHint changed an error that is not about configuration: %v", got)
+	}
 }

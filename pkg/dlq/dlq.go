@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,7 +23,8 @@ type API interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
-	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 	PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, optFns ...func(*sqs.Options)) (*sqs.PurgeQueueOutput, error)
 	StartMessageMoveTask(ctx context.Context, in *sqs.StartMessageMoveTaskInput, optFns ...func(*sqs.Options)) (*sqs.StartMessageMoveTaskOutput, error)
 }
@@ -37,11 +39,21 @@ type Message struct {
 	Body string
 	// BodyEncoding is how SQS carried the body ("" as text; see
 	// sqsqueue.AttrBodyEncoding). Redrive encodes it again as needed.
-	BodyEncoding  string
-	Attributes    map[string]string // message attributes, exact (see sqsqueue.AttributeText)
-	ReceiveCount  int               // receives of this DLQ copy
-	SentAt        time.Time         // when it entered the DLQ
-	FailureReason string            // set when the processor parked it; empty if the queue redrove it
+	BodyEncoding string
+	Attributes   map[string]string // message attributes, exact (see sqsqueue.AttributeText)
+	// ReceiveCount is how many times the processor received the message
+	// before it was parked. When the processor parked it, that is the
+	// count it stored (ReceiveCountExact). When the queue's redrive policy
+	// moved it, it is SQS's ApproximateReceiveCount less this listing's
+	// own receive: the source queue's receives, plus any earlier peeks at
+	// the DLQ (dlq list, show, redrive), which SQS counts too.
+	ReceiveCount      int
+	ReceiveCountExact bool
+	// ApproximateReceiveCount is SQS's count when this listing received
+	// the message, its own receive included.
+	ApproximateReceiveCount int
+	SentAt                  time.Time // when it entered the DLQ (for a message the queue moved, when it entered the queue)
+	FailureReason           string    // set when the processor parked it; empty if the queue's redrive policy moved it
 }
 
 // EventID is the message's eventId: its attribute, else read from the body.
@@ -65,13 +77,41 @@ type Queue struct {
 	DLQARN   string
 	QueueURL string
 	QueueARN string
+	// Peek is how long a scan hides each message it receives, at most:
+	// it makes every one visible again as soon as it has read them all,
+	// and an interrupted scan leaves them hidden no longer. 0 means
+	// DefaultPeek.
+	Peek time.Duration
+	// HiddenWait bounds how long a scan waits for messages that SQS counts
+	// but no receive returns (another reader holds them, hidden). 0 means
+	// Peek plus 5 s, time enough for those an interrupted scan hid.
+	HiddenWait time.Duration
+	// Waiting, if set, is told when a scan starts waiting for hidden
+	// messages, and how many.
+	Waiting func(hidden int)
 }
 
-// maxRounds bounds how many receives one scan makes.
-const maxRounds = 100
+// DefaultPeek is how long a scan hides what it has received, at most.
+const DefaultPeek = 30 * time.Second
 
-// List returns the messages in the DLQ, up to limit. Messages are hidden
-// while it reads them and made visible again before it returns.
+// maxRounds bounds how many receives one scan makes.
+const maxRounds = 1000
+
+// HiddenError says that a scan ended without having seen every message
+// SQS counts in the DLQ: others kept them hidden past HiddenWait.
+type HiddenError struct{ Hidden int }
+
+func (e *HiddenError) Error() string {
+	return fmt.Sprintf("%d more message(s) in the DLQ stayed hidden, held by another reader (a dlq command still running, "+
+		"a message move task) or not yet counted by SQS: run the command again shortly", e.Hidden)
+}
+
+// List returns the messages in the DLQ, up to limit (0: all). It receives
+// until it has seen every message SQS counts there, waiting up to
+// HiddenWait for any another reader holds (a *HiddenError then says how
+// many it could not see, with the messages it did). Each message is hidden
+// while it reads them and made visible again, all at once, before it
+// returns.
 func (q Queue) List(ctx context.Context, limit int) ([]Message, error) {
 	var all []Message
 	err := q.scan(ctx, func(m Message) (keep, stop bool, err error) {
@@ -82,24 +122,33 @@ func (q Queue) List(ctx context.Context, limit int) ([]Message, error) {
 }
 
 // scan receives DLQ messages one batch at a time and calls visit with each
-// new one, until visit says stop or a receive brings nothing new. A
-// message visit keeps stays hidden for the caller to delete; every other
-// one is made visible again.
-func (q Queue) scan(ctx context.Context, visit func(Message) (keep, stop bool, err error)) error {
+// new one, until visit says stop or it has seen every message in the DLQ.
+// A message visit keeps stays hidden for the caller to delete; every other
+// one received is made visible again before scan returns, in batches.
+//
+// A receive that brings nothing new does not end the scan while SQS counts
+// messages the scan does not hold: messages another reader has hidden come
+// back when their visibility timeout ends, and are waited for, up to
+// HiddenWait.
+func (q Queue) scan(ctx context.Context, visit func(Message) (keep, stop bool, err error)) (err error) {
+	peek := q.peek()
+	hiddenWait := q.HiddenWait
+	if hiddenWait <= 0 {
+		hiddenWait = peek + 5*time.Second
+	}
 	seen := map[string]bool{}
-	var release []string
+	held := map[string]string{} // message id -> latest receipt handle, of messages to make visible again
 	defer func() {
-		for _, h := range release {
-			_, _ = q.API.ChangeMessageVisibility(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityInput{
-				QueueUrl: aws.String(q.DLQURL), ReceiptHandle: aws.String(h), VisibilityTimeout: 0,
-			})
+		if rerr := q.release(context.WithoutCancel(ctx), held); rerr != nil {
+			err = errors.Join(err, rerr)
 		}
 	}()
+	var waitingSince time.Time
 	for round := 0; round < maxRounds; round++ {
 		out, err := q.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(q.DLQURL),
 			MaxNumberOfMessages:         10,
-			VisibilityTimeout:           60,
+			VisibilityTimeout:           int32(max(1, peek/time.Second)),
 			WaitTimeSeconds:             1,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
@@ -111,28 +160,116 @@ func (q Queue) scan(ctx context.Context, visit func(Message) (keep, stop bool, e
 		for i, raw := range out.Messages {
 			m := toMessage(raw)
 			if seen[m.MessageID] {
-				release = append(release, m.ReceiptHandle)
+				// Back after Peek: hidden again now, under this handle.
+				held[m.MessageID] = m.ReceiptHandle
 				continue
 			}
 			seen[m.MessageID] = true
 			fresh++
 			keep, stop, err := visit(m)
 			if !keep {
-				release = append(release, m.ReceiptHandle)
+				held[m.MessageID] = m.ReceiptHandle
 			}
 			if err != nil || stop {
 				// The rest of the batch was received, hence hidden, too.
 				for _, rest := range out.Messages[i+1:] {
-					release = append(release, aws.ToString(rest.ReceiptHandle))
+					held[aws.ToString(rest.MessageId)] = aws.ToString(rest.ReceiptHandle)
 				}
 				return err
 			}
 		}
-		if fresh == 0 {
+		if fresh > 0 {
+			waitingSince = time.Time{}
+			continue
+		}
+		// Nothing new. Done, unless SQS counts messages this scan does not
+		// hold: hidden by another reader, or not yet received.
+		others, err := q.unheld(ctx, len(held))
+		if err != nil {
+			return err
+		}
+		if others <= 0 {
 			return nil
 		}
+		if waitingSince.IsZero() {
+			waitingSince = time.Now()
+			if q.Waiting != nil {
+				q.Waiting(others)
+			}
+		} else if time.Since(waitingSince) >= hiddenWait {
+			return &HiddenError{Hidden: others}
+		}
+	}
+	return fmt.Errorf("DLQ scan stopped after %d receives", maxRounds)
+}
+
+// unheld returns how many messages SQS counts in the DLQ beyond the held
+// ones this scan hides.
+func (q Queue) unheld(ctx context.Context, held int) (int, error) {
+	out, err := q.API.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(q.DLQURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the DLQ's messages: %w", err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		c, _ := strconv.Atoi(v)
+		n += c
+	}
+	return n - held, nil
+}
+
+// release makes the held messages visible again, ten to a request,
+// retrying those that fail. A message deleted meanwhile (by a redrive
+// elsewhere) has nothing to release.
+func (q Queue) release(ctx context.Context, held map[string]string) error {
+	handles := make([]string, 0, len(held))
+	for _, h := range held {
+		handles = append(handles, h)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 4 && len(handles) > 0; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		var failed []string
+		for batch := range slices.Chunk(handles, 10) {
+			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+			for i, h := range batch {
+				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0}
+			}
+			out, err := q.API.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.DLQURL), Entries: entries})
+			if err != nil {
+				lastErr = err
+				failed = append(failed, batch...)
+				continue
+			}
+			for _, f := range out.Failed {
+				if code := aws.ToString(f.Code); code == "ReceiptHandleIsInvalid" || code == "MessageNotInflight" ||
+					code == "AWS.SimpleQueueService.MessageNotInflight" {
+					continue // deleted meanwhile, or visible already
+				}
+				i, _ := strconv.Atoi(aws.ToString(f.Id))
+				lastErr = fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+				failed = append(failed, batch[i])
+			}
+		}
+		handles = failed
+	}
+	if len(handles) > 0 {
+		return fmt.Errorf("%d DLQ message(s) could not be made visible again (they reappear within %v): %w", len(handles), q.peek(), lastErr)
 	}
 	return nil
+}
+
+func (q Queue) peek() time.Duration {
+	if q.Peek <= 0 {
+		return DefaultPeek
+	}
+	return q.Peek
 }
 
 func toMessage(m types.Message) Message {
@@ -152,7 +289,15 @@ func toMessage(m types.Message) Message {
 			delete(msg.Attributes, sqsqueue.AttrBodyEncoding)
 		}
 	}
-	msg.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	msg.ApproximateReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	if n, err := strconv.Atoi(msg.Attributes[sqsqueue.AttrReceiveCount]); err == nil {
+		// The processor parked it and stored its count.
+		msg.ReceiveCount, msg.ReceiveCountExact = n, true
+	} else {
+		// The queue's redrive policy moved it: SQS's count goes on from
+		// the source queue's; this receive is one more.
+		msg.ReceiveCount = max(0, msg.ApproximateReceiveCount-1)
+	}
 	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
 		msg.SentAt = time.UnixMilli(ms)
 	}
@@ -196,9 +341,12 @@ func (q Queue) Redrive(ctx context.Context, id string) (RedriveResult, error) {
 	// Move only what is there now: a message that fails again comes back
 	// to the DLQ as a new message, and must not be moved round and round.
 	present, err := q.List(ctx, 0)
-	if err != nil {
+	var hidden *HiddenError
+	if err != nil && !errors.As(err, &hidden) {
 		return RedriveResult{}, err
 	}
+	// Messages another reader hid are left for a later redrive; hidden
+	// says so at the end.
 	todo := map[string]bool{}
 	for _, m := range present {
 		if id == "" || m.Matches(id) {
@@ -207,7 +355,7 @@ func (q Queue) Redrive(ctx context.Context, id string) (RedriveResult, error) {
 	}
 	var res RedriveResult
 	if len(todo) == 0 {
-		return res, nil
+		return res, hiddenErr(hidden)
 	}
 	err = q.scan(ctx, func(m Message) (keep, stop bool, err error) {
 		if !todo[m.MessageID] {
@@ -226,7 +374,15 @@ func (q Queue) Redrive(ctx context.Context, id string) (RedriveResult, error) {
 	if err == nil && len(todo) > 0 {
 		err = fmt.Errorf("%d message(s) could not be read back from the DLQ; run redrive again", len(todo))
 	}
-	return res, err
+	return res, errors.Join(err, hiddenErr(hidden))
+}
+
+// hiddenErr is h as an error, nil when h is.
+func hiddenErr(h *HiddenError) error {
+	if h == nil {
+		return nil
+	}
+	return h
 }
 
 // sendBack sends m to the queue with its original attributes, body and

@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/handlers"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/sqslambda"
@@ -20,11 +22,9 @@ import (
 // ProcessorHandler is the processor Lambda's handler function.
 type ProcessorHandler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
-// NewProcessor builds the processor's handler from its environment.
-//
-// Business logic beyond the stored vehicle state plugs in here: pass your
-// processor.Handler values as extra. They run after the claim and before
-// the state merge, which completes the event.
+// NewProcessor builds the processor's handler from its environment, with
+// the handlers pkg/handlers registers (your business logic: every path
+// that runs a processor builds it here), then extra ones (tests).
 func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Writer, extra ...processor.Handler) (ProcessorHandler, error) {
 	cfg, err := LoadProcessorConfig(getenv)
 	if err != nil {
@@ -32,6 +32,11 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	}
 	log := logging.New(stdout, cfg.LogLevel) // its own log group says which function
 	metrics := emf.NewWriter(stdout, cfg.MetricsNamespace, map[string]string{"Service": "processor"})
+	registered, err := handlers.Register(handlers.Deps{AWS: awsCfg, Getenv: getenv, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("handlers: %w", err)
+	}
+	extra = append(registered, extra...)
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable, dynamostore.WithLegacyTable(cfg.LegacyStateTable))
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
 	p := processor.New(store, processor.NewStateFinisher(store, log, metrics), dlq, extra, processor.Options{

@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// InstallHint tells how to install the emulator.
-const InstallHint = `python3 -m pip install "moto[server]==5.2.1"`
+// InstallHint tells how to install the emulator (`make tools` does it).
+const InstallHint = `python3 -m venv .tools/venv && .tools/venv/bin/pip install "moto[server]==5.2.1"`
 
 // Server is a running moto_server.
 type Server struct {
@@ -39,7 +39,7 @@ var ErrNotInstalled = errors.New("moto_server is not installed (" + InstallHint 
 func Start(port int, logs io.Writer) (*Server, error) {
 	args := []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
 	var cmd *exec.Cmd
-	if path, err := exec.LookPath("moto_server"); err == nil {
+	if path, err := Tool("moto_server"); err == nil {
 		cmd = exec.Command(path, args...)
 	} else if exec.Command("python3", "-c", "import moto.server").Run() == nil {
 		// pip installed moto where its script is not on PATH.

@@ -1,7 +1,10 @@
 // Command dev runs the whole pipeline on this machine (`make dev`): moto on
 // 127.0.0.1, the stack's secret, queues and tables, the receiver behind an
 // HTTP server that speaks API Gateway's event format, and the processor fed
-// from the queue like Lambda's SQS event source. Ctrl-C stops everything.
+// from the queue like Lambda's SQS event source. One per checkout: the stack
+// is described, for the other tools run from the checkout, in .dev/stack.json
+// at its root, and locked while it runs. Ctrl-C (or SIGTERM, SIGHUP) stops
+// everything it started, says what, and exits 0.
 package main
 
 import (
@@ -14,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -35,29 +40,62 @@ func main() {
 
 func run() error {
 	fs := flag.NewFlagSet("dev", flag.ExitOnError)
-	port := fs.Int("port", envInt("DEV_PORT", 3000), "port of the receiver on 127.0.0.1 (env DEV_PORT)")
+	port := fs.Int("port", envInt("DEV_PORT", 3000), "port of the receiver on 127.0.0.1 (env DEV_PORT; make dev DEV_PORT=n)")
 	motoPort := fs.Int("moto-port", envInt("MOTO_PORT", 0), "port of moto_server on 127.0.0.1, 0 for a free one (env MOTO_PORT)")
-	state := fs.String("state", devstack.StateFile(), "where to describe the running stack for the other tools")
+	state := fs.String("state", devstack.StateFile(), "`file` where the running stack is described for the other tools, "+
+		"and locked so that one checkout runs one stack ($"+devstack.EnvStateFile+" overrides the default)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: dev [flags]\n\nRuns the pipeline locally on an AWS emulator. The token is $SMARTCAR_AMT, else a development\ntoken that is printed. Lambda logs go to stdout; this tool's messages to stderr.\n\n")
+		fmt.Fprint(fs.Output(), `Usage: dev [flags]
+
+Runs the pipeline locally on an AWS emulator. The token is $SMARTCAR_AMT, else a development
+token that is printed. Lambda logs go to stdout; this tool's messages to stderr. Each checkout
+runs its own stack, described in .dev/ at its root, where the other tools run from it find it;
+start a second stack from another checkout, on another port. Ctrl-C (SIGINT) or SIGTERM stops
+everything it started, and it exits 0.
+
+`)
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
+	if *state == "" {
+		_, err := devstack.LocalStateFile()
+		return err
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	// A signal cancels ctx; the shutdown below then stops, in order, what
+	// was started, says so, and exits 0.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stopSignal atomic.Value // os.Signal
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		sig := <-sigs
+		stopSignal.Store(sig)
+		say(fmt.Sprintf("\n%v: stopping ...", sig))
+		cancel()
+	}()
 	// Output may go to a pipe that closes first (| tee, a closed terminal):
 	// a failed write must not kill the process before it stops the emulator.
 	signal.Ignore(syscall.SIGPIPE)
+	interrupted := func(err error) error {
+		if stopSignal.Load() != nil && (err == nil || ctx.Err() != nil) {
+			return nil // stopped on request, while starting
+		}
+		return err
+	}
 
-	unlock, err := lock(*state + ".lock")
+	unlock, err := devstack.Lock(*state, devstack.LockOwner{
+		Pid: os.Getpid(), ReceiverURL: fmt.Sprintf("http://127.0.0.1:%d%s", *port, receiver.PathWebhook),
+	})
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
 	if err != nil {
-		return fmt.Errorf("cannot serve on 127.0.0.1:%d (%v): choose another port with DEV_PORT=... make dev", *port, err)
+		return fmt.Errorf("cannot serve on 127.0.0.1:%d (%v): choose another port with make dev DEV_PORT=n", *port, err)
 	}
 	defer ln.Close()
 
@@ -67,9 +105,14 @@ func run() error {
 		return fmt.Errorf("%w; `make tools` installs it", err)
 	}
 	if err != nil {
-		return err
+		return interrupted(err)
 	}
-	defer srv.Stop()
+	stopMoto := sync.OnceFunc(func() {
+		pid := srv.Pid()
+		srv.Stop()
+		say(fmt.Sprintf("  stopped moto_server (pid %d, %s)", pid, srv.Endpoint))
+	})
+	defer stopMoto()
 	cfg, err := moto.Config(ctx, srv.Endpoint)
 	if err != nil {
 		return err
@@ -80,7 +123,7 @@ func run() error {
 	}
 	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{})
 	if err != nil {
-		return fmt.Errorf("create resources: %w", err)
+		return interrupted(fmt.Errorf("create resources: %w", err))
 	}
 	res.Endpoint, res.Pid = srv.Endpoint, os.Getpid()
 	res.ReceiverURL = fmt.Sprintf("http://127.0.0.1:%d%s", *port, receiver.PathWebhook)
@@ -90,7 +133,15 @@ func run() error {
 	if err := devstack.WriteState(*state, res); err != nil {
 		return err
 	}
-	defer os.Remove(*state)
+	removeState := sync.OnceFunc(func() {
+		if err := os.Remove(*state); err == nil {
+			say("  removed " + *state)
+		}
+	})
+	defer removeState()
+	if ctx.Err() != nil {
+		return nil // a signal arrived while starting: the deferred calls stop it all
+	}
 
 	recv, err := functions.NewReceiver(getenv(res.ReceiverEnv()), cfg, os.Stdout)
 	if err != nil {
@@ -101,15 +152,28 @@ func run() error {
 		return err
 	}
 	served := make(chan error, 1)
-	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
+	go func() {
+		err := devstack.Serve(ctx, ln, lambda.NewHandler(recv))
+		if err != nil {
+			say("dev: receiver: " + err.Error())
+			cancel() // the stack is useless without it
+		}
+		served <- err
+	}()
 	poller := &devstack.Poller{
 		SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN,
 		Handler: lambda.NewHandler(proc), Log: logging.New(os.Stdout, slog.LevelInfo).With("function", "event-source"),
 	}
 	banner(res, token, generated, srv)
 	poller.Run(ctx)
-	say("stopping ...")
-	return <-served
+	say("  stopped the event source (the processor's poller of " + res.QueueURL + ")")
+	if err := <-served; err != nil {
+		return err
+	}
+	say("  stopped the receiver on " + ln.Addr().String())
+	removeState()
+	stopMoto()
+	return nil
 }
 
 func banner(res devstack.Resources, token string, generated bool, srv *moto.Server) {
@@ -141,23 +205,6 @@ func healthURL(webhook string) string {
 func portOf(url string) string {
 	_, port, _ := net.SplitHostPort(url[len("http://") : len(url)-len(receiver.PathWebhook)])
 	return port
-}
-
-// lock takes the lock file, or says which `make dev` holds it.
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		msg := "another `make dev` is already running"
-		if r, err := devstack.ReadState(path[:len(path)-len(".lock")]); err == nil {
-			msg += fmt.Sprintf(" (pid %d, %s)", r.Pid, r.ReceiverURL)
-		}
-		return nil, errors.New(msg + ": use it, or stop it with Ctrl-C in its terminal")
-	}
-	return func() { f.Close(); os.Remove(path) }, nil
 }
 
 func getenv(env map[string]string) func(string) string {

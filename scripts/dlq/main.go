@@ -1,5 +1,5 @@
-// Command dlq inspects and redrives the dead-letter queue of the local stack
-// or, with -stack, of a deployed one, or with -env the one the Lambdas'
+// Command dlq inspects and redrives the dead-letter queue of this checkout's
+// local stack or, with -stack, of a deployed one, or with -env the one the Lambdas'
 // environment variables name (DLQ_URL; QUEUE_URL too for redrive).
 package main
 
@@ -8,10 +8,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -25,8 +29,12 @@ import (
 
 const usage = `Usage: dlq [flags] COMMAND [ID]
 
+Works on this checkout's local stack (make dev), a deployed stack (-stack NAME) or the queues the
+Lambdas' variables name (-env).
+
 Commands:
-  list            eventId, eventType, vehicleId, failureReason, receive count and age of each message
+  list            eventId, message id, eventType, vehicleId, receives before it was parked, age and
+                  failureReason of each message; every message is listed, and left visible
   show ID         one message (ID is an eventId or a message id), with its body
   redrive [ID]    move all messages, or those of one eventId, back to the queue
   purge           delete every message (asks for confirmation; -yes skips it)
@@ -56,36 +64,55 @@ func run() error {
 	if cmd == "redrive" {
 		target.Needs = append(target.Needs, devstack.EnvQueueURL)
 	}
-	ctx := context.Background()
+	// Ctrl-C ends a command cleanly: the messages it has hidden are made
+	// visible again before it exits.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	res, cfg, err := target.Resolve(ctx)
 	if err != nil {
 		return err
 	}
-	q := dlq.Queue{API: sqs.NewFromConfig(cfg), DLQURL: res.DLQURL, DLQARN: res.DLQARN, QueueURL: res.QueueURL, QueueARN: res.QueueARN}
+	q := dlq.Queue{API: sqs.NewFromConfig(cfg), DLQURL: res.DLQURL, DLQARN: res.DLQARN, QueueURL: res.QueueURL, QueueARN: res.QueueARN,
+		Waiting: func(n int) {
+			fmt.Fprintf(os.Stderr, "waiting for %d message(s) another reader has hidden (at most %v) ...\n", n, dlq.DefaultPeek+5*time.Second)
+		}}
 	switch cmd {
 	case "list":
 		msgs, err := q.List(ctx, 0)
-		if err != nil {
+		if err := partial(err); err != nil {
 			return err
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "EVENT ID\tMESSAGE ID\tTYPE\tVEHICLE\tRECEIVES\tAGE\tFAILURE REASON")
+		moved := false
 		for _, m := range msgs {
 			reason := m.FailureReason
 			if reason == "" {
 				reason = "(retries exhausted: see processing.dead_lettered in the logs)"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", or(m.EventID(), "-"), m.MessageID, or(m.Attributes[sqsqueue.AttrEventType], "-"),
-				or(m.Attributes[sqsqueue.AttrVehicleID], "-"), m.ReceiveCount, time.Since(m.SentAt).Round(time.Second), reason)
+			receives := strconv.Itoa(m.ReceiveCount)
+			if !m.ReceiveCountExact {
+				receives += "*"
+				moved = true
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", or(m.EventID(), "-"), m.MessageID, or(m.Attributes[sqsqueue.AttrEventType], "-"),
+				or(m.Attributes[sqsqueue.AttrVehicleID], "-"), receives, time.Since(m.SentAt).Round(time.Second), reason)
 		}
 		w.Flush()
 		fmt.Fprintf(os.Stderr, "%d message(s) in %s\n", len(msgs), res.DLQURL)
+		if len(msgs) > 0 {
+			fmt.Fprintln(os.Stderr, "RECEIVES: how many times the processor received the message before it was parked, as it recorded")
+		}
+		if moved {
+			fmt.Fprintln(os.Stderr, "  *: moved by the queue's redrive policy, which records no count: SQS's approximate receive count,\n"+
+				"     less this listing's own receive; it also counts earlier dlq list/show/redrive peeks")
+		}
 	case "show":
 		if id == "" {
 			return fmt.Errorf("show needs an eventId or a message id")
 		}
 		found, err := q.Find(ctx, id)
-		if err != nil {
+		if err := partial(err); err != nil {
 			return err
 		}
 		if len(found) == 0 {
@@ -94,7 +121,12 @@ func run() error {
 		for _, m := range found {
 			shown := map[string]any{
 				"messageId": m.MessageID, "eventId": m.EventID(), "attributes": m.Attributes,
-				"receiveCount": m.ReceiveCount, "sentAt": m.SentAt.UTC().Format(time.RFC3339), "body": json.RawMessage(validJSON(m.Body)),
+				"receiveCount": m.ReceiveCount, "approximateReceiveCount": m.ApproximateReceiveCount,
+				"sentAt": m.SentAt.UTC().Format(time.RFC3339), "body": json.RawMessage(validJSON(m.Body)),
+			}
+			if !m.ReceiveCountExact {
+				// The queue moved it; SQS's count includes peeks.
+				shown["receiveCountNote"] = "moved by the queue's redrive policy: approximateReceiveCount less this receive, earlier peeks included"
 			}
 			if m.BodyEncoding != "" {
 				// SQS could not carry the body as text: body above is decoded.
@@ -109,17 +141,18 @@ func run() error {
 		}
 	case "redrive":
 		r, err := q.Redrive(ctx, id)
-		if err != nil {
-			return err
-		}
 		if r.TaskHandle != "" {
 			fmt.Printf("message move task started (%s): the DLQ drains into the queue\n", r.TaskHandle)
-		} else {
+		} else if err == nil || r.Moved > 0 {
 			fmt.Printf("moved %d message(s) back to the queue\n", r.Moved)
+		}
+		if err != nil {
+			return err
 		}
 	case "purge":
 		confirmed := *yes
 		if !confirmed {
+			stop() // Ctrl-C at the prompt ends the tool at once
 			fmt.Fprintf(os.Stderr, "delete every message in %s? type 'purge' to confirm: ", res.DLQURL)
 			line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 			confirmed = strings.TrimSpace(line) == "purge"
@@ -132,6 +165,17 @@ func run() error {
 		return fmt.Errorf("unknown command %q (list, show, redrive, purge)", cmd)
 	}
 	return nil
+}
+
+// partial passes a *dlq.HiddenError on to the user as a warning, with
+// what could be read; any other error is returned.
+func partial(err error) error {
+	var hidden *dlq.HiddenError
+	if errors.As(err, &hidden) {
+		fmt.Fprintln(os.Stderr, "dlq: warning:", err)
+		return nil
+	}
+	return err
 }
 
 func or(s, def string) string {

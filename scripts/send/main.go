@@ -1,6 +1,7 @@
 // Command send signs a webhook body and POSTs it the way Smartcar does, to
-// the local stack or any receiver URL; with -env it signs with the current
-// token of the secret AMT_SECRET_ID names.
+// this checkout's local stack, a deployed stack (-stack: its WebhookUrl,
+// signed with the current token of its secret) or any receiver URL; with
+// -env it signs with the current token of the secret AMT_SECRET_ID names.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
@@ -33,9 +35,11 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("send", flag.ExitOnError)
 	var target devstack.Target
-	target.AddEnvFlag(fs)
-	url := fs.String("url", "", "receiver URL (default: the local stack's webhook URL)")
-	token := fs.String("token", os.Getenv("SMARTCAR_AMT"), "token to sign with (default $SMARTCAR_AMT; else with -env the current token of the secret AMT_SECRET_ID, or the local stack's development token)")
+	target.AddFlags(fs)
+	url := fs.String("url", "", "receiver `URL` (default: the local stack's webhook URL; with -stack the stack's WebhookUrl output)")
+	token := fs.String("token", "", "`token` to sign with (default $SMARTCAR_AMT; else the local stack's development token, "+
+		"or with -stack or -env the current token of the stack's secret)")
+	secret := fs.String("secret", "smartcar/amt", "with -stack: the Secrets Manager secret `NAME` holding the token (make passes SECRET_NAME)")
 	unsigned := fs.Bool("unsigned", false, "send without SC-Signature (as Smartcar may send VERIFY)")
 	eventID := fs.String("event-id", "", "replace the body's eventId (with -count > 1 and no -event-id, each send gets a new one)")
 	vehicleID := fs.String("vehicle-id", "", "replace the body's vehicle id")
@@ -48,6 +52,8 @@ func run() error {
 
 BODY is a file, a name from events/bodies (verify, vehicle_state, vehicle_error), or - for
 standard input (the default). Prints each answer; with -count, a summary with latencies.
+Sends to this checkout's local stack (make dev), to a deployed stack with -stack NAME, or to any
+receiver with -url.
 
 `)
 		fs.PrintDefaults()
@@ -60,33 +66,63 @@ standard input (the default). Prints each answer; with -count, a summary with la
 	if err != nil {
 		return err
 	}
-	if target.Env {
+	// Read here, not as the flag's default: -h would print the token.
+	if *token == "" {
+		*token = os.Getenv("SMARTCAR_AMT")
+	}
+	if *unsigned {
+		*token = ""
+	}
+	needToken := *token == "" && !*unsigned
+	ctx := context.Background()
+	switch {
+	case target.Env && target.Stack != "":
+		return fmt.Errorf("-env and -stack exclude each other: pass one")
+	case target.Env:
 		if *url == "" {
-			return fmt.Errorf("-env: pass -url, the receiver's webhook URL")
+			return fmt.Errorf("-env: pass -url, the receiver's webhook URL (the Lambdas' variables do not name it)")
 		}
-		if *token == "" && !*unsigned {
-			if *token, err = currentToken(context.Background(), target); err != nil {
+		if needToken {
+			target.Needs = []string{devstack.EnvSecretID}
+			res, cfg, err := target.Resolve(ctx)
+			if err != nil {
+				return err
+			}
+			if *token, err = currentToken(ctx, cfg, res.SecretID); err != nil {
 				return err
 			}
 		}
-	}
-	if *url == "" || (*token == "" && !*unsigned) {
-		local, err := devstack.ReadState(devstack.StateFile())
+	case target.Stack != "":
+		if *url == "" || needToken {
+			outputs, cfg, err := target.StackOutputs(ctx)
+			if err != nil {
+				return err
+			}
+			if *url == "" {
+				if *url = outputs["WebhookUrl"]; *url == "" {
+					return fmt.Errorf("stack %s has no WebhookUrl output: pass -url", target.Stack)
+				}
+			}
+			if needToken {
+				if *token, err = currentToken(ctx, cfg, *secret); err != nil {
+					return err
+				}
+			}
+		}
+	case *url == "" || needToken:
+		local, err := target.Local()
 		if err != nil {
-			return fmt.Errorf("%v (or pass -url and -token)", err)
+			return fmt.Errorf("%w\n(or pass -url URL and -token TOKEN for another receiver)", err)
 		}
 		if *url == "" {
 			*url = local.ReceiverURL
 		}
-		if *token == "" && !*unsigned {
+		if needToken {
 			if local.DevToken == "" {
-				return fmt.Errorf("the local stack uses $SMARTCAR_AMT: set it, or pass -token")
+				return fmt.Errorf("the local stack signs with $SMARTCAR_AMT, which is not set here: set it, or pass -token")
 			}
 			*token = local.DevToken
 		}
-	}
-	if *unsigned {
-		*token = ""
 	}
 
 	client := &http.Client{Timeout: *timeout}
@@ -116,23 +152,14 @@ standard input (the default). Prints each answer; with -count, a summary with la
 	return report(results, errs, elapsed)
 }
 
-// currentToken reads the current token from the secret AMT_SECRET_ID
-// names, as the receiver does.
-func currentToken(ctx context.Context, target devstack.Target) (string, error) {
-	target.Needs = []string{devstack.EnvSecretID}
-	res, cfg, err := target.Resolve(ctx)
+// currentToken reads the current token from the secret secretID, as the
+// receiver does.
+func currentToken(ctx context.Context, cfg aws.Config, secretID string) (string, error) {
+	token, err := amtsecret.Current(ctx, secretsmanager.NewFromConfig(cfg), secretID)
 	if err != nil {
-		return "", err
+		return "", devstack.WithAWSHint(err)
 	}
-	src, err := amtsecret.New(secretsmanager.NewFromConfig(cfg), res.SecretID, amtsecret.DefaultTTL)
-	if err != nil {
-		return "", err
-	}
-	tokens, err := src.Tokens(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", devstack.EnvSecretID, res.SecretID, err)
-	}
-	return tokens[0], nil
+	return token, nil
 }
 
 func readBody(arg string) ([]byte, error) {

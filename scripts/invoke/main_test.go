@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+// testToken signs the events/ files.
+const testToken = samples.TestToken
+
+// localStack provisions a stack on the AWS emulator as `make dev` does, and
+// describes it in a state file whose lock it holds, as a running `make dev`
+// does for the tools.
+func localStack(t *testing.T) (devstack.Resources, string) {
+	t.Helper()
+	return localStackWithToken(t, testToken)
+}
+
+// localStackWithToken is localStack with the secret holding token.
+func localStackWithToken(t *testing.T, token string) (devstack.Resources, string) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := devstack.Provision(ctx, awstest.Config(t), token, devstack.Options{Prefix: awstest.Name(t, "invoke") + "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Endpoint = awstest.Endpoint(t)
+	state := filepath.Join(t.TempDir(), "stack.json")
+	unlock, err := devstack.Lock(state, devstack.LockOwner{Pid: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+	if err := devstack.WriteState(state, res); err != nil {
+		t.Fatal(err)
+	}
+	return res, state
+}
+
+// invoke runs the tool as `make invoke` does, on the stack in state.
+func invoke(t *testing.T, state string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), append([]string{"-state", state}, args...), &out, &errs); err != nil {
+		t.Fatalf("invoke %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out.String(), errs.String())
+	}
+	return out.String(), errs.String()
+}
+
+func receiveAll(t *testing.T, queueURL string) []string {
+	t.Helper()
+	out, err := sqs.NewFromConfig(awstest.Config(t)).ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range out.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	return bodies
+}
+
+// TestInvokeUnderEmulator: `make invoke` builds the Linux bootstrap, runs
+// it under aws-lambda-rie against the local stack, and prints the
+// function's documented answer: the receiver acknowledges a signed
+// VEHICLE_STATE once it is in the queue, byte for byte; the processor
+// applies a batch, dead-letters its poison record and reports no failures.
+func TestInvokeUnderEmulator(t *testing.T) {
+	awstest.RIE(t) // skips where the emulator cannot run
+	// The function sees this process's variables, as under `make invoke`.
+	t.Setenv("LOG_LEVEL", "DEBUG")
+	res, state := localStack(t)
+
+	t.Run("receiver", func(t *testing.T) {
+		stdout, stderr := invoke(t, state, "-fn", "receiver", "-event", "../../events/receiver/httpapi-vehicle-state.json")
+		var resp apigw.Response
+		if err := json.Unmarshal([]byte(stdout), &resp); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+		if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"received","eventId":"4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"`) {
+			t.Errorf("response %+v, want 200 received", resp)
+		}
+		for _, want := range []string{"START RequestId: ", "REPORT RequestId: ", `"message":"webhook.enqueued"`} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q: the function did not run under the emulator\n%s", want, stderr)
+			}
+		}
+		queued := receiveAll(t, res.QueueURL)
+		if len(queued) != 1 || queued[0] != string(samples.MustRead("bodies/vehicle_state.json")) {
+			t.Errorf("queue holds %q, want the body byte for byte", queued)
+		}
+	})
+
+	t.Run("processor", func(t *testing.T) {
+		event := "../../events/processor/sqs-batch-with-poison.json"
+		stdout, stderr := invoke(t, state, "-fn", "processor", "-event", event)
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal([]byte(stdout), &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("response %s (%v), want no batchItemFailures", stdout, err)
+		}
+		if !strings.Contains(stderr, "REPORT RequestId: ") || strings.Count(stderr, `"message":"processing.succeeded"`) != 2 {
+			t.Errorf("stderr lacks the emulator's REPORT or two processing.succeeded lines:\n%s", stderr)
+		}
+		if !strings.Contains(stderr, `"message":"processing.started"`) {
+			t.Errorf("no DEBUG line: the function did not see LOG_LEVEL=DEBUG\n%s", stderr)
+		}
+		if dead := receiveAll(t, res.DLQURL); len(dead) != 1 {
+			t.Errorf("DLQ holds %q, want the poison record", dead)
+		}
+	})
+}
+
+// TestInvokeRunsRegisteredHandlers: a handler registered in pkg/handlers
+// runs under `make invoke`: built with -tags handlertest, Register adds a
+// probe that logs handler.probe_ran for each event it runs for.
+func TestInvokeRunsRegisteredHandlers(t *testing.T) {
+	awstest.RIE(t)
+	_, state := localStack(t)
+	_, stderr := invoke(t, state, "-tags", "handlertest", "-fn", "processor", "-event", "../../events/processor/sqs-vehicle-state.json")
+	if !strings.Contains(stderr, `"message":"handler.probe_ran","eventId":"4a7c9e1b-3d5f-4b2a-8c6e-1f3a5b7d9e02"`) {
+		t.Errorf("the registered handler did not run under make invoke:\n%s", stderr)
+	}
+}
+
+// TestInvokeInProcess: -in-process runs the handler in this process, with
+// no build and no emulator.
+func TestInvokeInProcess(t *testing.T) {
+	_, state := localStack(t)
+	stdout, stderr := invoke(t, state, "-in-process", "-fn", "receiver", "-event", "../../events/receiver/rest-verify.json")
+	want := smartcar.HashChallenge(testToken, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74")
+	if !strings.Contains(stdout, want) || !strings.Contains(stdout, `"statusCode": 200`) {
+		t.Errorf("response %s, want 200 with the challenge's HMAC %s", stdout, want)
+	}
+	if strings.Contains(stderr, "START RequestId") {
+		t.Errorf("-in-process ran the emulator:\n%s", stderr)
+	}
+}
+
+// TestSamplesAgainstADevToken: against a local stack whose token is not
+// the samples' (make dev makes one up), every events/receiver file still
+// gives its documented answer: a sample signed with the test token is
+// re-signed with the stack's current token, one signed wrongly stays so.
+func TestSamplesAgainstADevToken(t *testing.T) {
+	token := devstack.NewDevToken()
+	_, state := localStackWithToken(t, token)
+	files, err := os.ReadDir("../../events/receiver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		t.Run(f.Name(), func(t *testing.T) {
+			stdout, stderr := invoke(t, state, "-in-process", "-fn", "receiver", "-event", "../../events/receiver/"+f.Name())
+			var resp apigw.Response
+			if err := json.Unmarshal([]byte(stdout), &resp); err != nil {
+				t.Fatalf("%v: %s", err, stdout)
+			}
+			switch name := f.Name(); {
+			case strings.Contains(name, "bad-signature"):
+				if resp.StatusCode != 401 || strings.Contains(stderr, "re-signed") {
+					t.Errorf("%s: %d (%s), want 401 and no re-signing", name, resp.StatusCode, stderr)
+				}
+			case strings.Contains(name, "verify"):
+				if want := smartcar.HashChallenge(token, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74"); resp.StatusCode != 200 || !strings.Contains(resp.Body, want) {
+					t.Errorf("%s: %d %s, want 200 with the challenge's HMAC under the stack's token", name, resp.StatusCode, resp.Body)
+				}
+			default:
+				if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"received"`) {
+					t.Errorf("%s: %d %s, want 200 received", name, resp.StatusCode, resp.Body)
+				}
+			}
+		})
+	}
+	t.Run("under the emulator", func(t *testing.T) {
+		awstest.RIE(t)
+		stdout, _ := invoke(t, state, "-fn", "receiver", "-event", "../../events/receiver/httpapi-verify.json")
+		if want := smartcar.HashChallenge(token, "7d1c0e52-93f4-4a8b-b6e2-5c0f1a9d3e74"); !strings.Contains(stdout, want) {
+			t.Errorf("response %s, want the challenge's HMAC under the stack's token", stdout)
+		}
+	})
+}
+
+// TestSAMEnv: -sam-env writes SAM CLI's --env-vars file pointing both
+// functions at the local stack's emulator as the containers reach it, and
+// a copy of the template declaring the variables the template lacks.
+func TestSAMEnv(t *testing.T) {
+	res, state := localStack(t)
+	dir := t.TempDir()
+	template := filepath.Join(dir, "Stack.template.json")
+	if err := os.WriteFile(template, []byte(`{"Resources": {
+		"ReceiverFunction": {"Type": "AWS::Lambda::Function", "Metadata": {"aws:asset:path": "asset.r"},
+			"Properties": {"Environment": {"Variables": {"QUEUE_URL": {"Ref": "Queue"}, "AMT_SECRET_ID": "smartcar/amt", "MAX_DELIVERY_AGE": "1h", "LOG_LEVEL": "INFO"}}}},
+		"ProcessorFunction": {"Type": "AWS::Lambda::Function", "Properties": {}},
+		"Queue": {"Type": "AWS::SQS::Queue"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	envFile := filepath.Join(dir, "sam-env.json")
+	invoke(t, state, "-sam-env", envFile, "-sam-template", template)
+
+	var files map[string]map[string]string
+	b, err := os.ReadFile(envFile)
+	if err != nil || json.Unmarshal(b, &files) != nil {
+		t.Fatalf("%s: %v: %s", envFile, err, b)
+	}
+	endpoint := strings.Replace(res.Endpoint, "127.0.0.1", "host.docker.internal", 1)
+	recv, proc := files["ReceiverFunction"], files["ProcessorFunction"]
+	for k, want := range map[string]string{
+		"QUEUE_URL": strings.Replace(res.QueueURL, "127.0.0.1", "host.docker.internal", 1), "AMT_SECRET_ID": res.SecretID,
+		"MAX_DELIVERY_AGE": "0", "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
+	} {
+		if recv[k] != want {
+			t.Errorf("ReceiverFunction %s = %q, want %q", k, recv[k], want)
+		}
+	}
+	for k, want := range map[string]string{
+		"EVENTS_TABLE": res.EventsTable, "STATE_TABLE": res.StateTable,
+		"DLQ_URL": strings.Replace(res.DLQURL, "127.0.0.1", "host.docker.internal", 1), "AWS_ENDPOINT_URL": endpoint,
+	} {
+		if proc[k] != want {
+			t.Errorf("ProcessorFunction %s = %q, want %q", k, proc[k], want)
+		}
+	}
+
+	var doc struct {
+		Resources map[string]struct {
+			Metadata   map[string]any
+			Properties struct {
+				Environment struct{ Variables map[string]any }
+			}
+		}
+	}
+	b, err = os.ReadFile(filepath.Join(dir, "Stack.sam-local.template.json"))
+	if err != nil || json.Unmarshal(b, &doc) != nil {
+		t.Fatalf("SAM template copy: %v: %s", err, b)
+	}
+	for id, vars := range files {
+		declared := doc.Resources[id].Properties.Environment.Variables
+		for k := range vars {
+			if _, ok := declared[k]; !ok {
+				t.Errorf("%s does not declare %s: SAM CLI would not set it", id, k)
+			}
+		}
+	}
+	if got := doc.Resources["ReceiverFunction"].Properties.Environment.Variables["QUEUE_URL"]; got == "" {
+		t.Error("the copy lost the template's own value of QUEUE_URL")
+	}
+	if doc.Resources["ReceiverFunction"].Metadata["aws:asset:path"] != "asset.r" {
+		t.Error("the copy lost the asset metadata SAM CLI finds the code by")
+	}
+}
