@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
@@ -161,10 +161,6 @@ func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[stri
 	return aws.ToString(out.QueueUrl), got.Attributes[string(types.QueueAttributeNameQueueArn)], nil
 }
 
-// ModulePath is this project's Go module: the go.mod that declares it marks
-// the root of a checkout.
-const ModulePath = "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver"
-
 // Where the local stack is described. Each checkout runs its own `make dev`
 // and keeps its state in StateDir at its root (git-ignored): the tools run
 // from a checkout talk to that checkout's stack.
@@ -177,38 +173,6 @@ const (
 	EnvStateFile = "SMARTCAR_DEV_STATE"
 )
 
-// RepoRoot returns the root of the checkout dir is in: the nearest
-// directory, dir or one above it, whose go.mod declares ModulePath.
-func RepoRoot(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(b) == ModulePath {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("%s is not inside a checkout of %s (no go.mod declaring it here or above)", dir, ModulePath)
-		}
-		d = parent
-	}
-}
-
-// modulePath returns the path a go.mod's module directive declares.
-func modulePath(gomod []byte) string {
-	for line := range strings.Lines(string(gomod)) {
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
-		}
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			return strings.Trim(f[1], "\"`")
-		}
-	}
-	return ""
-}
-
 // LocalStateFile returns where the `make dev` of the checkout around the
 // working directory describes its stack: $SMARTCAR_DEV_STATE if set, else
 // .dev/stack.json at the checkout's root.
@@ -216,11 +180,7 @@ func LocalStateFile() (string, error) {
 	if p := os.Getenv(EnvStateFile); p != "" {
 		return p, nil
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	root, err := RepoRoot(wd)
+	root, err := checkout.WorkingRoot()
 	if err != nil {
 		return "", fmt.Errorf("local stack: %w: run the tool from the checkout whose `make dev` it should use, or set %s (-state) to that stack's state file", err, EnvStateFile)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 )
 
@@ -108,12 +109,12 @@ func createQueue(t *testing.T, client *sqs.Client, name string) (url, arn string
 	return aws.ToString(out.QueueUrl), attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
 }
 
-// checkout makes a directory that looks like a checkout of this project
+// newCheckout makes a directory that looks like a checkout of this project
 // (a go.mod declaring its module), with a subdirectory.
-func checkout(t *testing.T) string {
+func newCheckout(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module "+devstack.ModulePath+"\n\ngo 1.26\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module "+checkout.ModulePath+"\n\ngo 1.26\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "scripts", "dlq"), 0o700); err != nil {
@@ -145,7 +146,7 @@ func startDev(t *testing.T, endpoint string) (stateFile string, unlock func()) {
 func TestOneLocalStackPerCheckout(t *testing.T) {
 	t.Setenv(devstack.EnvStateFile, "")
 	ctx := context.Background()
-	a, b := checkout(t), checkout(t)
+	a, b := newCheckout(t), newCheckout(t)
 
 	t.Chdir(a)
 	stateA, unlockA := startDev(t, "http://127.0.0.1:1111")
@@ -191,27 +192,6 @@ func TestOneLocalStackPerCheckout(t *testing.T) {
 	}
 	if _, unlock := startDev(t, "http://127.0.0.1:3333"); unlock != nil {
 		unlock()
-	}
-}
-
-// TestRepoRoot: the root is the nearest directory whose go.mod declares
-// this module; a go.mod of another module on the way is passed over.
-func TestRepoRoot(t *testing.T) {
-	root := checkout(t)
-	other := filepath.Join(root, "scripts", "other")
-	if err := os.MkdirAll(other, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other // a nested module\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{root, filepath.Join(root, "scripts", "dlq"), other} {
-		if got, err := devstack.RepoRoot(dir); err != nil || got != root {
-			t.Errorf("RepoRoot(%s) = %q, %v; want %s", dir, got, err, root)
-		}
-	}
-	if got, err := devstack.RepoRoot(t.TempDir()); err == nil {
-		t.Errorf("RepoRoot outside a checkout = %q, want an error", got)
 	}
 }
 

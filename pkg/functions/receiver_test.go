@@ -94,15 +94,7 @@ func invokeReceiver(t *testing.T, h lambda.Handler, event []byte) apigw.Response
 
 func (s *receiverStack) receiveAll(t *testing.T) []string {
 	t.Helper()
-	out, err := s.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURL), MaxNumberOfMessages: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bodies []string
-	for _, m := range out.Messages {
-		bodies = append(bodies, aws.ToString(m.Body))
-	}
-	return bodies
+	return awstest.QueueBodies(t, s.queueURL)
 }
 
 func TestEventFilesAgainstEmulator(t *testing.T) {

@@ -1,10 +1,11 @@
 package moto
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 )
 
 // VenvDir is where scripts/ensure-test-tools.sh (`make tools`) installs the
@@ -14,36 +15,18 @@ import (
 const VenvDir = ".tools/venv"
 
 // Tool finds a test tool's executable (moto_server, cfn-lint): on PATH,
-// else in VenvDir/bin of the module that holds the working directory (the
-// nearest directory above it with a go.mod), so that neither `go test` nor
-// `make` needs the virtual environment on PATH.
+// else in VenvDir/bin of the checkout that holds the working directory, so
+// that neither `go test` nor `make` needs the virtual environment on PATH.
 func Tool(name string) (string, error) {
 	path, err := exec.LookPath(name)
 	if err == nil {
 		return path, nil
 	}
-	if root, rerr := moduleRoot(); rerr == nil {
+	if root, rerr := checkout.WorkingRoot(); rerr == nil {
 		candidate := filepath.Join(root, VenvDir, "bin", name)
 		if info, serr := os.Stat(candidate); serr == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
 			return candidate, nil
 		}
 	}
 	return "", err
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

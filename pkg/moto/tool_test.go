@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 )
 
 // TestToolFindsTheProjectVenv: with a tool absent from PATH, Tool finds it
-// in .tools/venv/bin at the module's root, from a directory below it (as
+// in .tools/venv/bin at the checkout's root, from a directory below it (as
 // `go test` runs each package in its own directory); a tool on PATH wins.
 func TestToolFindsTheProjectVenv(t *testing.T) {
 	root := t.TempDir()
@@ -20,7 +22,7 @@ func TestToolFindsTheProjectVenv(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(filepath.Join(root, "go.mod"), "module example.com/m\n", 0o644)
+	write(filepath.Join(root, "go.mod"), "module "+checkout.ModulePath+"\n", 0o644)
 	venvTool := filepath.Join(root, ".tools", "venv", "bin", "cfn-lint")
 	write(venvTool, "#!/bin/sh\n", 0o755)
 	write(filepath.Join(root, ".tools", "venv", "bin", "not-executable"), "", 0o644)

@@ -43,6 +43,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest/rie"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
@@ -256,7 +257,7 @@ func invokeEmulated(ctx context.Context, fn, bootstrap string, tags []string, en
 		return nil, err
 	}
 	if bootstrap == "" {
-		root, err := rie.ModuleRoot()
+		root, err := checkout.WorkingRoot()
 		if err != nil {
 			return nil, err
 		}

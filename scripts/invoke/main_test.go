@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
@@ -64,21 +62,6 @@ func invoke(t *testing.T, state string, args ...string) (stdout, stderr string) 
 	return out.String(), errs.String()
 }
 
-func receiveAll(t *testing.T, queueURL string) []string {
-	t.Helper()
-	out, err := sqs.NewFromConfig(awstest.Config(t)).ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bodies []string
-	for _, m := range out.Messages {
-		bodies = append(bodies, aws.ToString(m.Body))
-	}
-	return bodies
-}
-
 // TestInvokeUnderEmulator: `make invoke` builds the Linux bootstrap, runs
 // it under aws-lambda-rie against the local stack, and prints the
 // function's documented answer: the receiver acknowledges a signed
@@ -104,7 +87,7 @@ func TestInvokeUnderEmulator(t *testing.T) {
 				t.Errorf("stderr lacks %q: the function did not run under the emulator\n%s", want, stderr)
 			}
 		}
-		queued := receiveAll(t, res.QueueURL)
+		queued := awstest.QueueBodies(t, res.QueueURL)
 		if len(queued) != 1 || queued[0] != string(samples.MustRead("bodies/vehicle_state.json")) {
 			t.Errorf("queue holds %q, want the body byte for byte", queued)
 		}
@@ -123,7 +106,7 @@ func TestInvokeUnderEmulator(t *testing.T) {
 		if !strings.Contains(stderr, `"message":"processing.started"`) {
 			t.Errorf("no DEBUG line: the function did not see LOG_LEVEL=DEBUG\n%s", stderr)
 		}
-		if dead := receiveAll(t, res.DLQURL); len(dead) != 1 {
+		if dead := awstest.QueueBodies(t, res.DLQURL); len(dead) != 1 {
 			t.Errorf("DLQ holds %q, want the poison record", dead)
 		}
 	})

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 )
 
 // The emulator's module and the version Install builds. The module proxy
@@ -75,29 +77,10 @@ func Build(ctx context.Context, dir, out string, tags ...string) error {
 	return nil
 }
 
-// ModuleRoot is the nearest directory at or above the working directory
-// that holds a go.mod: the checkout, for `go test` and `go run`.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // ToolsDir is where Install puts the emulator: .tools/bin in the checkout
 // (git-ignored), else a directory in the user's cache.
 func ToolsDir() (string, error) {
-	if root, err := ModuleRoot(); err == nil {
+	if root, err := checkout.WorkingRoot(); err == nil {
 		return filepath.Join(root, ".tools", "bin"), nil
 	}
 	cache, err := os.UserCacheDir()
