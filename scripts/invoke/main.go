@@ -43,8 +43,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest/rie"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
