@@ -47,7 +47,7 @@ func Start(port int, logs io.Writer) (*Server, error) {
 	} else {
 		return nil, ErrNotInstalled
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
