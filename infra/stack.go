@@ -325,7 +325,7 @@ func (s *webhookStack) functions() {
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("DLQ_URL"), s.dlq.QueueUrl(), nil)
-	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, s.eventsTable.TableArn())
+	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.eventsTable.TableArn())
 	allow(s.processor, []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.stateTable.TableArn())
 	if s.legacyStateTable != nil {
 		s.processor.AddEnvironment(jsii.String("LEGACY_STATE_TABLE"), s.legacyStateTable.TableName(), nil)

@@ -495,7 +495,7 @@ func TestLeastPrivilege(t *testing.T) {
 	for table, want := range map[string]string{
 		"VehicleStateTable":   "dynamodb:GetItem",
 		"VehicleEntriesTable": "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
-		"EventsTable":         "dynamodb:GetItem dynamodb:UpdateItem",
+		"EventsTable":         "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
 	} {
 		got := onTable[table]
 		sort.Strings(got)

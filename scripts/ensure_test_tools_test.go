@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
@@ -40,7 +41,7 @@ func newToolsMachine(t *testing.T) *toolsMachine {
 		t.Fatal(err)
 	}
 	tm.write(filepath.Join(tm.root, "scripts", "ensure-test-tools.sh"), string(script))
-	tm.write(filepath.Join(tm.root, "go.mod"), "module example.com/project\n")
+	tm.write(filepath.Join(tm.root, "go.mod"), "module "+checkout.ModulePath+"\n")
 	if err := os.MkdirAll(tm.bin, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -258,7 +258,7 @@ func Lock(path string, owner LockOwner) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("lock %s: %w", lockPath, err)
@@ -280,6 +280,20 @@ func Lock(path string, owner LockOwner) (unlock func(), err error) {
 		_, _ = f.WriteAt(append(b, '\n'), 0)
 	}
 	return func() { f.Close() }, nil
+}
+
+// lockExclusive takes f's lock without waiting for a holder, but through a
+// tool's brief probe (Running holds a shared lock for an instant): a few
+// tries over 200 ms.
+func lockExclusive(f *os.File) error {
+	var err error
+	for range 5 {
+		if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	return err
 }
 
 // Running reports whether a `make dev` holds the lock beside the state

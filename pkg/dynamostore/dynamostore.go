@@ -198,6 +198,41 @@ func (s *Store) Complete(ctx context.Context, c processor.Claim, now time.Time) 
 		map[string]types.AttributeValue{":completed": str(StatusCompleted), ":now": num(now.UnixMilli())})
 }
 
+// Applied implements processor.VehicleStore: one eventually consistent
+// GetItem (Smartcar's retries come 25 s apart and more; an SQS duplicate
+// carries the same deliveredAt and needs no record).
+func (s *Store) Applied(ctx context.Context, eventID string) (bool, error) {
+	if err := checkKey(EventsKey, eventID); err != nil {
+		return false, err
+	}
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.eventsTable), Key: eventKey(eventID)})
+	if err != nil {
+		return false, fmt.Errorf("read event %s: %w", eventID, err)
+	}
+	st, ok := out.Item["status"].(*types.AttributeValueMemberS)
+	return ok && st.Value == StatusCompleted, nil
+}
+
+// MarkApplied implements processor.VehicleStore: one PutItem of the event,
+// completed, expiring after req.TTL.
+func (s *Store) MarkApplied(ctx context.Context, req processor.ClaimRequest) error {
+	if err := checkKey(EventsKey, req.EventID); err != nil {
+		return err
+	}
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.eventsTable), Item: map[string]types.AttributeValue{
+		EventsKey:     str(req.EventID),
+		"status":      str(StatusCompleted),
+		"eventType":   str(req.EventType),
+		"vehicleId":   str(req.VehicleID),
+		"completedAt": num(req.Now.UnixMilli()),
+		TTLAttribute:  num(req.Now.Add(req.TTL).Unix()),
+	}})
+	if err != nil {
+		return fmt.Errorf("mark event %s applied: %w", req.EventID, err)
+	}
+	return nil
+}
+
 // Release implements processor.Ledger: the lease is ended at once.
 func (s *Store) Release(ctx context.Context, c processor.Claim) error {
 	return s.update(ctx, c, "SET leaseExpiresAt = :zero", holdsCondition, map[string]types.AttributeValue{":zero": num(0)})

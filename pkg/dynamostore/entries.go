@@ -69,11 +69,11 @@ func (e *expression) String() string {
 	return out
 }
 
-// GetVehicle implements processor.VehicleStore: one eventually consistent
-// Query of the vehicle's entries (paginated), at half the read units of a
-// strongly consistent one. A read that misses a write of the last second
-// is safe: it can only show older entries, never newer ones, so the merge
-// writes more, and each write's own condition keeps the newer entry. A vehicle without a vehicle
+// GetVehicle implements processor.VehicleStore: one strongly consistent
+// Query of the vehicle's entries (paginated). An eventually consistent one
+// would cost half, but the merge writes the details only when they differ
+// from what it read: a read missing a change of the last second (a TEST
+// delivery's mode) would leave it in place over a newer delivery. A vehicle without a vehicle
 // entry is looked up in the legacy table too, if there is one; entries
 // written since then are laid over it, the newer of each winning.
 func (s *Store) GetVehicle(ctx context.Context, vehicleID string) (*vehicle.State, error) {
@@ -106,6 +106,7 @@ func (s *Store) queryEntries(ctx context.Context, vehicleID string) (*entryState
 		KeyConditionExpression:    aws.String("#v = :v"),
 		ExpressionAttributeNames:  map[string]string{"#v": StateKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(vehicleID)},
+		ConsistentRead:            aws.Bool(true),
 	}
 	for {
 		out, err := s.api.Query(ctx, in)

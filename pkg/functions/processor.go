@@ -39,7 +39,9 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	extra = append(registered, extra...)
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable, dynamostore.WithLegacyTable(cfg.LegacyStateTable))
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
-	p := processor.New(store, processor.NewStateFinisher(store, log, metrics), dlq, extra, processor.Options{
+	finisher := processor.NewStateFinisher(store, log, metrics)
+	finisher.TTL = cfg.IdempotencyTTL
+	p := processor.New(store, finisher, dlq, extra, processor.Options{
 		Lease:           cfg.Lease,
 		IdempotencyTTL:  cfg.IdempotencyTTL,
 		MaxReceiveCount: cfg.MaxReceiveCount,

@@ -225,6 +225,30 @@ func TestWithoutHandlersRedeliveriesAreDuplicates(t *testing.T) {
 	}
 }
 
+// TestRetryAfterNewerNewsWithoutHandlers: Smartcar's retry of an applied
+// VEHICLE_ERROR carries a later deliveredAt, which orders errors. Once a
+// newer event has resolved the error, the retry must not re-open it: the
+// event was recorded applied, and the retry is a duplicate.
+func TestRetryAfterNewerNewsWithoutHandlers(t *testing.T) {
+	f := newStateOnlyFixture(t)
+	ctx := context.Background()
+	errBody := func(id, state string, delivered int64) []byte {
+		return []byte(fmt.Sprintf(`{"eventId":%q,"eventType":"VEHICLE_ERROR","data":{"vehicle":{"id":"v"},"errors":[{"type":"PERMISSION","code":null,"state":%q,"resolution":{"type":"REAUTHENTICATE"}}]},"meta":{"deliveredAt":%d,"mode":"LIVE"}}`, id, state, delivered))
+	}
+	for i, b := range [][]byte{errBody("e1", "ERROR", 1000), errBody("e2", "RESOLVED", 2000), errBody("e1", "ERROR", 3000)} {
+		if failed := f.p.ProcessBatch(ctx, []processor.Record{rec(fmt.Sprint("m", i), b)}); len(failed) != 0 {
+			t.Fatalf("delivery %d failed:\n%s", i, f.logs)
+		}
+	}
+	st, _ := f.store.GetVehicle(ctx, "v")
+	if e := st.Errors["PERMISSION:null"]; e.State != "RESOLVED" || e.EventID != "e2" || st.NeedsReauth {
+		t.Errorf("error = %+v, needsReauth %v: the retry of e1 re-opened the error e2 resolved", e, st.NeedsReauth)
+	}
+	if n := f.logs.Count("processing.duplicate"); n != 1 {
+		t.Errorf("%d processing.duplicate lines, want the retry's", n)
+	}
+}
+
 func TestConcurrentDuplicatesOneEffect(t *testing.T) {
 	f := newFixture(t)
 	body := events.MustRead("bodies/vehicle_state.json")
@@ -567,11 +591,13 @@ func TestWritesPer85SignalEvent(t *testing.T) {
 		name string
 		new  func(*testing.T) *fixture
 		// claim and duplicate are the ledger's writes: a claim and its
-		// completion, and a duplicate's refused claim.
-		claim, duplicate int
+		// completion, and a duplicate's refused claim; first those of the
+		// first event, whose details (ordered by deliveredAt) are recorded
+		// applied without a claim.
+		claim, duplicate, first int
 	}{
-		{"without handlers", newStateOnlyFixture, 0, 0},
-		{"with handlers", func(t *testing.T) *fixture { return newFixture(t) }, 2, 1},
+		{"without handlers", newStateOnlyFixture, 0, 0, 1},
+		{"with handlers", func(t *testing.T) *fixture { return newFixture(t) }, 2, 1, 2},
 	}
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
@@ -581,7 +607,7 @@ func TestWritesPer85SignalEvent(t *testing.T) {
 				rec   processor.Record
 				write int
 			}{
-				{"first event", rec("m1", stateBody("e1", "v", 1000, signals)), 85 + 1 + fx.claim},
+				{"first event", rec("m1", stateBody("e1", "v", 1000, signals)), 85 + 1 + fx.first},
 				{"1 changed", rec("m2", steady("e2", 2000, 1)), 1 + fx.claim},
 				{"10 changed", rec("m3", steady("e3", 3000, 10)), 10 + fx.claim},
 				{"duplicate", rec("m4", steady("e3", 3000, 10)), fx.duplicate},

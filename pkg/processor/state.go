@@ -12,8 +12,15 @@ import (
 )
 
 // VehicleStore keeps each vehicle's state as entries (its details, one
-// per signal, one per error).
+// per signal, one per error), and remembers the events applied without a
+// claim whose changes a redelivery could repeat (see
+// vehicle.Result.OrderedByDelivery).
 type VehicleStore interface {
+	// Applied reports whether the event was marked applied, or completed
+	// under a claim.
+	Applied(ctx context.Context, eventID string) (bool, error)
+	// MarkApplied records the event applied, for req.TTL from req.Now.
+	MarkApplied(ctx context.Context, req ClaimRequest) error
 	// GetVehicle returns the vehicle's state, assembled from its entries
 	// and derived (vehicle.State.Derive), with the Source it was read from;
 	// vehicle.New(id) if nothing is stored.
@@ -43,11 +50,23 @@ type Written struct {
 // taken over can only store what is newer, which is correct state. An
 // event whose own reports are stored and that brings nothing newer is
 // ErrAlreadyApplied: it writes nothing.
+//
+// One case needs a record: a change ordered by the delivery's deliveredAt
+// (an error, a signal without a time of its own, the details) or at the
+// clock-skew bound. Smartcar's retry of an event carries a later
+// deliveredAt, so once a newer event has replaced the entry, the retry
+// would win over it (a resolved error re-opened). Such an event, when no
+// claim guards it, is looked up in the events table first (a duplicate is
+// ErrAlreadyApplied) and marked applied after its writes: one read and
+// one write, for VEHICLE_ERROR events and the rare details change.
 type StateFinisher struct {
 	// Now is the processing time; a reported time later than it by more
 	// than vehicle.MaxClockSkew is ordered at that bound. NewStateFinisher
 	// sets it to time.Now.
 	Now func() time.Time
+	// TTL is how long an event marked applied is remembered;
+	// NewStateFinisher sets DefaultIdempotencyTTL.
+	TTL time.Duration
 
 	store   VehicleStore
 	log     *slog.Logger
@@ -63,13 +82,13 @@ func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWrite
 	if metrics == nil {
 		metrics = emf.Discard{}
 	}
-	return &StateFinisher{Now: time.Now, store: store, log: log, metrics: metrics}
+	return &StateFinisher{Now: time.Now, TTL: DefaultIdempotencyTTL, store: store, log: log, metrics: metrics}
 }
 
 // Finish merges ev into the stored state and stores the entries it made
 // newer. An event that brings nothing newer writes nothing. A vehicle not
 // yet stored as entries (new, or in the legacy layout) is stored whole.
-func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, _ Claim) error {
+func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Claim) error {
 	s, err := h.store.GetVehicle(ctx, ev.VehicleID)
 	if err != nil {
 		return fmt.Errorf("read vehicle: %w", err)
@@ -79,6 +98,17 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, _ Claim) 
 	ch := res.Changes
 	if s.Source != vehicle.SourceEntries {
 		ch.All = true
+	}
+	// Unclaimed, a change a redelivery could repeat needs the record.
+	record := claim.Token == "" && res.OrderedByDelivery
+	if record {
+		done, err := h.store.Applied(ctx, ev.EventID)
+		if err != nil {
+			return fmt.Errorf("read event: %w", err)
+		}
+		if done {
+			return ErrAlreadyApplied
+		}
 	}
 	if !ch.Empty() {
 		s.UpdatedAt = now.UnixMilli()
@@ -93,6 +123,14 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, _ Claim) 
 	if res.Stale > 0 {
 		h.log.DebugContext(ctx, "state.stale_ignored", "eventId", ev.EventID, "vehicleId", ev.VehicleID,
 			"stale", res.Stale, "applied", res.Applied)
+	}
+	if record {
+		// Failed, the record is retried: it finds its entries stored (or
+		// replaced by newer news, which it leaves) and marks the event.
+		if err := h.store.MarkApplied(ctx, ClaimRequest{EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID,
+			Now: now, TTL: h.TTL}); err != nil {
+			return fmt.Errorf("mark applied: %w", err)
+		}
 	}
 	h.report(ctx, ev, res)
 	if res.AlreadyApplied() && ch.Empty() {

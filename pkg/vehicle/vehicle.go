@@ -171,6 +171,15 @@ type Result struct {
 	// Repeated counts reports whose stored entry this very event wrote:
 	// a redelivery of an event already applied.
 	Repeated int
+	// OrderedByDelivery is set when a report the merge applied, or found
+	// stored by this same event, is ordered by the delivery's
+	// meta.deliveredAt (an error, a signal without a time of its own, a
+	// change of the details) or at the clock-skew bound. Smartcar's retry
+	// of an event carries a later deliveredAt, and a later merge a later
+	// bound: once a newer event has replaced the entry, such a redelivery
+	// would win over it, and only a record of the events applied can tell
+	// it apart.
+	OrderedByDelivery bool
 	// Clamped lists the reported times ordered at the processing time
 	// plus MaxClockSkew: one per signal and per error ordered by such a
 	// time, and one for a meta.deliveredAt that orders the vehicle's
@@ -272,6 +281,9 @@ type merge struct {
 	// anything is ordered at.
 	bound int64
 	r     Result
+	// wrote names the signals ("s:" + code) and errors ("e:" + key) this
+	// merge replaced: an event naming one twice is not its own redelivery.
+	wrote map[string]bool
 }
 
 // verdict is what a merge made of one report.
@@ -284,13 +296,13 @@ const (
 	repeated
 )
 
-// judge compares a report ordered at at with the stored entry, if any,
+// judge compares a report ordered at at with the entry named key, if any,
 // ordered at storedAt and written by storedEvent.
-func (m *merge) judge(exists bool, at, storedAt int64, storedEvent string) verdict {
+func (m *merge) judge(key string, exists bool, at, storedAt int64, storedEvent string) verdict {
 	switch {
 	case !exists:
 		return applied
-	case storedEvent != "" && storedEvent == m.eventID:
+	case storedEvent != "" && storedEvent == m.eventID && !m.wrote[key]:
 		// Whatever its times (a redelivery ordered by its new
 		// deliveredAt), the event's own report is stored.
 		return repeated
@@ -338,7 +350,7 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	if s.Errors == nil {
 		s.Errors = map[string]Error{}
 	}
-	m := &merge{eventID: ev.EventID, bound: Bound(now)}
+	m := &merge{eventID: ev.EventID, bound: Bound(now), wrote: map[string]bool{}}
 	for _, sig := range ev.Signals {
 		if m.count(s.applySignal(m, int64(ev.Meta.DeliveredAt), sig)) {
 			m.r.Changes.Signals = appendOnce(m.r.Changes.Signals, sig.Code)
@@ -388,6 +400,7 @@ func (s *State) applyDetails(m *merge, ev smartcar.Event) {
 		return
 	}
 	s.LastDeliveredAt = delivered
+	m.r.OrderedByDelivery = true
 	// The event's own fields: a concurrent newer delivery may have changed
 	// the others since s was read.
 	m.r.Changes.Details = &Details{Make: ev.Make, Model: ev.Model, Year: ev.Year, UserID: ev.UserID, Mode: ev.Meta.Mode, LastDeliveredAt: delivered}
@@ -428,9 +441,14 @@ func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) verd
 	reported, field := reportedAt(sig, delivered)
 	at := m.order(reported, Clamp{Field: field, Signal: sig.Code})
 	old, exists := s.Signals[sig.Code]
-	if v := m.judge(exists, at, old.OrderedAt, old.EventID); v != applied {
+	v := m.judge("s:"+sig.Code, exists, at, old.OrderedAt, old.EventID)
+	if v == applied || v == repeated {
+		m.r.OrderedByDelivery = m.r.OrderedByDelivery || field == "deliveredAt" || at != reported
+	}
+	if v != applied {
 		return v
 	}
+	m.wrote["s:"+sig.Code] = true
 	next := Signal{
 		Name: sig.Name, Group: sig.Group, Body: sig.Body, Status: sig.Status,
 		OEMUpdatedAt: int64(sig.OEMUpdatedAt), RetrievedAt: int64(sig.RetrievedAt),
@@ -463,9 +481,14 @@ func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) v
 	key := ErrorKey(e.Type, e.Code)
 	at := m.order(delivered, Clamp{Field: "deliveredAt", ErrorKey: key})
 	old, exists := s.Errors[key]
-	if v := m.judge(exists, at, old.orderedAt(), old.EventID); v != applied {
+	v := m.judge("e:"+key, exists, at, old.orderedAt(), old.EventID)
+	if v == applied || v == repeated {
+		m.r.OrderedByDelivery = true
+	}
+	if v != applied {
 		return v
 	}
+	m.wrote["e:"+key] = true
 	var codes []string
 	var refs []smartcar.SignalRef
 	for _, ref := range e.Signals {

@@ -408,3 +408,45 @@ func TestRedeliveryIsAlreadyApplied(t *testing.T) {
 		})
 	}
 }
+
+// TestSignalTwiceInOneEvent: an event naming a signal twice keeps the newer
+// report; the second is not mistaken for a redelivery of the first.
+func TestSignalTwiceInOneEvent(t *testing.T) {
+	s := vehicle.New("v1")
+	r := s.Apply(state("e1", 10, sig("x", 1, 100), sig("x", 2, 200)), now)
+	if got := value(t, s, "x"); got != "2" || r.Repeated != 0 {
+		t.Errorf("x = %s (repeated %d), want the newer report 2", got, r.Repeated)
+	}
+}
+
+// TestOrderedByDelivery: a merge says when a change it applied is ordered
+// by the delivery time or at the clock-skew bound, which a redelivery
+// (Smartcar's retry carries a later deliveredAt) could apply again.
+func TestOrderedByDelivery(t *testing.T) {
+	untimed := smartcar.Signal{Code: "x", Status: "SUCCESS", Body: map[string]any{"value": json.Number("1")}}
+	future := sig("soc", 1, now.Add(time.Hour).UnixMilli())
+	tests := []struct {
+		name   string
+		before []smartcar.Event
+		ev     smartcar.Event
+		want   bool
+	}{
+		{"signals with their own times, same details", []smartcar.Event{state("e0", 5, sig("soc", 1, 50))}, state("e1", 10, sig("soc", 2, 100)), false},
+		{"a vehicle's first event: details", nil, state("e1", 10, sig("soc", 2, 100)), true},
+		{"a signal without a time", []smartcar.Event{state("e0", 5, sig("soc", 1, 50))}, state("e1", 10, untimed), true},
+		{"an error", nil, errEvent("e1", 10, smartcar.VehicleError{Type: "PERMISSION", State: "ERROR"}), true},
+		{"a time beyond the skew bound", []smartcar.Event{state("e0", 5, sig("soc", 1, 50))}, state("e1", 10, future), true},
+		{"nothing applied", []smartcar.Event{state("e0", 5, sig("soc", 1, 50))}, state("e1", 10, sig("soc", 0, 40)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := vehicle.New("v1")
+			for _, ev := range tt.before {
+				s.Apply(ev, now)
+			}
+			if r := s.Apply(tt.ev, now); r.OrderedByDelivery != tt.want {
+				t.Errorf("OrderedByDelivery = %v, want %v (%+v)", r.OrderedByDelivery, tt.want, r)
+			}
+		})
+	}
+}

@@ -73,8 +73,13 @@ everything it started, and it exits 0.
 	go func() {
 		sig := <-sigs
 		stopSignal.Store(sig)
-		say(fmt.Sprintf("\n%v: stopping ...", sig))
+		say(fmt.Sprintf("\n%v: stopping ... (again to quit at once)", sig))
 		cancel()
+		// A second signal quits without waiting for the shutdown; moto_server
+		// stops with this process (moto.Start).
+		sig = <-sigs
+		say(fmt.Sprintf("%v: quitting", sig))
+		os.Exit(1)
 	}()
 	// Output may go to a pipe that closes first (| tee, a closed terminal):
 	// a failed write must not kill the process before it stops the emulator.

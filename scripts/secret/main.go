@@ -124,7 +124,7 @@ AWS_ENDPOINT_URL, credentials.
 	if command == "put" {
 		prompt = `New secret value, a token or {"tokens": ["new", "old"]} (input hidden): `
 	}
-	value, err := readValue(stdin, stderr, prompt)
+	value, err := readValue(ctx, stdin, stderr, prompt)
 	if err != nil {
 		return err
 	}
@@ -214,12 +214,35 @@ func apiError(op string, err error) error {
 // readValue reads the secret's value: at a terminal, one line typed
 // without echo after prompt; otherwise all of stdin (a JSON value may span
 // lines). Surrounding white space is dropped, as the receiver drops it.
-func readValue(stdin io.Reader, stderr io.Writer, prompt string) (string, error) {
+// Ctrl-C at the prompt (ctx done) gives up at once and restores the
+// terminal.
+func readValue(ctx context.Context, stdin io.Reader, stderr io.Writer, prompt string) (string, error) {
 	var raw []byte
 	var err error
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
+		saved, serr := term.GetState(fd)
+		if serr != nil {
+			return "", fmt.Errorf("read the value from standard input: %w", serr)
+		}
 		fmt.Fprint(stderr, prompt)
-		raw, err = term.ReadPassword(int(f.Fd()))
+		type read struct {
+			b   []byte
+			err error
+		}
+		got := make(chan read, 1)
+		go func() {
+			b, err := term.ReadPassword(fd)
+			got <- read{b, err}
+		}()
+		select {
+		case r := <-got:
+			raw, err = r.b, r.err
+		case <-ctx.Done():
+			_ = term.Restore(fd, saved)
+			fmt.Fprintln(stderr)
+			return "", errors.New("interrupted: nothing stored")
+		}
 		fmt.Fprintln(stderr)
 	} else {
 		raw, err = io.ReadAll(io.LimitReader(stdin, maxValueBytes+1))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -61,7 +62,7 @@ func TestReadValueAtATerminal(t *testing.T) {
 	done := make(chan result, 1)
 	var stderr bytes.Buffer
 	go func() {
-		v, err := readValue(tty, &stderr, "Token: ")
+		v, err := readValue(context.Background(), tty, &stderr, "Token: ")
 		done <- result{v, err}
 	}()
 	// Type only once echo is off, as a person would after the prompt.
@@ -96,5 +97,35 @@ func TestReadValueAtATerminal(t *testing.T) {
 	n, _ := control.Read(shown)
 	if strings.Contains(string(shown[:n]), "tok") {
 		t.Errorf("the terminal echoed %q", shown[:n])
+	}
+}
+
+// TestInterruptAtThePrompt: Ctrl-C at the hidden prompt gives up at once,
+// stores nothing and leaves the terminal echoing.
+func TestInterruptAtThePrompt(t *testing.T) {
+	_, tty := openPTY(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr bytes.Buffer
+	go func() {
+		_, err := readValue(ctx, tty, &stderr, "Token: ")
+		done <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); echoing(t, tty); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("echo never turned off")
+		}
+	}
+	cancel() // what the SIGINT handler does
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("err = %v, want interrupted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting for the value after the interrupt")
+	}
+	if !echoing(t, tty) {
+		t.Error("echo left off after the interrupt")
 	}
 }

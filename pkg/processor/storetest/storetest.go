@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ConcurrentWritersNewestWins", testConcurrentWriters},
 		{"DerivedFromErrors", testDerived},
 		{"FiveHundredSignals", testFiveHundredSignals},
+		{"AppliedEventsRemembered", testAppliedRemembered},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -473,5 +474,40 @@ func testFiveHundredSignals(t *testing.T, s Store) {
 		if sg := got.Signals[code]; fmt.Sprint(sg.Body["value"]) != "7" || sg.OrderedAt != 200 {
 			t.Fatalf("%s = %+v", code, sg)
 		}
+	}
+}
+
+// testAppliedRemembered: an event marked applied is remembered, as is one
+// completed under a claim; no other is.
+func testAppliedRemembered(t *testing.T, s Store) {
+	ctx := context.Background()
+	applied := func(id string) bool {
+		t.Helper()
+		ok, err := s.Applied(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	id := fmt.Sprintf("marked-%d", time.Now().UnixNano())
+	if applied(id) {
+		t.Fatalf("%s applied before it was marked", id)
+	}
+	if err := s.MarkApplied(ctx, processor.ClaimRequest{EventID: id, EventType: "VEHICLE_ERROR", VehicleID: "v", Now: t0, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if !applied(id) {
+		t.Errorf("%s marked applied, then not remembered", id)
+	}
+	claimed := id + "-claimed"
+	c := mustClaim(t, s, claimed, t0)
+	if applied(claimed) {
+		t.Errorf("%s applied while only claimed", claimed)
+	}
+	if err := s.Complete(ctx, c, t0); err != nil {
+		t.Fatal(err)
+	}
+	if !applied(claimed) {
+		t.Errorf("%s completed under a claim, then not remembered as applied", claimed)
 	}
 }
