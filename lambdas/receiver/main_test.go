@@ -20,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
-const testToken = "00000000-test-amt-0000-000000000000"
+const testToken = events.TestToken
 
 // receiverEvents is the documented answer to each events/receiver file:
 // VERIFY is answered with the challenge's HMAC, a signed event with

@@ -64,7 +64,7 @@ func TestFailedRefreshKeepsTokens(t *testing.T) {
 // refresh, which fails; the next genuine delivery must still be accepted
 // with the cached token.
 func TestOutageForgedRequestKeepsGenuineDeliveries(t *testing.T) {
-	const token = "00000000-test-amt-0000-000000000000"
+	const token = events.TestToken
 	ctx := context.Background()
 	client := amtsecrettest.NewClient(secretID, token)
 	src, err := amtsecret.New(client, secretID, time.Hour)

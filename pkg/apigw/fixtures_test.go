@@ -20,7 +20,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the events/receiver fixtures")
 
 // testToken is the fake Application Management Token the fixtures are signed with.
-const testToken = "00000000-test-amt-0000-000000000000"
+const testToken = samples.TestToken
 
 // fixture describes one file in events/receiver.
 type fixture struct {

@@ -45,6 +45,27 @@ func BuildBootstrap(tb testing.TB, dir string, tags ...string) (path string, siz
 	return path, info.Size()
 }
 
+// BuildCommand builds the main package in the working directory (the
+// test's own package, as `go test` runs it) for this machine, with the
+// build tags given, and returns the binary's path: a tool's test runs it as
+// its users do.
+func BuildCommand(tb testing.TB, tags ...string) string {
+	tb.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(tb.TempDir(), filepath.Base(wd))
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 var emulator struct {
 	once sync.Once
 	path string

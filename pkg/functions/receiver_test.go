@@ -23,7 +23,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
-const testToken = "00000000-test-amt-0000-000000000000"
+const testToken = events.TestToken
 
 // eventsTime is when the events/ files were recorded: their bodies'
 // meta.deliveredAt are within two minutes of it.

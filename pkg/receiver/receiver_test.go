@@ -20,7 +20,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
-const testToken = "00000000-test-amt-0000-000000000000"
+const testToken = events.TestToken
 
 // Signatures published with the example bodies (protocol reference §7).
 const (

@@ -10,7 +10,7 @@ import (
 )
 
 // TestToken is the fake Application Management Token the examples are signed with.
-const testToken = "00000000-test-amt-0000-000000000000"
+const testToken = events.TestToken
 
 func TestSignSDKVectors(t *testing.T) {
 	// From Smartcar's Node and Java SDK tests.

@@ -35,10 +35,7 @@ func TestDevRunsRegisteredHandlers(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	bin := filepath.Join(t.TempDir(), "dev")
-	if out, err := exec.Command("go", "build", "-tags", "handlertest", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := awstest.BuildCommand(t, "handlertest")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -189,10 +188,7 @@ func TestNoRegionNoCredentials(t *testing.T) {
 // in, the ARN on stdout; a failure is one line on stderr and exit status 1.
 func TestCommand(t *testing.T) {
 	setEnv(t)
-	bin := filepath.Join(t.TempDir(), "secret")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := awstest.BuildCommand(t)
 	name := awstest.Name(t, "amt")
 	cmd := exec.Command(bin, "-name", name, "create")
 	cmd.Stdin = strings.NewReader("tok-cli\n")

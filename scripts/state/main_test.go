@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -47,10 +46,7 @@ func TestEnvAgainstEmulator(t *testing.T) {
 		t.Fatalf("processor: %s, %v", out, err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "state")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := awstest.BuildCommand(t)
 	const vehicleID = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
 	tables := []string{"STATE_TABLE=" + res.StateTable, "EVENTS_TABLE=" + res.EventsTable}
 	tests := []struct {
