@@ -144,11 +144,7 @@ func (t *capacityTransport) write(r *http.Request, op string, req map[string]any
 			before[i] = t.size(r, ref.table, ref.key)
 		}
 	}
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	respBody, err := readBody(resp)
+	resp, respBody, err := t.send(r)
 	if err != nil {
 		return nil, err
 	}
@@ -268,11 +264,7 @@ func (t *capacityTransport) call(r *http.Request, op string, in, out any) bool {
 // ---- reads
 
 func (t *capacityTransport) read(r *http.Request, op string, req map[string]any) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	respBody, err := readBody(resp)
+	resp, respBody, err := t.send(r)
 	if err != nil {
 		return nil, err
 	}
@@ -425,15 +417,20 @@ func ReadUnits(size int) float64 { return math.Max(1, math.Ceil(float64(size)/40
 // form of DynamoDB's API ({"name": {"S": "..."}, ...}).
 func ItemSize(item map[string]any) int { return itemSize(item) }
 
-// readBody reads resp's body and puts it back for the caller.
-func readBody(resp *http.Response) ([]byte, error) {
+// send makes the request and returns the response with its body, read and
+// put back for the caller.
+func (t *capacityTransport) send(r *http.Request) (*http.Response, []byte, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, nil, err
+	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return b, nil
+	return resp, b, nil
 }
 
 // errorType is the short name of a JSON-protocol error's __type.
