@@ -65,7 +65,7 @@ dev: deps tools ## Run the whole pipeline locally on moto, one stack per checkou
 	.dev/bin/dev $(if $(DEV_PORT),-port $(DEV_PORT))
 
 send: ## Sign and POST a body like Smartcar: EVENT=verify|vehicle_state|vehicle_error|FILE (default vehicle_state) [COUNT=n CONCURRENCY=n URL=... AWS=1]
-	$(GO) run ./scripts/send $(TARGET) $(if $(AWS),-secret $(SECRET_NAME)) $(if $(URL),-url $(URL)) $(if $(COUNT),-count $(COUNT)) \
+	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/send $(TARGET) $(if $(URL),-url $(URL)) $(if $(COUNT),-count $(COUNT)) \
 	  $(if $(CONCURRENCY),-concurrency $(CONCURRENCY)) $(SEND_FLAGS) $(or $(EVENT),vehicle_state)
 
 dlq-list: ## List the DLQ: eventId, type, vehicle, receives before it was parked, age, failure reason [AWS=1 for the deployed stack]

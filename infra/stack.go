@@ -574,6 +574,7 @@ func (s *webhookStack) outputs() {
 	out("HealthUrl", "GET for a health check", awscdk.Fn_Join(jsii.String(""), jsii.Strings(*s.httpAPI.ApiEndpoint(), receiver.PathHealth)))
 	out("QueueUrl", "Event queue", s.queue.QueueUrl())
 	out("DlqUrl", "Dead-letter queue", s.dlq.QueueUrl())
+	out("SecretName", "Secrets Manager secret holding the Application Management Token", jsii.String(s.props.SecretName))
 	out("EventsTableName", "Idempotency table (eventId)", s.eventsTable.TableName())
 	out("StateTableName", "Vehicle-state table (vehicleId, entry)", s.stateTable.TableName())
 	if s.legacyStateTable != nil {

@@ -407,10 +407,14 @@ func TestDuplicateProcessingAlarm(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	outputs := doc["Outputs"].(m)
-	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "EventsTableName", "StateTableName", "LegacyStateTableName", "DashboardUrl"} {
+	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "SecretName", "EventsTableName", "StateTableName", "LegacyStateTableName", "DashboardUrl"} {
 		if outputs[name] == nil {
 			t.Errorf("no output %s", name)
 		}
+	}
+	// The tools read the secret's name from the stack, as every resource.
+	if v := outputs["SecretName"].(m)["Value"]; v != "smartcar/amt" {
+		t.Errorf("SecretName output = %v, want the stack's secret", v)
 	}
 }
 

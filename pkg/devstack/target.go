@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -164,6 +165,9 @@ func (t Target) fromStack(ctx context.Context) (Resources, aws.Config, error) {
 		QueueURL: outputs["QueueUrl"], DLQURL: outputs["DlqUrl"],
 		EventsTable: outputs["EventsTableName"], StateTable: outputs["StateTableName"],
 		LegacyStateTable: outputs["LegacyStateTableName"], ReceiverURL: outputs["WebhookUrl"],
+		// Stacks deployed before the SecretName output: the secret the
+		// Makefile names (AMT_SECRET_ID=$(SECRET_NAME)), else the default.
+		SecretID: cmp.Or(outputs["SecretName"], os.Getenv(EnvSecretID), SecretName),
 	}
 	if r.QueueURL == "" || r.DLQURL == "" || r.StateTable == "" {
 		return r, cfg, fmt.Errorf("stack %s lacks the outputs QueueUrl, DlqUrl, StateTableName: is it this project's stack? (-env takes the resources from environment variables instead)", t.Stack)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -229,5 +230,40 @@ func TestDeployedStackWithoutAWSConfiguration(t *testing.T) {
 	other := errors.New("stack SmartcarWebhookReceiver: ValidationError: Stack with id SmartcarWebhookReceiver does not exist")
 	if got := devstack.WithAWSHint(other); got != other {
 		t.Errorf("WithAWSHint changed an error that is not about configuration: %v", got)
+	}
+}
+
+// TestDeployedStackNamesItsSecret: a deployed stack's resources come from
+// its outputs, the secret's name too (SecretName); a stack deployed before
+// that output falls back to AMT_SECRET_ID, as the Makefile sets it.
+func TestDeployedStackNamesItsSecret(t *testing.T) {
+	awstest.SetEnv(t)
+	ctx := context.Background()
+	cf := cloudformation.NewFromConfig(awstest.Config(t))
+	deploy := func(name, secretOutput string) {
+		t.Helper()
+		outputs := `"QueueUrl": {"Value": {"Ref": "Queue"}}, "DlqUrl": {"Value": {"Ref": "Dlq"}},
+			"StateTableName": {"Value": "vehicles"}, "EventsTableName": {"Value": "events"}, "WebhookUrl": {"Value": "https://example.com/webhooks/smartcar"}`
+		if secretOutput != "" {
+			outputs += `, "SecretName": {"Value": "` + secretOutput + `"}`
+		}
+		template := `{"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "` + name + `-q"}},
+			"Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "` + name + `-dlq"}}}, "Outputs": {` + outputs + `}}`
+		if _, err := cf.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(template)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named, older := awstest.Name(t, "named"), awstest.Name(t, "older")
+	deploy(named, "team/amt")
+	deploy(older, "")
+	t.Setenv(devstack.EnvSecretID, "team/older-amt")
+	for stack, want := range map[string]string{named: "team/amt", older: "team/older-amt"} {
+		res, _, err := devstack.Target{Stack: stack}.Resolve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SecretID != want || res.ReceiverURL != "https://example.com/webhooks/smartcar" {
+			t.Errorf("stack %s: secret %q, receiver %q; want %q", stack, res.SecretID, res.ReceiverURL, want)
+		}
 	}
 }

@@ -158,13 +158,6 @@ func functionEnv(fn string, target devstack.Target, res devstack.Resources) map[
 	case target.Env:
 	case fn == "receiver":
 		env = res.ReceiverEnv()
-		if target.Stack != "" {
-			// A deployed stack's outputs do not name its secret.
-			env[devstack.EnvSecretID] = os.Getenv(devstack.EnvSecretID)
-			if env[devstack.EnvSecretID] == "" {
-				env[devstack.EnvSecretID] = devstack.SecretName
-			}
-		}
 	default:
 		env = res.ProcessorEnv()
 		if res.VisibilityTimeout == 0 {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -39,7 +40,6 @@ func run() error {
 	url := fs.String("url", "", "receiver `URL` (default: the local stack's webhook URL; with -stack the stack's WebhookUrl output)")
 	token := fs.String("token", "", "`token` to sign with (default $SMARTCAR_AMT; else the local stack's development token, "+
 		"or with -stack or -env the current token of the stack's secret)")
-	secret := fs.String("secret", "smartcar/amt", "with -stack: the Secrets Manager secret `NAME` holding the token (make passes SECRET_NAME)")
 	unsigned := fs.Bool("unsigned", false, "send without SC-Signature (as Smartcar may send VERIFY)")
 	eventID := fs.String("event-id", "", "replace the body's eventId (with -count > 1 and no -event-id, each send gets a new one)")
 	vehicleID := fs.String("vehicle-id", "", "replace the body's vehicle id")
@@ -94,17 +94,15 @@ receiver with -url.
 		}
 	case target.Stack != "":
 		if *url == "" || needToken {
-			outputs, cfg, err := target.StackOutputs(ctx)
+			res, cfg, err := target.Resolve(ctx)
 			if err != nil {
 				return err
 			}
-			if *url == "" {
-				if *url = outputs["WebhookUrl"]; *url == "" {
-					return fmt.Errorf("stack %s has no WebhookUrl output: pass -url", target.Stack)
-				}
+			if *url = cmp.Or(*url, res.ReceiverURL); *url == "" {
+				return fmt.Errorf("stack %s has no WebhookUrl output: pass -url", target.Stack)
 			}
 			if needToken {
-				if *token, err = currentToken(ctx, cfg, *secret); err != nil {
+				if *token, err = currentToken(ctx, cfg, res.SecretID); err != nil {
 					return err
 				}
 			}
