@@ -18,6 +18,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,13 +92,20 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 	if *p.Env.Account == "" || *p.Env.Region == "" {
 		p.Env = nil // environment-agnostic synth, e.g. without credentials
 	}
-	for key, dst := range map[string]*string{"logLevel": &p.LogLevel, "lambdaSystemLogLevel": &p.SystemLogLevel} {
-		switch level := strings.ToUpper(contextString(app, key, "")); level {
-		case "", "DEBUG", "INFO", "WARN", "ERROR":
-			*dst = level
-		default:
-			return nil, fmt.Errorf("context %s: want DEBUG, INFO, WARN or ERROR, got %q", key, level)
+	// Lambda's own lines have no ERROR level: DEBUG, INFO or WARN.
+	for _, l := range []struct {
+		key     string
+		dst     *string
+		allowed []string
+	}{
+		{"logLevel", &p.LogLevel, []string{"DEBUG", "INFO", "WARN", "ERROR"}},
+		{"lambdaSystemLogLevel", &p.SystemLogLevel, []string{"DEBUG", "INFO", "WARN"}},
+	} {
+		level := strings.ToUpper(contextString(app, l.key, ""))
+		if level != "" && !slices.Contains(l.allowed, level) {
+			return nil, fmt.Errorf("context %s: want %s, got %q", l.key, strings.Join(l.allowed, ", "), level)
 		}
+		*l.dst = level
 	}
 	var err error
 	for key, dst := range map[string]*float64{

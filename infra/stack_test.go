@@ -571,7 +571,7 @@ func TestPropsFromContext(t *testing.T) {
 		t.Fatalf("props = %+v, %v", p, err)
 	}
 	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour", "legacyStateTable": "no",
-		"logLevel": "verbose", "lambdaSystemLogLevel": "TRACE", "receiverMemoryMB": "lots"} {
+		"logLevel": "verbose", "lambdaSystemLogLevel": "ERROR", "receiverMemoryMB": "lots"} {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: want}})
 		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), ctx) {
 			t.Errorf("context %s=%s: err = %v", ctx, want, err)
