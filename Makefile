@@ -12,6 +12,10 @@ SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE))
 comma := ,
+# What a failed diff or deploy prints under the CDK's own error.
+DEPLOY_HINT := hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): \
+  set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and AWS_REGION; if it asks for a bootstrap \
+  (CDKToolkit, /cdk-bootstrap/): run $(CDK) bootstrap aws://ACCOUNT_ID/REGION once per account and region
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -107,11 +111,11 @@ synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)
 
 diff: build ## Show what a deploy would change
 	@$(CDK) diff $(CDK_CONTEXT) --no-notices || { \
-	  echo "hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and AWS_REGION; if it asks for a bootstrap (CDKToolkit, /cdk-bootstrap/): run $(CDK) bootstrap aws://ACCOUNT_ID/REGION once per account and region" >&2; exit 1; }
+	  echo "$(DEPLOY_HINT)" >&2; exit 1; }
 
 deploy: build ## Deploy the stack (needs AWS credentials and a bootstrapped account)
 	@$(CDK) deploy $(CDK_CONTEXT) --no-notices --require-approval broadening || { \
-	  echo "hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and AWS_REGION; if it asks for a bootstrap (CDKToolkit, /cdk-bootstrap/): run $(CDK) bootstrap aws://ACCOUNT_ID/REGION once per account and region" >&2; exit 1; }
+	  echo "$(DEPLOY_HINT)" >&2; exit 1; }
 
 destroy: ## Delete the stack (tables and logs are retained unless removalPolicy=destroy)
 	$(CDK) destroy $(CDK_CONTEXT) --no-notices

@@ -66,18 +66,22 @@ const (
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.
 func (r Resources) ReceiverEnv() map[string]string {
-	return map[string]string{"QUEUE_URL": r.QueueURL, "AMT_SECRET_ID": r.SecretID}
+	return map[string]string{EnvQueueURL: r.QueueURL, EnvSecretID: r.SecretID}
 }
 
 // ProcessorEnv is the processor Lambda's environment for these resources.
 func (r Resources) ProcessorEnv() map[string]string {
 	env := map[string]string{
-		"EVENTS_TABLE": r.EventsTable, "STATE_TABLE": r.StateTable, "DLQ_URL": r.DLQURL,
-		"MAX_RECEIVE_COUNT":        strconv.Itoa(pipeline.MaxReceiveCount),
-		"QUEUE_VISIBILITY_TIMEOUT": strconv.Itoa(r.VisibilityTimeout),
+		EnvEventsTable: r.EventsTable, EnvStateTable: r.StateTable, EnvDLQURL: r.DLQURL,
+		"MAX_RECEIVE_COUNT": strconv.Itoa(pipeline.MaxReceiveCount),
+	}
+	// Unknown for a deployed stack (its outputs do not give it): the
+	// function's default is the stack's, where "0" would fail its init.
+	if r.VisibilityTimeout > 0 {
+		env["QUEUE_VISIBILITY_TIMEOUT"] = strconv.Itoa(r.VisibilityTimeout)
 	}
 	if r.LegacyStateTable != "" {
-		env["LEGACY_STATE_TABLE"] = r.LegacyStateTable
+		env[EnvLegacyStateTable] = r.LegacyStateTable
 	}
 	return env
 }

@@ -160,11 +160,6 @@ func functionEnv(fn string, target devstack.Target, res devstack.Resources) map[
 		env = res.ReceiverEnv()
 	default:
 		env = res.ProcessorEnv()
-		if res.VisibilityTimeout == 0 {
-			// Unknown (a deployed stack's outputs do not give it): the
-			// function's default is the stack's. "0" would fail its init.
-			delete(env, "QUEUE_VISIBILITY_TIMEOUT")
-		}
 	}
 	if _, ok := os.LookupEnv("BATCH_CONCURRENCY"); !ok && fn == "processor" && local(target) {
 		// One record at a time: moto rolls a failed transaction back by
