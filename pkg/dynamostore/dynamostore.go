@@ -60,7 +60,6 @@ type Store struct {
 	eventsTable   string
 	vehiclesTable string
 	legacyTable   string
-	concurrency   int
 }
 
 // EventsTable names the events table.
@@ -72,9 +71,9 @@ func (s *Store) StateTable() string { return s.vehiclesTable }
 // LegacyTable names the legacy one-item vehicle-state table, "" if none.
 func (s *Store) LegacyTable() string { return s.legacyTable }
 
-// DefaultWriteConcurrency bounds the entry writes of one WriteEntries in
-// flight at once: 500 signals take 32 rounds of about 10 ms.
-const DefaultWriteConcurrency = 16
+// writeConcurrency bounds the entry writes of one WriteEntries in flight at
+// once: 500 signals take 32 rounds of about 10 ms.
+const writeConcurrency = 16
 
 // Option configures a Store.
 type Option func(*Store)
@@ -84,18 +83,9 @@ type Option func(*Store)
 // "" means none.
 func WithLegacyTable(name string) Option { return func(s *Store) { s.legacyTable = name } }
 
-// WithWriteConcurrency overrides DefaultWriteConcurrency.
-func WithWriteConcurrency(n int) Option {
-	return func(s *Store) {
-		if n > 0 {
-			s.concurrency = n
-		}
-	}
-}
-
 // New returns a Store over the events and vehicle-state tables.
 func New(api API, eventsTable, vehiclesTable string, opts ...Option) *Store {
-	s := &Store{api: api, eventsTable: eventsTable, vehiclesTable: vehiclesTable, concurrency: DefaultWriteConcurrency}
+	s := &Store{api: api, eventsTable: eventsTable, vehiclesTable: vehiclesTable}
 	for _, o := range opts {
 		o(s)
 	}

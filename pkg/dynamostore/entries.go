@@ -154,7 +154,7 @@ type write struct {
 
 // WriteEntries implements processor.VehicleStore: one conditional write
 // per entry (UpdateItem for signals and details, PutItem for errors), up
-// to the store's write concurrency at once, the details last. A write that
+// to writeConcurrency at once, the details last. A write that
 // loses its condition is skipped. A signal reported in error is written
 // without its body, so the last good body stays, unless ch.All.
 func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.Changes) (processor.Written, error) {
@@ -209,14 +209,14 @@ func (s *Store) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.
 	return w, nil
 }
 
-// run makes the writes, up to the store's concurrency at once, and counts
+// run makes the writes, up to writeConcurrency at once, and counts
 // them into w.
 func (s *Store) run(ctx context.Context, writes []write, w *processor.Written) error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, s.concurrency)
+		sem  = make(chan struct{}, writeConcurrency)
 	)
 	for _, wr := range writes {
 		sem <- struct{}{}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -40,7 +41,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	table := firstSet(*legacy, res.LegacyStateTable, os.Getenv("LEGACY_STATE_TABLE"))
+	table := cmp.Or(*legacy, res.LegacyStateTable, os.Getenv(devstack.EnvLegacyStateTable))
 	if table == "" {
 		fail(fmt.Errorf("no legacy table: pass -legacy-table, or set LEGACY_STATE_TABLE"))
 	}
@@ -72,15 +73,6 @@ func report(m dynamostore.Migration, dryRun bool) {
 	}
 	fmt.Printf("vehicles read: %d\nmoved: %d\nalready current: %d\nfailed: %d\nentries %s: %d\nentries kept newer: %d\n",
 		m.Vehicles, m.Moved, m.Current, m.Failed, verb, m.Stored, m.Skipped)
-}
-
-func firstSet(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func fail(err error) {
