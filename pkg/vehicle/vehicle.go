@@ -281,9 +281,10 @@ type merge struct {
 	// anything is ordered at.
 	bound int64
 	r     Result
-	// wrote names the signals ("s:" + code) and errors ("e:" + key) this
-	// merge replaced: an event naming one twice is not its own redelivery.
-	wrote map[string]bool
+	// wroteSignal and wroteError name the signals and errors this merge
+	// replaced, each once in r.Changes: an event naming one twice changes
+	// one entry, and is not its own redelivery.
+	wroteSignal, wroteError map[string]bool
 }
 
 // verdict is what a merge made of one report.
@@ -296,13 +297,14 @@ const (
 	repeated
 )
 
-// judge compares a report ordered at at with the entry named key, if any,
-// ordered at storedAt and written by storedEvent.
-func (m *merge) judge(key string, exists bool, at, storedAt int64, storedEvent string) verdict {
+// judge compares a report ordered at at with the entry, if any, ordered
+// at storedAt and written by storedEvent (stored before this merge unless
+// wrote).
+func (m *merge) judge(wrote, exists bool, at, storedAt int64, storedEvent string) verdict {
 	switch {
 	case !exists:
 		return applied
-	case storedEvent != "" && storedEvent == m.eventID && !m.wrote[key]:
+	case storedEvent != "" && storedEvent == m.eventID && !wrote:
 		// Whatever its times (a redelivery ordered by its new
 		// deliveredAt), the event's own report is stored.
 		return repeated
@@ -314,8 +316,8 @@ func (m *merge) judge(key string, exists bool, at, storedAt int64, storedEvent s
 	return stale
 }
 
-// count counts v into the result and reports whether it was applied.
-func (m *merge) count(v verdict) bool {
+// count counts v into the result.
+func (m *merge) count(v verdict) {
 	switch v {
 	case applied:
 		m.r.Applied++
@@ -326,7 +328,6 @@ func (m *merge) count(v verdict) bool {
 	case repeated:
 		m.r.Repeated++
 	}
-	return v == applied
 }
 
 // order returns the time reported orders at, recording a clamp when it is
@@ -350,31 +351,16 @@ func (s *State) Apply(ev smartcar.Event, now time.Time) Result {
 	if s.Errors == nil {
 		s.Errors = map[string]Error{}
 	}
-	m := &merge{eventID: ev.EventID, bound: Bound(now), wrote: map[string]bool{}}
+	m := &merge{eventID: ev.EventID, bound: Bound(now), wroteSignal: map[string]bool{}, wroteError: map[string]bool{}}
 	for _, sig := range ev.Signals {
-		if m.count(s.applySignal(m, int64(ev.Meta.DeliveredAt), sig)) {
-			m.r.Changes.Signals = appendOnce(m.r.Changes.Signals, sig.Code)
-		}
+		m.count(s.applySignal(m, int64(ev.Meta.DeliveredAt), sig))
 	}
 	for _, e := range ev.Errors {
-		if m.count(s.applyError(m, int64(ev.Meta.DeliveredAt), e)) {
-			m.r.Changes.Errors = appendOnce(m.r.Changes.Errors, ErrorKey(e.Type, e.Code))
-		}
+		m.count(s.applyError(m, int64(ev.Meta.DeliveredAt), e))
 	}
 	s.applyDetails(m, ev)
 	s.Derive()
 	return m.r
-}
-
-// appendOnce appends v unless list holds it: an event naming a signal
-// twice changes one entry.
-func appendOnce(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
-	}
-	return append(list, v)
 }
 
 // applyDetails keeps the vehicle's details and mode of the newest delivery.
@@ -441,14 +427,17 @@ func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) verd
 	reported, field := reportedAt(sig, delivered)
 	at := m.order(reported, Clamp{Field: field, Signal: sig.Code})
 	old, exists := s.Signals[sig.Code]
-	v := m.judge("s:"+sig.Code, exists, at, old.OrderedAt, old.EventID)
+	v := m.judge(m.wroteSignal[sig.Code], exists, at, old.OrderedAt, old.EventID)
 	if v == applied || v == repeated {
 		m.r.OrderedByDelivery = m.r.OrderedByDelivery || field == "deliveredAt" || at != reported
 	}
 	if v != applied {
 		return v
 	}
-	m.wrote["s:"+sig.Code] = true
+	if !m.wroteSignal[sig.Code] {
+		m.wroteSignal[sig.Code] = true
+		m.r.Changes.Signals = append(m.r.Changes.Signals, sig.Code)
+	}
 	next := Signal{
 		Name: sig.Name, Group: sig.Group, Body: sig.Body, Status: sig.Status,
 		OEMUpdatedAt: int64(sig.OEMUpdatedAt), RetrievedAt: int64(sig.RetrievedAt),
@@ -481,14 +470,17 @@ func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) v
 	key := ErrorKey(e.Type, e.Code)
 	at := m.order(delivered, Clamp{Field: "deliveredAt", ErrorKey: key})
 	old, exists := s.Errors[key]
-	v := m.judge("e:"+key, exists, at, old.orderedAt(), old.EventID)
+	v := m.judge(m.wroteError[key], exists, at, old.orderedAt(), old.EventID)
 	if v == applied || v == repeated {
 		m.r.OrderedByDelivery = true
 	}
 	if v != applied {
 		return v
 	}
-	m.wrote["e:"+key] = true
+	if !m.wroteError[key] {
+		m.wroteError[key] = true
+		m.r.Changes.Errors = append(m.r.Changes.Errors, key)
+	}
 	var codes []string
 	var refs []smartcar.SignalRef
 	for _, ref := range e.Signals {
