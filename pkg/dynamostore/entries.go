@@ -132,18 +132,24 @@ func (s *Store) queryEntries(ctx context.Context, vehicleID string) (*entryState
 // overlay lays the entries of top over base, the newer of each winning;
 // base's details stay (top has no vehicle entry).
 func overlay(base, top *vehicle.State) *vehicle.State {
-	for code, sg := range top.Signals {
-		if old, ok := base.Signals[code]; !ok || sg.OrderedAt > old.OrderedAt {
-			base.Signals[code] = sg
-		}
-	}
-	for key, e := range top.Errors {
-		if old, ok := base.Errors[key]; !ok || e.Ordered() > old.Ordered() {
-			base.Errors[key] = e
-		}
-	}
+	copyNewer(base, top, base)
 	base.UpdatedAt = max(base.UpdatedAt, top.UpdatedAt)
 	return base
+}
+
+// copyNewer copies into dst the signals and errors of from that against
+// lacks or holds older (vehicle.Newer).
+func copyNewer(dst, from, against *vehicle.State) {
+	for code, sg := range from.Signals {
+		if cur, ok := against.Signals[code]; !ok || vehicle.Newer(sg.OrderedAt, cur.OrderedAt) {
+			dst.Signals[code] = sg
+		}
+	}
+	for key, e := range from.Errors {
+		if cur, ok := against.Errors[key]; !ok || vehicle.Newer(e.Ordered(), cur.Ordered()) {
+			dst.Errors[key] = e
+		}
+	}
 }
 
 // write is one entry write.

@@ -135,15 +135,6 @@ func missingEntries(legacy *vehicle.State, es *entryState) *vehicle.State {
 	out := vehicle.New(legacy.VehicleID)
 	out.Make, out.Model, out.Year, out.UserID, out.Mode = legacy.Make, legacy.Model, legacy.Year, legacy.UserID, legacy.Mode
 	out.LastDeliveredAt, out.UpdatedAt = legacy.LastDeliveredAt, legacy.UpdatedAt
-	for code, sg := range legacy.Signals {
-		if cur, ok := es.st.Signals[code]; !ok || vehicle.Newer(sg.OrderedAt, cur.OrderedAt) {
-			out.Signals[code] = sg
-		}
-	}
-	for key, e := range legacy.Errors {
-		if cur, ok := es.st.Errors[key]; !ok || vehicle.Newer(e.Ordered(), cur.Ordered()) {
-			out.Errors[key] = e
-		}
-	}
+	copyNewer(out, legacy, es.st)
 	return out
 }
