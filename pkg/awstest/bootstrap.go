@@ -24,17 +24,7 @@ import (
 func BuildBootstrap(tb testing.TB, dir string, tags ...string) (path string, size int64) {
 	tb.Helper()
 	path = filepath.Join(tb.TempDir(), "bootstrap")
-	var err error
-	if runtime.GOOS == "linux" {
-		err = rie.Build(context.Background(), dir, path, tags...)
-	} else {
-		cmd := exec.Command("go", append(append([]string{"build"}, rie.BuildFlags...), "-o", path, ".")...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, cerr := cmd.CombinedOutput(); cerr != nil {
-			err = errors.Join(cerr, errors.New(string(out)))
-		}
-	}
+	err := rie.BuildFor(context.Background(), runtime.GOOS, dir, path, tags...)
 	if err != nil {
 		tb.Fatalf("build %s: %v", dir, err)
 	}

@@ -67,12 +67,17 @@ func buildFlags(tags ...string) []string {
 // machine's architecture, with BuildFlags (and the build tags given) and
 // without cgo, as `make build` does for linux/arm64.
 func Build(ctx context.Context, dir, out string, tags ...string) error {
+	return BuildFor(ctx, "linux", dir, out, tags...)
+}
+
+// BuildFor is Build for the system goos (on this machine's architecture).
+func BuildFor(ctx context.Context, goos, dir, out string, tags ...string) error {
 	args := append(append([]string{"build"}, buildFlags(tags...)...), "-o", out, ".")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s for linux/%s: %w\n%s", dir, runtime.GOARCH, err, out)
+		return fmt.Errorf("go build %s for %s/%s: %w\n%s", dir, goos, runtime.GOARCH, err, out)
 	}
 	return nil
 }
