@@ -94,12 +94,7 @@ func Name(tb testing.TB, base string) string {
 // environment variables, as a user would for a Lambda run locally.
 func SetEnv(t *testing.T) {
 	t.Helper()
-	t.Setenv("AWS_ENDPOINT_URL", Endpoint(t))
-	t.Setenv("AWS_REGION", Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	for k, v := range moto.Env(Endpoint(t)) {
+		t.Setenv(k, v)
+	}
 }

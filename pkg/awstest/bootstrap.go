@@ -14,6 +14,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest/rie"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
 // BuildBootstrap builds the Lambda in dir for linux and this machine's
@@ -85,16 +86,9 @@ func RIE(tb testing.TB) string {
 // FunctionEnv is the environment Lambda gives a function, pointed, unless
 // endpoint is empty, at the AWS emulator; plus extra.
 func FunctionEnv(endpoint string, extra map[string]string) []string {
-	env := []string{
-		"AWS_REGION=" + Region,
-		"AWS_ACCESS_KEY_ID=" + AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + SecretKey,
-		"AWS_CONFIG_FILE=" + os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
-		"TZ=UTC",
-	}
-	if endpoint != "" {
-		env = append(env, "AWS_ENDPOINT_URL="+endpoint)
+	env := []string{"TZ=UTC"}
+	for k, v := range moto.Env(endpoint) {
+		env = append(env, k+"="+v)
 	}
 	for k, v := range extra {
 		env = append(env, k+"="+v)

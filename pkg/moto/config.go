@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -20,6 +21,26 @@ const (
 	AccessKey = "testing"
 	SecretKey = "testing"
 )
+
+// Env is the environment that points a process's AWS SDK at the emulator
+// at endpoint (left out when ""): its region and static credentials, and
+// no shared configuration or profile of the user's to override them.
+func Env(endpoint string) map[string]string {
+	env := map[string]string{
+		"AWS_REGION":                  Region,
+		"AWS_DEFAULT_REGION":          Region,
+		"AWS_ACCESS_KEY_ID":           AccessKey,
+		"AWS_SECRET_ACCESS_KEY":       SecretKey,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+	}
+	if endpoint != "" {
+		env["AWS_ENDPOINT_URL"] = endpoint
+	}
+	return env
+}
 
 // Config returns an AWS config for the emulator at endpoint: its endpoint,
 // static credentials and a fixed region, set only through configuration,

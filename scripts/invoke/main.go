@@ -191,7 +191,7 @@ func emulatorEnv(target devstack.Target, res devstack.Resources, fnEnv map[strin
 		env[k] = v
 	}
 	if local(target) {
-		maps.Copy(env, motoEnv(res.Endpoint))
+		maps.Copy(env, moto.Env(res.Endpoint))
 	}
 	maps.Copy(env, fnEnv)
 	var out []string
@@ -199,20 +199,6 @@ func emulatorEnv(target devstack.Target, res devstack.Resources, fnEnv map[strin
 		out = append(out, k+"="+env[k])
 	}
 	return out
-}
-
-// motoEnv points the AWS SDK at the emulator at endpoint.
-func motoEnv(endpoint string) map[string]string {
-	return map[string]string{
-		"AWS_ENDPOINT_URL":            endpoint,
-		"AWS_REGION":                  moto.Region,
-		"AWS_DEFAULT_REGION":          moto.Region,
-		"AWS_ACCESS_KEY_ID":           moto.AccessKey,
-		"AWS_SECRET_ACCESS_KEY":       moto.SecretKey,
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-	}
 }
 
 func timeout(fn string) time.Duration {
@@ -331,7 +317,7 @@ func samEnvVars(target devstack.Target, res devstack.Resources, host string) map
 				env[k] = strings.Replace(v, res.Endpoint, rehost(res.Endpoint, host), 1)
 			}
 		}
-		for k, v := range motoEnv(rehost(res.Endpoint, host)) {
+		for k, v := range moto.Env(rehost(res.Endpoint, host)) {
 			if k != "AWS_CONFIG_FILE" && k != "AWS_SHARED_CREDENTIALS_FILE" { // no such files in the containers' images to hide
 				env[k] = v
 			}
