@@ -23,13 +23,6 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 )
 
-// Region and credentials the emulator is used with.
-const (
-	Region    = moto.Region
-	AccessKey = moto.AccessKey
-	SecretKey = moto.SecretKey
-)
-
 var server struct {
 	once sync.Once
 	srv  *moto.Server
