@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -91,9 +90,8 @@ everything it started, and it exits 0.
 		return err
 	}
 
-	unlock, err := devstack.Lock(*state, devstack.LockOwner{
-		Pid: os.Getpid(), ReceiverURL: fmt.Sprintf("http://127.0.0.1:%d%s", *port, receiver.PathWebhook),
-	})
+	receiverURL := fmt.Sprintf("http://127.0.0.1:%d%s", *port, receiver.PathWebhook)
+	unlock, err := devstack.Lock(*state, devstack.LockOwner{Pid: os.Getpid(), ReceiverURL: receiverURL})
 	if err != nil {
 		return err
 	}
@@ -112,12 +110,11 @@ everything it started, and it exits 0.
 	if err != nil {
 		return interrupted(err)
 	}
-	stopMoto := sync.OnceFunc(func() {
+	defer func() {
 		pid := srv.Pid()
 		srv.Stop()
 		say(fmt.Sprintf("  stopped moto_server (pid %d, %s)", pid, srv.Endpoint))
-	})
-	defer stopMoto()
+	}()
 	cfg, err := moto.Config(ctx, srv.Endpoint)
 	if err != nil {
 		return err
@@ -131,19 +128,18 @@ everything it started, and it exits 0.
 		return interrupted(fmt.Errorf("create resources: %w", err))
 	}
 	res.Endpoint, res.Pid = srv.Endpoint, os.Getpid()
-	res.ReceiverURL = fmt.Sprintf("http://127.0.0.1:%d%s", *port, receiver.PathWebhook)
+	res.ReceiverURL = receiverURL
 	if generated {
 		res.DevToken = token
 	}
 	if err := devstack.WriteState(*state, res); err != nil {
 		return err
 	}
-	removeState := sync.OnceFunc(func() {
+	defer func() {
 		if err := os.Remove(*state); err == nil {
 			say("  removed " + *state)
 		}
-	})
-	defer removeState()
+	}()
 	if ctx.Err() != nil {
 		return nil // a signal arrived while starting: the deferred calls stop it all
 	}
@@ -176,9 +172,7 @@ everything it started, and it exits 0.
 		return err
 	}
 	say("  stopped the receiver on " + ln.Addr().String())
-	removeState()
-	stopMoto()
-	return nil
+	return nil // the deferred calls remove the state file, then stop moto
 }
 
 func banner(res devstack.Resources, token string, generated bool, srv *moto.Server) {
