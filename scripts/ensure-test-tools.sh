@@ -25,6 +25,14 @@ can_sudo() {
   $sudo true 2>/dev/null
 }
 
+# apt_install installs Debian packages as root (can_sudo first), updating
+# the package lists once if the first try fails.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
 # make_venv creates the virtual environment. On Debian and Ubuntu, venv
 # (ensurepip) is a separate package, python3-venv: installed with apt when
 # possible.
@@ -33,9 +41,7 @@ make_venv() {
   rm -rf "$venv"
   if command -v apt-get >/dev/null 2>&1 && can_sudo; then
     echo "python3 -m venv failed: installing python3-venv with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q --no-install-recommends python3-venv >/dev/null ||
-      { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends python3-venv >/dev/null; } || true
+    apt_install python3-venv || true
     if python3 -m venv "$venv" >/dev/null 2>&1; then return 0; fi
     rm -rf "$venv"
   fi
@@ -74,13 +80,9 @@ for name in ${names[@]+"${names[@]}"}; do
 done
 
 if [ "$(go env GOARCH)" != arm64 ] && ! command -v qemu-aarch64-static >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  if command -v apt-get >/dev/null 2>&1 && $sudo true 2>/dev/null; then
+  if command -v apt-get >/dev/null 2>&1 && can_sudo; then
     echo "qemu-aarch64-static not found: installing qemu-user-static" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null ||
-      { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null; }
+    apt_install qemu-user-static
   else
     echo "qemu-aarch64-static not found and apt-get unavailable: the arm64 tests will not run (install qemu-user-static)" >&2
   fi
