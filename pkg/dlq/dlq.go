@@ -282,13 +282,9 @@ func toMessage(m types.Message) Message {
 			msg.Attributes[k] = text
 		}
 	}
-	if enc, ok := msg.Attributes[sqsqueue.AttrBodyEncoding]; ok {
-		// A body that cannot be decoded stays as it is, labelled.
-		if body, err := sqsqueue.DecodeBody(msg.Body, enc); err == nil {
-			msg.Body, msg.BodyEncoding = string(body), enc
-			delete(msg.Attributes, sqsqueue.AttrBodyEncoding)
-		}
-	}
+	// A body that cannot be decoded stays as it is, labelled.
+	body, enc := sqsqueue.RestoreBody(msg.Body, msg.Attributes)
+	msg.Body, msg.BodyEncoding = string(body), enc
 	msg.ApproximateReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	if n, err := strconv.Atoi(msg.Attributes[sqsqueue.AttrReceiveCount]); err == nil {
 		// The processor parked it and stored its count.

@@ -40,18 +40,13 @@ func Handler(p BatchProcessor) func(context.Context, events.SQSEvent) (events.SQ
 // as received, with its bodyEncoding attribute, for the processor to
 // dead-letter as it stands.
 func Record(m events.SQSMessage) processor.Record {
-	rec := processor.Record{MessageID: m.MessageId, Body: []byte(m.Body), Attributes: map[string]string{}}
+	rec := processor.Record{MessageID: m.MessageId, Attributes: map[string]string{}}
 	rec.ReceiveCount, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	for k, v := range m.MessageAttributes {
 		if text, ok := sqsqueue.AttributeText(v.DataType, v.StringValue, v.BinaryValue); ok {
 			rec.Attributes[k] = text
 		}
 	}
-	if enc, ok := rec.Attributes[sqsqueue.AttrBodyEncoding]; ok {
-		if body, err := sqsqueue.DecodeBody(m.Body, enc); err == nil {
-			rec.Body = body
-			delete(rec.Attributes, sqsqueue.AttrBodyEncoding)
-		}
-	}
+	rec.Body, _ = sqsqueue.RestoreBody(m.Body, rec.Attributes)
 	return rec
 }

@@ -92,6 +92,24 @@ func DecodeBody(text, encoding string) ([]byte, error) {
 	return nil, fmt.Errorf("unknown %s %q", AttrBodyEncoding, encoding)
 }
 
+// RestoreBody undoes EncodeBody on a received message, given its
+// attributes as text (AttributeText): it returns the exact body and the
+// encoding it undid, and removes AttrBodyEncoding from attrs. A body
+// without the label, or whose encoding cannot be undone, comes back as
+// received, with "" (and the label, if any, stays in attrs).
+func RestoreBody(text string, attrs map[string]string) ([]byte, string) {
+	enc, ok := attrs[AttrBodyEncoding]
+	if !ok {
+		return []byte(text), ""
+	}
+	body, err := DecodeBody(text, enc)
+	if err != nil {
+		return []byte(text), ""
+	}
+	delete(attrs, AttrBodyEncoding)
+	return body, enc
+}
+
 // TextAttribute returns the message attribute carrying v exactly: a String,
 // or a Binary holding v's bytes when SQS cannot carry v as text. v must not
 // be empty.
