@@ -256,7 +256,7 @@ func (s *State) ForgetTimesAfter(bound int64) int {
 		}
 	}
 	for key, e := range s.Errors {
-		if e.orderedAt() > bound {
+		if e.Ordered() > bound {
 			e.OrderedAt, e.UpdatedAt = 0, 0
 			s.Errors[key] = e
 			n++
@@ -458,8 +458,9 @@ func (s *State) applySignal(m *merge, delivered int64, sig smartcar.Signal) verd
 	return applied
 }
 
-// orderedAt is the time a stored error is ordered by.
-func (e Error) orderedAt() int64 {
+// Ordered is the time a stored error is ordered by: its OrderedAt, or,
+// in entries stored before it existed, its UpdatedAt.
+func (e Error) Ordered() int64 {
 	if e.OrderedAt != 0 {
 		return e.OrderedAt
 	}
@@ -470,7 +471,7 @@ func (s *State) applyError(m *merge, delivered int64, e smartcar.VehicleError) v
 	key := ErrorKey(e.Type, e.Code)
 	at := m.order(delivered, Clamp{Field: "deliveredAt", ErrorKey: key})
 	old, exists := s.Errors[key]
-	v := m.judge(m.wroteError[key], exists, at, old.orderedAt(), old.EventID)
+	v := m.judge(m.wroteError[key], exists, at, old.Ordered(), old.EventID)
 	if v == applied || v == repeated {
 		m.r.OrderedByDelivery = true
 	}
@@ -525,10 +526,6 @@ func (s *State) Derive() {
 	}
 	s.NeedsReauth = s.needsReauth()
 }
-
-// Ordered is the time a stored error is ordered by: its OrderedAt, or,
-// in entries stored before it existed, its UpdatedAt.
-func (e Error) Ordered() int64 { return e.orderedAt() }
 
 // needsReauth reports whether an unresolved error asks the user to
 // re-authenticate.
