@@ -62,31 +62,6 @@ type errorItem struct {
 	EventID        string   `dynamodbav:"eventId,omitempty"`
 }
 
-// encodeVehicle encodes s as a legacy item at version.
-func encodeVehicle(s *vehicle.State, version int64) (map[string]types.AttributeValue, error) {
-	it := vehicleItem{
-		VehicleID: s.VehicleID, Make: s.Make, Model: s.Model, Year: s.Year, UserID: s.UserID, Mode: s.Mode,
-		Signals: make(map[string]signalItem, len(s.Signals)), Errors: make(map[string]errorItem, len(s.Errors)),
-		NeedsReauth: s.NeedsReauth, LastDeliveredAt: s.LastDeliveredAt, UpdatedAt: s.UpdatedAt, Version: version,
-	}
-	for code, sg := range s.Signals {
-		it.Signals[code] = signalItem{
-			Name: sg.Name, Group: sg.Group, Body: jsonBody(sg.Body), Status: sg.Status, ErrorType: sg.ErrorType,
-			ErrorCode: sg.ErrorCode, Unsupported: sg.Unsupported, OEMUpdatedAt: sg.OEMUpdatedAt,
-			RetrievedAt: sg.RetrievedAt, OrderedAt: sg.OrderedAt, EventID: sg.EventID,
-		}
-	}
-	for key, e := range s.Errors {
-		it.Errors[key] = errorItem{Type: e.Type, Code: e.Code, State: e.State, Description: e.Description, ResolutionType: e.ResolutionType,
-			Signals: e.Signals, UpdatedAt: e.UpdatedAt, OrderedAt: e.OrderedAt, EventID: e.EventID}
-	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return nil, fmt.Errorf("encode vehicle %s: %w", s.VehicleID, err)
-	}
-	return item, nil
-}
-
 // decodeVehicle decodes a legacy item, as stored: nothing is derived.
 func decodeVehicle(item map[string]types.AttributeValue) (*vehicle.State, error) {
 	var it vehicleItem
