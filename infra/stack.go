@@ -32,8 +32,8 @@ import (
 
 // Logical ids kept stable, so `sam local invoke` and runbooks can name them.
 const (
-	ReceiverFunctionID  = "ReceiverFunction"
-	ProcessorFunctionID = "ProcessorFunction"
+	ReceiverFunctionID  = pipeline.ReceiverFunctionID
+	ProcessorFunctionID = pipeline.ProcessorFunctionID
 )
 
 // WebhookStackProps configures the stack. Zero values take the defaults
@@ -53,7 +53,7 @@ type WebhookStackProps struct {
 	// second). Defaults 50 and 100.
 	ThrottleRate  float64
 	ThrottleBurst float64
-	// ReceiverMemoryMB and ProcessorMemoryMB: defaults 256.
+	// ReceiverMemoryMB and ProcessorMemoryMB: defaults pipeline.MemoryMB.
 	ReceiverMemoryMB  float64
 	ProcessorMemoryMB float64
 	// ReceiverTimeoutSeconds is the receiver's timeout: 1 to 14, below
@@ -108,10 +108,10 @@ func (p *WebhookStackProps) withDefaults() {
 		p.ThrottleBurst = 100
 	}
 	if p.ReceiverMemoryMB == 0 {
-		p.ReceiverMemoryMB = 256
+		p.ReceiverMemoryMB = pipeline.MemoryMB
 	}
 	if p.ProcessorMemoryMB == 0 {
-		p.ProcessorMemoryMB = 256
+		p.ProcessorMemoryMB = pipeline.MemoryMB
 	}
 	if p.MaxReceiveCount == 0 {
 		p.MaxReceiveCount = pipeline.MaxReceiveCount

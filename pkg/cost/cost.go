@@ -13,6 +13,8 @@ package cost
 import (
 	"math"
 	"time"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
 
 // Prices are on-demand list prices in US dollars.
@@ -146,8 +148,8 @@ func DefaultAssumptions() Assumptions {
 		// Three weeks of a vehicle reporting twice an hour; a fleet keeps
 		// its vehicles for months, so first events weigh less still.
 		EventsPerVehicle:  1000,
-		ReceiverMemoryMB:  256,
-		ProcessorMemoryMB: 256,
+		ReceiverMemoryMB:  pipeline.MemoryMB,
+		ProcessorMemoryMB: pipeline.MemoryMB,
 		FullVCPUMemoryMB:  1769,
 		ReceiverWait:      10 * time.Millisecond,
 		DynamoDBWait:      5 * time.Millisecond,

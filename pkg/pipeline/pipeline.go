@@ -33,4 +33,13 @@ const (
 	// ProcessorTimeout is the processor Lambda's timeout: at most a sixth
 	// of the visibility timeout.
 	ProcessorTimeout = 5 * time.Second
+	// MemoryMB is both Lambdas' memory unless the stack is told otherwise.
+	MemoryMB = 256
+)
+
+// The Lambdas' logical ids in the stack's template: SAM CLI and runbooks
+// name the functions by them.
+const (
+	ReceiverFunctionID  = "ReceiverFunction"
+	ProcessorFunctionID = "ProcessorFunction"
 )

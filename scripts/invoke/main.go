@@ -51,16 +51,6 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
 
-// The functions' logical ids in the stack's template (infra.ReceiverFunctionID
-// and infra.ProcessorFunctionID), the keys of SAM CLI's --env-vars file.
-const (
-	receiverID  = "ReceiverFunction"
-	processorID = "ProcessorFunction"
-)
-
-// memoryMB is both functions' memory in the stack (infra's defaults).
-const memoryMB = 256
-
 var errUsage = errors.New("usage")
 
 func main() {
@@ -249,7 +239,7 @@ func invokeEmulated(ctx context.Context, fn, bootstrap string, tags []string, en
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	e, err := rie.Start(startCtx, path, rie.Function{
-		Bootstrap: bootstrap, Name: fn, Env: env, Timeout: timeout(fn), MemoryMB: memoryMB, Output: stderr,
+		Bootstrap: bootstrap, Name: fn, Env: env, Timeout: timeout(fn), MemoryMB: pipeline.MemoryMB, Output: stderr,
 	})
 	if err != nil {
 		return nil, err
@@ -305,8 +295,8 @@ func invokeInProcess(ctx context.Context, fn string, env map[string]string, cfg 
 // this machine.
 func samEnvVars(target devstack.Target, res devstack.Resources, host string) map[string]map[string]string {
 	files := map[string]map[string]string{
-		receiverID:  functionEnv("receiver", target, res),
-		processorID: functionEnv("processor", target, res),
+		pipeline.ReceiverFunctionID:  functionEnv("receiver", target, res),
+		pipeline.ProcessorFunctionID: functionEnv("processor", target, res),
 	}
 	if !local(target) {
 		return files
