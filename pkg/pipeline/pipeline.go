@@ -43,3 +43,21 @@ const (
 	ReceiverFunctionID  = "ReceiverFunction"
 	ProcessorFunctionID = "ProcessorFunction"
 )
+
+// The archive of raw webhooks: the processor hands every record to a
+// Firehose delivery stream (DirectPut) before processing it, and Firehose
+// writes them in batches to the archive bucket.
+const (
+	// ArchivePrefix is where Firehose writes in the bucket. It holds no
+	// expressions, so Firehose appends the UTC hour it received the
+	// records, "yyyy/MM/dd/HH/", as moto does: raw/2026/11/30/17/<object>.
+	ArchivePrefix = "raw/"
+	// ArchiveRetentionDays is how long archived webhooks are kept unless
+	// the stack is told otherwise (context archiveRetentionDays).
+	ArchiveRetentionDays = 400
+	// ArchiveBufferInterval and ArchiveBufferMiB are Firehose's buffering
+	// hints, both at their largest: the fewest objects (S3 bills each
+	// PUT), at the price of an archive up to 15 minutes behind.
+	ArchiveBufferInterval = 15 * time.Minute
+	ArchiveBufferMiB      = 128
+)

@@ -49,6 +49,9 @@ const (
 	MetricStaleSignalsIgnored = "StaleSignalsIgnored"
 	MetricPermanentFailures   = "PermanentFailures"
 	MetricEndToEndLatency     = "EndToEndLatency"
+	// MetricArchiveFailures counts records whose archive write failed:
+	// each is retried, unprocessed, as a processing error is.
+	MetricArchiveFailures = "ArchiveFailures"
 
 	// MetricFutureTimestampsClamped counts reported times later than the
 	// processing time plus vehicle.MaxClockSkew, ordered at that bound.
