@@ -10,7 +10,8 @@ CDK := npx --yes aws-cdk@2.1031.2
 STACK ?= SmartcarWebhookReceiver
 SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
-	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE))
+	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE)) \
+	$(if $(STATE_TABLE_NAME),-c stateTableName=$(STATE_TABLE_NAME)) $(if $(ARCHIVE_RETENTION_DAYS),-c archiveRetentionDays=$(ARCHIVE_RETENTION_DAYS))
 comma := ,
 # What a failed diff or deploy prints under the CDK's own error.
 DEPLOY_HINT := hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): \
@@ -24,7 +25,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 TARGET := $(if $(AWS),-stack $(STACK))
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
-	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state invoke sam-invoke
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -90,6 +91,11 @@ state: ## Print a vehicle's stored state: VEHICLE=<vehicleId>
 migrate-state: ## Move vehicles from the legacy one-item state table into the entry layout (idempotent) [DRY_RUN=1 START_AFTER=<vehicleId> LEGACY_TABLE=<name>]
 	$(GO) run ./scripts/migratestate $(TARGET) $(if $(DRY_RUN),-dry-run) $(if $(START_AFTER),-start-after $(START_AFTER)) \
 	  $(if $(LEGACY_TABLE),-legacy-table $(LEGACY_TABLE))
+
+replay: ## Run archived webhooks through processing again: FROM=<time> [TO= TYPE= VEHICLE= EVENTS=id,id|@file RATE=n GENERATION= DRY_RUN=1 YES=1 REBUILD=<table> CREATE=1 AWS=1]
+	$(GO) run ./scripts/replay $(TARGET) -from "$(FROM)" $(if $(TO),-to "$(TO)") $(if $(TYPE),-type $(TYPE)) $(if $(VEHICLE),-vehicle $(VEHICLE)) \
+	  $(if $(EVENTS),-events $(EVENTS)) $(if $(RATE),-rate $(RATE)) $(if $(GENERATION),-generation $(GENERATION)) $(if $(DRY_RUN),-dry-run) \
+	  $(if $(YES),-yes) $(if $(REBUILD),-rebuild $(REBUILD)) $(if $(CREATE),-create-table)
 
 invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) $(if $(FN),-fn $(FN)) $(if $(EVENT),-event $(EVENT)) $(if $(IN_PROCESS),-in-process)

@@ -12,11 +12,18 @@
 // lambdaSystemLogLevel (Lambda's own lines: WARN drops START, END and
 // REPORT; INFO keeps them), removalPolicy (retain|destroy),
 // legacyStateTable (true|false: false drops the legacy one-item
-// vehicle-state table from the stack once migrated).
+// vehicle-state table from the stack once migrated),
+// archiveRetentionDays (whole days the archive bucket keeps the raw
+// webhooks; default 400),
+// stateTableName (an existing entry-layout table, e.g. one `make replay
+// REBUILD=<table> CREATE=1` rebuilt, that the processor then uses instead of
+// the stack's own VehicleEntriesTable, which stays as the fallback; unset or
+// empty: the stack's own).
 package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -113,10 +120,23 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 		"maxConcurrency": &p.MaxConcurrency, "maxBatchingWindowSeconds": &p.MaxBatchingWindowSeconds,
 		"receiverMemoryMB": &p.ReceiverMemoryMB, "processorMemoryMB": &p.ProcessorMemoryMB,
 		"receiverTimeoutSeconds": &p.ReceiverTimeoutSeconds, "processorTimeoutSeconds": &p.ProcessorTimeoutSeconds,
+		"archiveRetentionDays": &p.ArchiveRetentionDays,
 	} {
 		if *dst, err = contextNumber(app, key); err != nil {
 			return nil, err
 		}
+	}
+	// 0 would mean the default (400 days) to the stack: refused here, as a
+	// fraction of a day is.
+	if days := contextString(app, "archiveRetentionDays", ""); days != "" &&
+		(p.ArchiveRetentionDays < 1 || p.ArchiveRetentionDays != math.Trunc(p.ArchiveRetentionDays)) {
+		return nil, fmt.Errorf("context archiveRetentionDays: want a whole number of days, at least 1, got %q", days)
+	}
+	if name := contextString(app, "stateTableName", ""); name != "" {
+		if err := ValidateTableName(name); err != nil {
+			return nil, fmt.Errorf("context stateTableName: %w", err)
+		}
+		p.StateTableName = name
 	}
 	switch legacy := contextString(app, "legacyStateTable", "true"); legacy {
 	case "true":

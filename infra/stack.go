@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -13,15 +15,18 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
@@ -86,8 +91,13 @@ type WebhookStackProps struct {
 	MaxConcurrency float64
 	// LogRetention for all log groups. Default one month.
 	LogRetention awslogs.RetentionDays
-	// RemovalPolicy of the tables and log groups. Default RETAIN: use
-	// DESTROY only for throwaway stacks.
+	// ArchiveRetentionDays is how long the archive bucket keeps the raw
+	// webhooks, in whole days (at least 1). Default
+	// pipeline.ArchiveRetentionDays (400).
+	ArchiveRetentionDays float64
+	// RemovalPolicy of the tables, the archive bucket and the log groups.
+	// Default RETAIN: use DESTROY only for throwaway stacks (CloudFormation
+	// deletes the archive bucket only once it is empty).
 	RemovalPolicy awscdk.RemovalPolicy
 	// DropLegacyStateTable removes the legacy one-item vehicle-state table
 	// (construct VehicleStateTable) from the stack, once `make
@@ -95,6 +105,28 @@ type WebhookStackProps struct {
 	// data stay in the account, outside the stack. Default false: the
 	// processor reads it (GetItem only) for vehicles not yet moved.
 	DropLegacyStateTable bool
+	// StateTableName, if set, names an existing vehicle-state table in the
+	// entry layout (partition key vehicleId, sort key entry, both strings)
+	// in the stack's account and region, such as one `make replay
+	// REBUILD=<table> CREATE=1` rebuilt from the archive: the processor
+	// uses it (STATE_TABLE, and the grants VehicleEntriesTable would have)
+	// and output StateTableName names it. The stack's own
+	// VehicleEntriesTable stays, unused, as the fallback: switching back is
+	// deploying without it. Default "": the stack's own table. It must
+	// follow DynamoDB's rules for table names (see ValidateTableName).
+	StateTableName string
+}
+
+// tableName is what DynamoDB accepts as a table name.
+var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+// ValidateTableName reports whether name is a valid DynamoDB table name:
+// 3 to 255 characters, each a letter, a digit, '_', '.' or '-'.
+func ValidateTableName(name string) error {
+	if !tableName.MatchString(name) {
+		return fmt.Errorf("%q is not a DynamoDB table name: want 3 to 255 characters of a-z, A-Z, 0-9, '_', '.' and '-'", name)
+	}
+	return nil
 }
 
 func (p *WebhookStackProps) withDefaults() {
@@ -148,6 +180,17 @@ func (p *WebhookStackProps) withDefaults() {
 	if p.MaxConcurrency == 0 {
 		p.MaxConcurrency = 5
 	}
+	if p.ArchiveRetentionDays == 0 {
+		p.ArchiveRetentionDays = pipeline.ArchiveRetentionDays
+	}
+	if p.ArchiveRetentionDays < 1 || p.ArchiveRetentionDays != math.Trunc(p.ArchiveRetentionDays) {
+		panic(fmt.Sprintf("NewWebhookStack: ArchiveRetentionDays %v is not a whole number of days, at least 1", p.ArchiveRetentionDays))
+	}
+	if p.StateTableName != "" {
+		if err := ValidateTableName(p.StateTableName); err != nil {
+			panic("NewWebhookStack: StateTableName " + err.Error())
+		}
+	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
@@ -159,7 +202,8 @@ func (p *WebhookStackProps) withDefaults() {
 func seconds(d float64) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(d)) }
 
 // NewWebhookStack defines the whole pipeline: HTTP API, receiver, queue and
-// DLQ, processor, tables, alarms, dashboard and saved queries.
+// DLQ, processor, tables, raw-webhook archive, alarms, dashboard and saved
+// queries.
 func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackProps) awscdk.Stack {
 	if props == nil {
 		props = &WebhookStackProps{}
@@ -172,6 +216,7 @@ func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackP
 	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	s := &webhookStack{stack: stack, props: p}
 	s.storage()
+	s.archive()
 	s.functions()
 	s.api()
 	s.monitoring()
@@ -186,14 +231,19 @@ type webhookStack struct {
 
 	queue, dlq              awssqs.Queue
 	eventsTable, stateTable awsdynamodb.Table
-	legacyStateTable        awsdynamodb.Table // nil once dropped
-	secret                  awssecretsmanager.ISecret
-	receiver, processor     awslambda.Function
-	receiverLogs, procLogs  awslogs.LogGroup
-	httpAPI                 awsapigatewayv2.HttpApi
-	dashboard               awscloudwatch.Dashboard
-	alarmTopic              awssns.Topic
-	webhookURL, errorsURL   *string
+	// state is the vehicle-state table the processor uses: stateTable, or
+	// the table props.StateTableName names.
+	state                  awsdynamodb.ITable
+	legacyStateTable       awsdynamodb.Table // nil once dropped
+	archiveBucket          awss3.Bucket
+	archiveStream          awskinesisfirehose.CfnDeliveryStream
+	secret                 awssecretsmanager.ISecret
+	receiver, processor    awslambda.Function
+	receiverLogs, procLogs awslogs.LogGroup
+	httpAPI                awsapigatewayv2.HttpApi
+	dashboard              awscloudwatch.Dashboard
+	alarmTopic             awssns.Topic
+	webhookURL, errorsURL  *string
 }
 
 func (s *webhookStack) storage() {
@@ -228,12 +278,148 @@ func (s *webhookStack) storage() {
 	s.eventsTable = table("EventsTable", dynamostore.EventsKey, "", dynamostore.TTLAttribute)
 	// One item per entry of a vehicle: its details, each signal, each error.
 	s.stateTable = table("VehicleEntriesTable", dynamostore.StateKey, dynamostore.EntryKey, "")
+	s.state = s.stateTable
+	if s.props.StateTableName != "" {
+		// A table outside the stack (a rebuild's): its ARN is the stack's
+		// partition, region and account with this name. The stack's own
+		// table stays, as it is, to switch back to.
+		s.state = awsdynamodb.Table_FromTableName(s.stack, jsii.String("StateTable"), jsii.String(s.props.StateTableName))
+	}
 	if !s.props.DropLegacyStateTable {
 		// The one-item table of earlier versions, under its construct id:
 		// its logical id, and what users stored in it, are unchanged.
 		s.legacyStateTable = table("VehicleStateTable", dynamostore.StateKey, "", "")
 	}
 	s.secret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, jsii.String("AmtSecret"), jsii.String(s.props.SecretName))
+}
+
+// archiveErrorPrefix is where Firehose writes records it could not deliver
+// as asked, under archiveErrorRoot. An error prefix with expressions must
+// name the error type, !{firehose:error-output-type}, AWS says.
+const (
+	archiveErrorRoot   = "errors/"
+	archiveErrorPrefix = archiveErrorRoot + "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+)
+
+// archive creates the raw-webhook archive: a bucket, and the Firehose
+// delivery stream (DirectPut) the processor hands every queued webhook to
+// before processing it. Each record is a complete gzip member holding one
+// NDJSON line, so Firehose stores them as they are (UNCOMPRESSED) and an
+// object, their concatenation, is a multi-member .gz file. Objects land
+// under pipeline.ArchivePrefix and the UTC hour Firehose received them:
+// raw/yyyy/MM/dd/HH/.
+//
+// The stream is the L1 CfnDeliveryStream: the L2 S3 destination grants its
+// role read, write and delete on the whole bucket (grantReadWrite); this
+// role has AWS's documented S3 actions only, its object actions under the
+// stream's two prefixes, and no delete.
+func (s *webhookStack) archive() {
+	s.archiveBucket = awss3.NewBucket(s.stack, jsii.String("ArchiveBucket"), &awss3.BucketProps{
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     s.props.RemovalPolicy,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:                                  jsii.String("archive-retention"),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(s.props.ArchiveRetentionDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+			// Objects are batches of up to pipeline.ArchiveBufferMiB, so
+			// Intelligent-Tiering's per-object monitoring fee is negligible,
+			// and history nobody reads moves to the cheap tiers by itself.
+			// (Objects under 128 KiB, from quiet hours, stay in Standard:
+			// S3's lifecycle leaves them, and they cost little.)
+			Transitions: &[]*awss3.Transition{{
+				StorageClass:    awss3.StorageClass_INTELLIGENT_TIERING(),
+				TransitionAfter: awscdk.Duration_Days(jsii.Number(0)),
+			}},
+		}},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(s.archiveBucket, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-S1"),
+		Reason: jsii.String("Only the archive delivery stream's role writes to this bucket (PutObject under its two prefixes) and " +
+			"its readers are operators: enable CloudTrail S3 data events on it to audit access. Server access logs would " +
+			"need a second bucket, itself unlogged."),
+	}}, jsii.Bool(false))
+
+	logs := awslogs.NewLogGroup(s.stack, jsii.String("ArchiveStreamLogs"), &awslogs.LogGroupProps{
+		Retention:     s.props.LogRetention,
+		RemovalPolicy: s.props.RemovalPolicy,
+	})
+	logStream := awslogs.NewLogStream(s.stack, jsii.String("ArchiveStreamS3Delivery"), &awslogs.LogStreamProps{
+		LogGroup:      logs,
+		LogStreamName: jsii.String("S3Delivery"),
+		RemovalPolicy: s.props.RemovalPolicy,
+	})
+	// Firehose passes the account as the external id: no other account's
+	// delivery stream can be pointed at this role (confused deputy).
+	role := awsiam.NewRole(s.stack, jsii.String("ArchiveStreamRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), nil).WithConditions(&map[string]any{
+			"StringEquals": map[string]any{"sts:ExternalId": s.stack.Account()},
+		}),
+		Description: jsii.String("Raw-webhook archive delivery stream (writes to the archive bucket and its log group only)"),
+	})
+	// Exactly the S3 actions of AWS's documented policy for an S3
+	// destination ("Grant Firehose access to an Amazon S3 destination", in
+	// the Firehose developer guide), reads included: Firehose's own needs
+	// are not specified beyond that list, and it checks its access when
+	// the stream is created. Narrower than the document's resources only:
+	// the object actions on the stream's two prefixes, the bucket actions
+	// on the bucket.
+	objects := []*string{
+		s.archiveBucket.ArnForObjects(jsii.String(pipeline.ArchivePrefix + "*")),
+		s.archiveBucket.ArnForObjects(jsii.String(archiveErrorRoot + "*")),
+	}
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
+		Resources: &objects,
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"),
+		Resources: jsii.Strings(*s.archiveBucket.BucketArn()),
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Object ARNs: Firehose names its objects itself (prefix, UTC hour, stream name, time, random id), " +
+			"so the object actions of AWS's documented Firehose-to-S3 policy (PutObject, GetObject, AbortMultipartUpload) are " +
+			"granted on the archive bucket's two prefixes, raw/ and errors/, and nothing wider."),
+		AppliesTo: &[]any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<ArchiveBucket[0-9A-F]+\.Arn>\/(raw|errors)\/\*$/g`)}},
+	}}, jsii.Bool(true))
+
+	s.archiveStream = awskinesisfirehose.NewCfnDeliveryStream(s.stack, jsii.String("ArchiveStream"), &awskinesisfirehose.CfnDeliveryStreamProps{
+		DeliveryStreamType: jsii.String("DirectPut"),
+		// Server-side encryption of the records Firehose holds, with an
+		// AWS-owned key (no KMS charge, no key policy to manage).
+		DeliveryStreamEncryptionConfigurationInput: &awskinesisfirehose.CfnDeliveryStream_DeliveryStreamEncryptionConfigurationInputProperty{
+			KeyType: jsii.String("AWS_OWNED_CMK"),
+		},
+		ExtendedS3DestinationConfiguration: &awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty{
+			BucketArn:         s.archiveBucket.BucketArn(),
+			RoleArn:           role.RoleArn(),
+			Prefix:            jsii.String(pipeline.ArchivePrefix),
+			ErrorOutputPrefix: jsii.String(archiveErrorPrefix),
+			// The records are gzip members already: compressing again would
+			// nest them. The objects are .gz files all the same.
+			CompressionFormat: jsii.String("UNCOMPRESSED"),
+			FileExtension:     jsii.String(".gz"),
+			BufferingHints: &awskinesisfirehose.CfnDeliveryStream_BufferingHintsProperty{
+				IntervalInSeconds: jsii.Number(pipeline.ArchiveBufferInterval.Seconds()),
+				SizeInMBs:         jsii.Number(pipeline.ArchiveBufferMiB),
+			},
+			CloudWatchLoggingOptions: &awskinesisfirehose.CfnDeliveryStream_CloudWatchLoggingOptionsProperty{
+				Enabled:       jsii.Bool(true),
+				LogGroupName:  logs.LogGroupName(),
+				LogStreamName: logStream.LogStreamName(),
+			},
+		},
+	})
+	// Firehose checks its access when the stream is created: the role's
+	// policy must exist by then.
+	s.archiveStream.Node().AddDependency(role)
 }
 
 // visibility is the queue's visibility timeout in seconds: the pipeline's,
@@ -323,15 +509,18 @@ func (s *webhookStack) functions() {
 			"LOG_LEVEL":       s.props.LogLevel,
 		})
 	s.processor.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
-	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.stateTable.TableName(), nil)
+	s.processor.AddEnvironment(jsii.String("STATE_TABLE"), s.state.TableName(), nil)
 	s.processor.AddEnvironment(jsii.String("DLQ_URL"), s.dlq.QueueUrl(), nil)
 	allow(s.processor, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.eventsTable.TableArn())
-	allow(s.processor, []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.stateTable.TableArn())
+	allow(s.processor, []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.state.TableArn())
 	if s.legacyStateTable != nil {
 		s.processor.AddEnvironment(jsii.String("LEGACY_STATE_TABLE"), s.legacyStateTable.TableName(), nil)
 		allow(s.processor, []string{"dynamodb:GetItem"}, s.legacyStateTable.TableArn())
 	}
 	allow(s.processor, []string{"sqs:SendMessage"}, s.dlq.QueueArn())
+	// Every record is archived before it is processed, in batches.
+	s.processor.AddEnvironment(jsii.String("ARCHIVE_STREAM"), s.archiveStream.Ref(), nil)
+	allow(s.processor, []string{"firehose:PutRecordBatch"}, s.archiveStream.AttrArn())
 	var window awscdk.Duration
 	if s.props.MaxBatchingWindowSeconds > 0 {
 		window = seconds(s.props.MaxBatchingWindowSeconds)
@@ -401,6 +590,17 @@ func custom(service, name, statistic string, period float64) awscloudwatch.Metri
 		Namespace:     jsii.String(emf.DefaultNamespace),
 		MetricName:    jsii.String(name),
 		DimensionsMap: &map[string]*string{"Service": jsii.String(service)},
+		Statistic:     jsii.String(statistic),
+		Period:        seconds(period),
+	})
+}
+
+// firehose returns one of the archive delivery stream's metrics.
+func (s *webhookStack) firehose(name, statistic string, period float64) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String("AWS/Firehose"),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &map[string]*string{"DeliveryStreamName": s.archiveStream.Ref()},
 		Statistic:     jsii.String(statistic),
 		Period:        seconds(period),
 	})
@@ -491,20 +691,36 @@ func (s *webhookStack) monitoring() {
 			minute(s.processor.MetricThrottles(nil), "Sum"), 0},
 	}
 	var alarmWidgets []awscloudwatch.IWidget
-	for _, a := range alarms {
-		alarm := awscloudwatch.NewAlarm(s.stack, jsii.String(a.id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String(a.description),
-			Metric:             a.metric,
-			Threshold:          jsii.Number(a.threshold),
+	// addAlarm fires when the metric is above the threshold in periods
+	// consecutive periods.
+	addAlarm := func(id, description string, metric awscloudwatch.IMetric, threshold, periods float64) {
+		alarm := awscloudwatch.NewAlarm(s.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-			EvaluationPeriods:  jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(periods),
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.alarmTopic))
 		alarmWidgets = append(alarmWidgets, awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
-			Alarm: alarm, Title: jsii.String(a.description), Width: jsii.Number(8), Height: jsii.Number(5),
+			Alarm: alarm, Title: jsii.String(description), Width: jsii.Number(8), Height: jsii.Number(5),
 		}))
 	}
+	for _, a := range alarms {
+		addAlarm(a.id, a.description, a.metric, a.threshold, 1)
+	}
+	// The archive's. A record whose archive write failed is retried, so a
+	// blip costs nothing; failures that last dead-letter records.
+	addAlarm("ArchiveFailuresAlarm", "Records not archived (Firehose PutRecordBatch failed) in two consecutive 5-minute periods: "+
+		"they are retried, and dead-lettered once their retries run out",
+		custom("processor", processor.MetricArchiveFailures, "Sum", 300), 0, 2)
+	// Firehose delivers a buffer at least every ArchiveBufferInterval; it
+	// retries a failed delivery to S3 for up to 24 hours, then drops it.
+	freshness := 2 * pipeline.ArchiveBufferInterval
+	addAlarm("ArchiveDeliveryAlarm", fmt.Sprintf("The archive's oldest undelivered record is older than %.0f minutes for 15 minutes: "+
+		"Firehose cannot write to the archive bucket (see the ArchiveStreamLogs log group) and drops records after 24 hours of retries",
+		freshness.Minutes()), s.firehose("DeliveryToS3.DataFreshness", "Maximum", 300), freshness.Seconds(), 3)
 
 	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -544,6 +760,17 @@ func (s *webhookStack) monitoring() {
 		graph("Lambda errors and throttles",
 			minute(s.receiver.MetricErrors(nil), "Sum"), minute(s.receiver.MetricThrottles(nil), "Sum"),
 			minute(s.processor.MetricErrors(nil), "Sum"), minute(s.processor.MetricThrottles(nil), "Sum")),
+		// Firehose's metrics come in 5-minute periods.
+		graph("Archive: records in (Firehose), archive failures (processor)",
+			s.firehose("IncomingRecords", "Sum", 300),
+			custom("processor", processor.MetricArchiveFailures, "Sum", 300)),
+		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title:  jsii.String("Archive delivery to S3: oldest undelivered record (s, left), success ratio (right)"),
+			Left:   &[]awscloudwatch.IMetric{s.firehose("DeliveryToS3.DataFreshness", "Maximum", 300)},
+			Right:  &[]awscloudwatch.IMetric{s.firehose("DeliveryToS3.Success", "Average", 300)},
+			Width:  jsii.Number(12),
+			Height: jsii.Number(6),
+		}),
 	)
 	s.dashboard.AddWidgets(alarmWidgets...)
 
@@ -576,10 +803,16 @@ func (s *webhookStack) outputs() {
 	out("DlqUrl", "Dead-letter queue", s.dlq.QueueUrl())
 	out("SecretName", "Secrets Manager secret holding the Application Management Token", jsii.String(s.props.SecretName))
 	out("EventsTableName", "Idempotency table (eventId)", s.eventsTable.TableName())
-	out("StateTableName", "Vehicle-state table (vehicleId, entry)", s.stateTable.TableName())
+	stateDescription := "Vehicle-state table (vehicleId, entry)"
+	if s.props.StateTableName != "" {
+		stateDescription += ": context stateTableName, outside the stack (the stack's own VehicleEntriesTable is the fallback)"
+	}
+	out("StateTableName", stateDescription, s.state.TableName())
 	if s.legacyStateTable != nil {
 		out("LegacyStateTableName", "Legacy one-item vehicle-state table (vehicleId), read until `make migrate-state` moved it", s.legacyStateTable.TableName())
 	}
+	out("ArchiveBucketName", "Archive of every received webhook ("+pipeline.ArchivePrefix+"yyyy/MM/dd/HH/)", s.archiveBucket.BucketName())
+	out("ArchiveStreamName", "Firehose delivery stream the processor archives every webhook to", s.archiveStream.Ref())
 	out("AlarmTopicArn", "SNS topic the alarms notify", s.alarmTopic.TopicArn())
 	out("DashboardUrl", "CloudWatch dashboard", awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 		"https://console.aws.amazon.com/cloudwatch/home?region=", *s.stack.Region(), "#dashboards:name=", *s.dashboard.DashboardName())))

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
 
 // built is one synthesized stack shared by the template tests: each
@@ -200,7 +201,8 @@ func TestFunctions(t *testing.T) {
 		})
 	})
 	check(t, func() {
-		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(3))
+		// The functions', the API's access logs and the archive stream's.
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(4))
 	})
 }
 
@@ -287,6 +289,272 @@ func TestLegacyStateTableDropped(t *testing.T) {
 	}
 }
 
+// TestArchiveBucket: the raw-webhook archive is private, encrypted,
+// TLS-only, owned by the bucket's account, and kept by default when the
+// stack goes.
+func TestArchiveBucket(t *testing.T) {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(1)) })
+	bucket := logicalID(t, doc, "AWS::S3::Bucket", "ArchiveBucket")
+	r := resource(t, doc, bucket)
+	if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("bucket deletion %v, replacement %v; want the stack's Retain", r["DeletionPolicy"], r["UpdateReplacePolicy"])
+	}
+	props := r["Properties"].(m)
+	for name, want := range map[string]string{
+		"BucketEncryption":               `{"ServerSideEncryptionConfiguration":[{"ServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}`,
+		"PublicAccessBlockConfiguration": `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}`,
+		"OwnershipControls":              `{"Rules":[{"ObjectOwnership":"BucketOwnerEnforced"}]}`,
+	} {
+		if got, _ := json.Marshal(props[name]); string(got) != want {
+			t.Errorf("bucket %s = %s, want %s", name, got, want)
+		}
+	}
+	// No access logging (nag S1 is suppressed on the bucket, with its
+	// reason), and no auto-delete custom resource.
+	if props["LoggingConfiguration"] != nil {
+		t.Errorf("bucket logging %v", props["LoggingConfiguration"])
+	}
+	check(t, func() { tpl.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(0)) })
+	// TLS only: every request without it is denied, on the bucket and on
+	// its objects.
+	arn := m{"Fn::GetAtt": []any{bucket, "Arn"}}
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), m{
+			"Bucket": m{"Ref": bucket},
+			"PolicyDocument": m{"Statement": assertions.Match_ArrayWith(&[]any{m{
+				"Effect": "Deny", "Action": "s3:*", "Principal": m{"AWS": "*"},
+				"Condition": m{"Bool": m{"aws:SecureTransport": "false"}},
+				"Resource":  []any{arn, m{"Fn::Join": []any{"", []any{arn, "/*"}}}},
+			}})},
+		})
+	})
+}
+
+// TestArchiveRetention: objects move to Intelligent-Tiering at once, expire
+// after the retention (400 days, or context archiveRetentionDays), and
+// incomplete multipart uploads are aborted after a day.
+func TestArchiveRetention(t *testing.T) {
+	tests := []struct {
+		name    string
+		context map[string]any // nil: the shared test stack, built from props
+		days    float64
+	}{
+		{"default", nil, pipeline.ArchiveRetentionDays},
+		{"context", map[string]any{"archiveRetentionDays": "30"}, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var doc map[string]any
+			if tt.context == nil {
+				_, doc = stackUnderTest(t)
+			} else {
+				doc = synthFromContext(t, tt.context)
+			}
+			rules := resourceByPrefix(t, doc, "AWS::S3::Bucket", "ArchiveBucket")["Properties"].(m)["LifecycleConfiguration"].(m)["Rules"].([]any)
+			want := fmt.Sprintf(`[{"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1},"ExpirationInDays":%v,"Id":"archive-retention",`+
+				`"Status":"Enabled","Transitions":[{"StorageClass":"INTELLIGENT_TIERING","TransitionInDays":0}]}]`, tt.days)
+			if got, _ := json.Marshal(rules); string(got) != want {
+				t.Errorf("lifecycle %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestArchiveRetentionDaysValidated: a whole number of days, at least one;
+// zero takes the default.
+func TestArchiveRetentionDaysValidated(t *testing.T) {
+	for days, want := range map[float64]float64{0: pipeline.ArchiveRetentionDays, 1: 1, 30: 30, 3650: 3650} {
+		p := WebhookStackProps{ArchiveRetentionDays: days}
+		p.withDefaults()
+		if p.ArchiveRetentionDays != want {
+			t.Errorf("ArchiveRetentionDays %v became %v, want %v", days, p.ArchiveRetentionDays, want)
+		}
+	}
+	for _, days := range []float64{0.5, 1.5, -1, -400} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "ArchiveRetentionDays") {
+					t.Errorf("ArchiveRetentionDays %v: panic %v, want one naming the prop", days, v)
+				}
+			}()
+			p := WebhookStackProps{ArchiveRetentionDays: days}
+			p.withDefaults()
+		}()
+	}
+}
+
+// TestArchiveStream: a DirectPut stream, encrypted, writing the records as
+// they come (each a gzip member already) under pipeline.ArchivePrefix, in
+// the largest batches Firehose allows; its delivery errors are logged, and
+// its role may only write to the archive bucket and that log group.
+func TestArchiveStream(t *testing.T) {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::KinesisFirehose::DeliveryStream"), jsii.Number(1)) })
+	bucket := logicalID(t, doc, "AWS::S3::Bucket", "ArchiveBucket")
+	role := logicalID(t, doc, "AWS::IAM::Role", "ArchiveStreamRole")
+	logs := logicalID(t, doc, "AWS::Logs::LogGroup", "ArchiveStreamLogs")
+	stream := resource(t, doc, "ArchiveStream")
+	props := stream["Properties"].(m)
+	if props["DeliveryStreamType"] != "DirectPut" || props["KinesisStreamSourceConfiguration"] != nil {
+		t.Errorf("stream type %v, want DirectPut", props["DeliveryStreamType"])
+	}
+	if enc, _ := json.Marshal(props["DeliveryStreamEncryptionConfigurationInput"]); string(enc) != `{"KeyType":"AWS_OWNED_CMK"}` {
+		t.Errorf("stream encryption %s, want an AWS-owned key", enc)
+	}
+	if props["S3DestinationConfiguration"] != nil {
+		t.Error("stream has the deprecated S3DestinationConfiguration")
+	}
+	dest := props["ExtendedS3DestinationConfiguration"].(m)
+	for name, want := range map[string]any{
+		"BucketARN":         m{"Fn::GetAtt": []any{bucket, "Arn"}},
+		"RoleARN":           m{"Fn::GetAtt": []any{role, "Arn"}},
+		"Prefix":            pipeline.ArchivePrefix,
+		"ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
+		"CompressionFormat": "UNCOMPRESSED",
+		"FileExtension":     ".gz",
+		"BufferingHints":    m{"IntervalInSeconds": pipeline.ArchiveBufferInterval.Seconds(), "SizeInMBs": float64(pipeline.ArchiveBufferMiB)},
+		"CloudWatchLoggingOptions": m{"Enabled": true, "LogGroupName": m{"Ref": logs},
+			"LogStreamName": m{"Ref": logicalID(t, doc, "AWS::Logs::LogStream", "ArchiveStreamS3Delivery")}},
+		// Nothing transforms, converts, backs up or re-encrypts the records.
+		"ProcessingConfiguration": nil, "DataFormatConversionConfiguration": nil, "DynamicPartitioningConfiguration": nil,
+		"S3BackupMode": nil, "EncryptionConfiguration": nil,
+	} {
+		got, _ := json.Marshal(dest[name])
+		if w, _ := json.Marshal(want); string(got) != string(w) {
+			t.Errorf("destination %s = %s, want %s", name, got, w)
+		}
+	}
+	// The role's policy exists before Firehose checks its access.
+	if deps := fmt.Sprint(stream["DependsOn"]); !strings.Contains(deps, role) || !strings.Contains(deps, "ArchiveStreamRoleDefaultPolicy") {
+		t.Errorf("stream depends on %v, want the role and its policy", deps)
+	}
+	if lg := resource(t, doc, logs); lg["DeletionPolicy"] != "Retain" || lg["Properties"].(m)["RetentionInDays"] != float64(30) {
+		t.Errorf("stream log group %v", lg)
+	}
+	// Only Firehose, and only for this account, assumes the role.
+	trust, _ := json.Marshal(resource(t, doc, role)["Properties"].(m)["AssumeRolePolicyDocument"].(m)["Statement"])
+	if want := `[{"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":{"Ref":"AWS::AccountId"}}},` +
+		`"Effect":"Allow","Principal":{"Service":"firehose.amazonaws.com"}}]`; string(trust) != want {
+		t.Errorf("role trust %s, want %s", trust, want)
+	}
+	// Exactly what the role may do: the S3 actions of AWS's documented
+	// Firehose-to-S3 policy, the object ones under the stream's two
+	// prefixes and the bucket ones on the bucket, and write its delivery
+	// log.
+	var got []string
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" || fmt.Sprint(res["Properties"].(m)["Roles"]) != fmt.Sprint([]any{m{"Ref": role}}) {
+			continue
+		}
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			on, _ := json.Marshal(st.(m)["Resource"])
+			for _, a := range asList(st.(m)["Action"]) {
+				got = append(got, fmt.Sprintf("%s %s", a, on))
+			}
+		}
+	}
+	sort.Strings(got)
+	arn := fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, bucket)
+	objects := fmt.Sprintf(`[{"Fn::Join":["",[%s,"/raw/*"]]},{"Fn::Join":["",[%s,"/errors/*"]]}]`, arn, arn)
+	want := []string{
+		"logs:PutLogEvents " + fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, logs),
+		"s3:AbortMultipartUpload " + objects,
+		"s3:GetBucketLocation " + arn,
+		"s3:GetObject " + objects,
+		"s3:ListBucket " + arn,
+		"s3:ListBucketMultipartUploads " + arn,
+		"s3:PutObject " + objects,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("archive stream role may:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestArchiveGrant: the processor is told the stream and may put record
+// batches on it, nothing else of Firehose; nothing else may.
+func TestArchiveGrant(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	env := func(id string) m {
+		return resource(t, doc, id)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	}
+	if got, _ := json.Marshal(env(ProcessorFunctionID)["ARCHIVE_STREAM"]); string(got) != `{"Ref":"ArchiveStream"}` {
+		t.Errorf("processor ARCHIVE_STREAM = %s, want the stream's name", got)
+	}
+	if v, ok := env(ReceiverFunctionID)["ARCHIVE_STREAM"]; ok {
+		t.Errorf("receiver told ARCHIVE_STREAM = %v", v)
+	}
+	type grant struct{ role, statement string }
+	var grants []grant
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			if b, _ := json.Marshal(st); strings.Contains(string(b), "firehose:") || strings.Contains(string(b), `"ArchiveStream"`) {
+				grants = append(grants, grant{role, string(b)})
+			}
+		}
+	}
+	const want = `{"Action":"firehose:PutRecordBatch","Effect":"Allow","Resource":{"Fn::GetAtt":["ArchiveStream","Arn"]}}`
+	if len(grants) != 1 || !strings.HasPrefix(grants[0].role, ProcessorFunctionID+"Role") || grants[0].statement != want {
+		t.Errorf("Firehose grants %v, want only the processor's %s", grants, want)
+	}
+}
+
+// TestArchiveAlarms: archive failures the processor reports for ten
+// minutes, and a delivery to S3 stuck for fifteen, notify the alarm topic;
+// the dashboard graphs both ends of the stream.
+func TestArchiveAlarms(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
+	for _, tt := range []struct {
+		prefix, namespace, metric, dimensions, statistic string
+		threshold, periods                               float64
+	}{
+		{"ArchiveFailuresAlarm", "SmartcarWebhooks", "ArchiveFailures", `[{"Name":"Service","Value":"processor"}]`, "Sum", 0, 2},
+		{"ArchiveDeliveryAlarm", "AWS/Firehose", "DeliveryToS3.DataFreshness", `[{"Name":"DeliveryStreamName","Value":{"Ref":"ArchiveStream"}}]`,
+			"Maximum", 2 * pipeline.ArchiveBufferInterval.Seconds(), 3},
+	} {
+		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", tt.prefix)["Properties"].(m)
+		dims, _ := json.Marshal(a["Dimensions"])
+		if a["Namespace"] != tt.namespace || a["MetricName"] != tt.metric || string(dims) != tt.dimensions || a["Statistic"] != tt.statistic ||
+			a["Period"] != float64(300) {
+			t.Errorf("%s: metric %v/%v %s %v over %v s", tt.prefix, a["Namespace"], a["MetricName"], dims, a["Statistic"], a["Period"])
+		}
+		if a["ComparisonOperator"] != "GreaterThanThreshold" || a["Threshold"] != tt.threshold || a["EvaluationPeriods"] != tt.periods ||
+			a["DatapointsToAlarm"] != nil || a["TreatMissingData"] != "notBreaching" {
+			t.Errorf("%s: %v %v for %v periods (%v of them), missing data %v; want > %v for %v", tt.prefix, a["ComparisonOperator"], a["Threshold"],
+				a["EvaluationPeriods"], a["DatapointsToAlarm"], a["TreatMissingData"], tt.threshold, tt.periods)
+		}
+		if fmt.Sprint(a["AlarmActions"]) != topic {
+			t.Errorf("%s: actions %v, want the alarm topic", tt.prefix, a["AlarmActions"])
+		}
+	}
+	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+	for _, metric := range []string{`\"ArchiveFailures\"`, `\"IncomingRecords\"`, `\"DeliveryToS3.Success\"`, `\"DeliveryToS3.DataFreshness\"`} {
+		if !strings.Contains(string(dashboard), metric) {
+			t.Errorf("dashboard lacks %s", metric)
+		}
+	}
+}
+
+// synthFromContext synthesizes a stack as the app does, from context.
+func synthFromContext(t *testing.T, context map[string]any) map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &context})
+	props, err := propsFromContext(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	return *assertions.Template_FromStack(NewWebhookStack(app, "FromContext", props), nil).ToJSON()
+}
+
 func TestAPI(t *testing.T) {
 	tpl, _ := stackUnderTest(t)
 	for _, route := range []string{"POST /webhooks/smartcar", "POST /webhooks/smartcar/errors", "GET /health"} {
@@ -305,7 +573,7 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(11)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(13)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -321,6 +589,8 @@ func TestAlarms(t *testing.T) {
 		"ProcessingErrorRateAlarm": {"", 5},
 		"ReplaysRejectedAlarm":     {"ReplaysRejected", 0},
 		"DuplicateProcessingAlarm": {"", 10},
+		"ArchiveFailuresAlarm":     {"ArchiveFailures", 0},
+		"ArchiveDeliveryAlarm":     {"DeliveryToS3.DataFreshness", 1800},
 	}
 	for prefix, w := range want {
 		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", prefix)["Properties"].(m)
@@ -407,7 +677,8 @@ func TestDuplicateProcessingAlarm(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	outputs := doc["Outputs"].(m)
-	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "SecretName", "EventsTableName", "StateTableName", "LegacyStateTableName", "DashboardUrl"} {
+	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "SecretName", "EventsTableName", "StateTableName", "LegacyStateTableName",
+		"ArchiveBucketName", "ArchiveStreamName", "DashboardUrl"} {
 		if outputs[name] == nil {
 			t.Errorf("no output %s", name)
 		}
@@ -415,6 +686,128 @@ func TestOutputs(t *testing.T) {
 	// The tools read the secret's name from the stack, as every resource.
 	if v := outputs["SecretName"].(m)["Value"]; v != "smartcar/amt" {
 		t.Errorf("SecretName output = %v, want the stack's secret", v)
+	}
+	for name, want := range map[string]string{
+		"ArchiveBucketName": `{"Ref":"` + logicalID(t, doc, "AWS::S3::Bucket", "ArchiveBucket") + `"}`,
+		"ArchiveStreamName": `{"Ref":"ArchiveStream"}`,
+	} {
+		if got, _ := json.Marshal(outputs[name].(m)["Value"]); string(got) != want {
+			t.Errorf("%s output = %s, want %s", name, got, want)
+		}
+	}
+	if d := outputs["ArchiveBucketName"].(m)["Description"]; d != "Archive of every received webhook (raw/yyyy/MM/dd/HH/)" {
+		t.Errorf("ArchiveBucketName description %q", d)
+	}
+	// Without context stateTableName, the stack's own table.
+	entries := `{"Ref":"` + logicalID(t, doc, "AWS::DynamoDB::Table", "VehicleEntriesTable") + `"}`
+	if got, _ := json.Marshal(outputs["StateTableName"].(m)["Value"]); string(got) != entries {
+		t.Errorf("StateTableName output = %s, want %s", got, entries)
+	}
+	if d := outputs["StateTableName"].(m)["Description"]; d != "Vehicle-state table (vehicleId, entry)" {
+		t.Errorf("StateTableName description %q", d)
+	}
+	env := resource(t, doc, ProcessorFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	if got, _ := json.Marshal(env["STATE_TABLE"]); string(got) != entries {
+		t.Errorf("processor STATE_TABLE = %s, want %s", got, entries)
+	}
+}
+
+// TestStateTableName: with context stateTableName (a table a rebuild
+// filled), the processor uses that table, with the grants the stack's own
+// gets and on it alone, and output StateTableName names it; the stack's
+// own VehicleEntriesTable stays, kept, to switch back to. cdk-nag stays
+// clean.
+func TestStateTableName(t *testing.T) {
+	const name = "SmartcarVehicleEntries-rebuilt.2025_01"
+	dir := t.TempDir()
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &map[string]any{"stateTableName": name}})
+	props, err := propsFromContext(app)
+	if err != nil || props.StateTableName != name {
+		t.Fatalf("props = %+v, %v", props, err)
+	}
+	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	stack := NewWebhookStack(app, "SwitchedOver", props)
+	AddNagChecks(app, stack)
+	doc := *assertions.Template_FromStack(stack, nil).ToJSON()
+
+	env := resource(t, doc, ProcessorFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	if env["STATE_TABLE"] != name {
+		t.Errorf("processor STATE_TABLE = %v, want %s", env["STATE_TABLE"], name)
+	}
+	if out := doc["Outputs"].(m)["StateTableName"].(m); out["Value"] != name || !strings.Contains(fmt.Sprint(out["Description"]), "stateTableName") {
+		t.Errorf("StateTableName output = %v, want %s", out, name)
+	}
+	// The stack's own table stays, unchanged and kept.
+	entriesID := logicalID(t, doc, "AWS::DynamoDB::Table", "VehicleEntriesTable")
+	entries := resource(t, doc, entriesID)
+	keys, _ := json.Marshal(entries["Properties"].(m)["KeySchema"])
+	if entries["DeletionPolicy"] != "Retain" ||
+		string(keys) != `[{"AttributeName":"vehicleId","KeyType":"HASH"},{"AttributeName":"entry","KeyType":"RANGE"}]` {
+		t.Errorf("VehicleEntriesTable %v", entries)
+	}
+	_, base := stackUnderTest(t)
+	if id := logicalID(t, base, "AWS::DynamoDB::Table", "VehicleEntriesTable"); id != entriesID {
+		t.Errorf("VehicleEntriesTable's logical id %s, was %s: CloudFormation would replace it", entriesID, id)
+	}
+	// Exactly the state table's actions on the named table's ARN, in the
+	// stack's partition, region and account; none on the stack's own.
+	arn, _ := json.Marshal(m{"Fn::Join": []any{"", []any{"arn:", m{"Ref": "AWS::Partition"}, ":dynamodb:", m{"Ref": "AWS::Region"}, ":",
+		m{"Ref": "AWS::AccountId"}, ":table/" + name}}})
+	var onNamed []string
+	for id, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			for _, target := range asList(st.(m)["Resource"]) {
+				b, _ := json.Marshal(target)
+				if strings.Contains(string(b), entriesID) {
+					t.Errorf("%s: statement %v on the stack's own table", id, st)
+				}
+				if string(b) == string(arn) || strings.Contains(string(b), name) {
+					if !strings.HasPrefix(role, ProcessorFunctionID+"Role") || string(b) != string(arn) {
+						t.Errorf("%s (role %s): statement %v on %s, want the processor's on %s", id, role, st, b, arn)
+					}
+					for _, a := range asList(st.(m)["Action"]) {
+						onNamed = append(onNamed, a.(string))
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(onNamed)
+	if got := strings.Join(onNamed, " "); got != "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem" {
+		t.Errorf("processor may %s on %s, want dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem", got, name)
+	}
+
+	ann := assertions.Annotations_FromStack(stack)
+	nagRule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, msg := range append(*ann.FindError(jsii.String("*"), nagRule), *ann.FindWarning(jsii.String("*"), nagRule)...) {
+		data, _ := json.Marshal(msg.Entry.Data)
+		t.Errorf("cdk-nag at %s: %s", *msg.Id, data)
+	}
+}
+
+// TestStateTableNameValidated: NewWebhookStack refuses a StateTableName
+// DynamoDB would.
+func TestStateTableNameValidated(t *testing.T) {
+	for _, name := range []string{"ab", "a table", strings.Repeat("x", 256), "x/y"} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "StateTableName") {
+					t.Errorf("StateTableName %q: panic %v, want one naming the prop", name, v)
+				}
+			}()
+			p := WebhookStackProps{StateTableName: name}
+			p.withDefaults()
+		}()
+	}
+	p := WebhookStackProps{StateTableName: "abc"}
+	p.withDefaults()
+	if p.StateTableName != "abc" {
+		t.Errorf("StateTableName became %q", p.StateTableName)
 	}
 }
 
@@ -472,6 +865,9 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	if strings.Contains(of(ProcessorFunctionID+"Role"), "secretsmanager") {
 		t.Error("processor may read the secret")
+	}
+	if strings.Contains(of(ReceiverFunctionID+"Role"), "firehose:") {
+		t.Error("receiver may write to the archive stream")
 	}
 	// Per table: the legacy one is only read.
 	onTable := map[string][]string{} // table logical id prefix -> actions
@@ -531,6 +927,22 @@ func TestNag(t *testing.T) {
 			t.Errorf("suppression %v has no real reason", r)
 		}
 	}
+	// Resource suppressions: each with its reason, and a wildcard one
+	// (IAM5) only for the resources it names.
+	for id, r := range doc["Resources"].(m) {
+		meta, _ := r.(m)["Metadata"].(m)
+		nag, _ := meta["cdk_nag"].(m)
+		rules, _ := nag["rules_to_suppress"].([]any)
+		for _, r := range rules {
+			rule := r.(m)
+			if reason, _ := rule["reason"].(string); len(reason) < 40 {
+				t.Errorf("%s: suppression %v has no real reason", id, rule)
+			}
+			if applies, _ := rule["applies_to"].([]any); rule["id"] == "AwsSolutions-IAM5" && len(applies) == 0 {
+				t.Errorf("%s: IAM5 suppressed for every resource and action", id)
+			}
+		}
+	}
 }
 
 // TestCfnLint lints the synthesized template with cfn-lint, on PATH or in
@@ -563,12 +975,47 @@ func TestPropsFromContext(t *testing.T) {
 	}
 	app = awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
 		"logLevel": "debug", "lambdaSystemLogLevel": "INFO", "receiverMemoryMB": "512", "processorMemoryMB": 1024,
-		"receiverTimeoutSeconds": "12", "processorTimeoutSeconds": "20",
+		"receiverTimeoutSeconds": "12", "processorTimeoutSeconds": "20", "archiveRetentionDays": "30",
 	}})
 	p, err = propsFromContext(app)
 	if err != nil || p.LogLevel != "DEBUG" || p.SystemLogLevel != "INFO" || p.ReceiverMemoryMB != 512 || p.ProcessorMemoryMB != 1024 ||
-		p.ReceiverTimeoutSeconds != 12 || p.ProcessorTimeoutSeconds != 20 {
+		p.ReceiverTimeoutSeconds != 12 || p.ProcessorTimeoutSeconds != 20 || p.ArchiveRetentionDays != 30 {
 		t.Fatalf("props = %+v, %v", p, err)
+	}
+	// Unset, the stack's default applies; cdk.json gives numbers.
+	for ctx, want := range map[any]float64{nil: 0, 1: 1, 730: 730, "1": 1} {
+		context := map[string]any{}
+		if ctx != nil {
+			context["archiveRetentionDays"] = ctx
+		}
+		p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &context}))
+		if err != nil {
+			t.Errorf("archiveRetentionDays=%v: %v", ctx, err)
+		} else if p.ArchiveRetentionDays != want {
+			t.Errorf("archiveRetentionDays=%v: props.ArchiveRetentionDays = %v, want %v", ctx, p.ArchiveRetentionDays, want)
+		}
+	}
+	for _, days := range []any{"forever", "0", 0, "1.5", "-30"} {
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"archiveRetentionDays": days}})
+		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), "archiveRetentionDays") {
+			t.Errorf("context archiveRetentionDays=%v: err = %v", days, err)
+		}
+	}
+	// stateTableName: DynamoDB's table names, 3 to 255 of [a-zA-Z0-9_.-].
+	for _, name := range []string{"abc", "vehicle-entries.rebuilt_2024", strings.Repeat("x", 255)} {
+		p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": name}}))
+		if err != nil || p.StateTableName != name {
+			t.Errorf("stateTableName=%q: props.StateTableName = %q, %v", name, p.StateTableName, err)
+		}
+	}
+	if p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": ""}})); err != nil || p.StateTableName != "" {
+		t.Errorf("empty stateTableName: props.StateTableName = %q, %v; want the stack's own table", p.StateTableName, err)
+	}
+	for _, name := range []string{"ab", strings.Repeat("x", 256), "my table", "entries/rebuilt", "arn:aws:dynamodb:eu-west-1:123456789012:table/x", "tablé"} {
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": name}})
+		if _, err := propsFromContext(app); err == nil || !strings.Contains(err.Error(), "stateTableName") || !strings.Contains(err.Error(), "DynamoDB table name") {
+			t.Errorf("context stateTableName=%q: err = %v", name, err)
+		}
 	}
 	for ctx, want := range map[string]string{"throttleRate": "fast", "removalPolicy": "maybe", "maxDeliveryAge": "an hour", "legacyStateTable": "no",
 		"logLevel": "verbose", "lambdaSystemLogLevel": "ERROR", "receiverMemoryMB": "lots"} {
@@ -593,6 +1040,22 @@ func resource(t *testing.T, doc map[string]any, id string) map[string]any {
 		t.Fatalf("no resource %s", id)
 	}
 	return r
+}
+
+// logicalID is the logical id of the one resource of a type whose id
+// starts with prefix.
+func logicalID(t *testing.T, doc map[string]any, typ, prefix string) string {
+	t.Helper()
+	var ids []string
+	for id, r := range doc["Resources"].(m) {
+		if strings.HasPrefix(id, prefix) && r.(m)["Type"] == typ {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%s %s*: %v, want one", typ, prefix, ids)
+	}
+	return ids[0]
 }
 
 func resourceByPrefix(t *testing.T, doc map[string]any, typ, prefix string) map[string]any {

@@ -20,6 +20,10 @@ const (
 	maxItemBytes         = 400 << 10
 	maxNumberDigits      = 38
 	minQueueLimit        = 1024 // the least MaximumMessageSize a queue can have
+
+	maxFirehoseRecords     = 500
+	maxFirehoseRecordBytes = 1000 << 10 // 1,024,000, before base64
+	maxFirehoseBatchBytes  = 4 << 20    // the records' data, before base64
 )
 
 // StrictTransport wraps next, a transport to moto_server, and answers
@@ -40,6 +44,11 @@ const (
 // 400 InvalidMessageContents; a message larger than its queue's
 // MaximumMessageSize (body plus attribute names, types and values) gets
 // 400 InvalidParameterValue. A batch is refused whole.
+//
+// Firehose: a PutRecordBatch of no record or more than 500, or with a
+// record's data over 1,000 KiB (before base64), gets 400
+// ValidationException; one whose records' data adds up to more than
+// 4 MiB gets 400 InvalidArgumentException.
 //
 // The checks count significant digits as AWS does, trailing zeros trimmed:
 // they pass everything AWS accepts, which is more than the code under test
@@ -62,7 +71,8 @@ func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 	target := r.Header.Get("X-Amz-Target")
 	dynamoOp, isDynamo := strings.CutPrefix(target, dynamoDBTarget)
 	isSend := target == "AmazonSQS.SendMessage" || target == "AmazonSQS.SendMessageBatch"
-	if !isDynamo && !isSend || r.Body == nil {
+	isFirehose := target == firehosePutRecordBatch
+	if !isDynamo && !isSend && !isFirehose || r.Body == nil {
 		return t.next.RoundTrip(r)
 	}
 	r, body, err := bufferBody(r)
@@ -71,10 +81,13 @@ func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 
 	var reject *http.Response
-	if isDynamo {
+	switch {
+	case isDynamo:
 		reject = t.checkDynamoDB(r, dynamoOp, body)
-	} else {
+	case isSend:
 		reject = t.checkSQS(r, body)
+	default:
+		reject = checkFirehose(r, body)
 	}
 	if reject != nil {
 		return reject, nil
@@ -587,4 +600,49 @@ func (t *strict) queueLimit(r *http.Request, url string) int {
 	t.queues[url] = limit
 	t.mu.Unlock()
 	return limit
+}
+
+// ---- Firehose
+
+// firehosePutRecordBatch is the X-Amz-Target of a PutRecordBatch.
+const firehosePutRecordBatch = "Firehose_20150804.PutRecordBatch"
+
+// checkFirehose applies PutRecordBatch's limits, with AWS's messages (the
+// list of records abridged in its).
+func checkFirehose(r *http.Request, body []byte) *http.Response {
+	var req struct {
+		Records []struct{ Data []byte } // base64 in the request
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return nil // moto answers it
+	}
+	var violations []string
+	switch n := len(req.Records); {
+	case n < 1:
+		violations = append(violations, "Value '[]' at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	case n > maxFirehoseRecords:
+		violations = append(violations, fmt.Sprintf("Value '[%d records]' at 'records' failed to satisfy constraint: Member must have length less than or equal to %d", n, maxFirehoseRecords))
+	}
+	total := 0
+	for i, rec := range req.Records {
+		n := len(rec.Data)
+		total += n
+		if n > maxFirehoseRecordBytes {
+			violations = append(violations, fmt.Sprintf("Value 'java.nio.HeapByteBuffer[pos=0 lim=%d cap=%d]' at 'records.%d.member.data' failed to satisfy constraint: Member must have length less than or equal to %d",
+				n, n, i+1, maxFirehoseRecordBytes))
+		}
+	}
+	var resp *http.Response
+	switch {
+	case len(violations) == 1:
+		resp = validation(r, "1 validation error detected: "+violations[0])
+	case len(violations) > 1:
+		resp = validation(r, fmt.Sprintf("%d validation errors detected: %s", len(violations), strings.Join(violations, "; ")))
+	case total > maxFirehoseBatchBytes:
+		resp = answer(r, "InvalidArgumentException", "", "Records size exceeds 4 MB limit")
+	default:
+		return nil
+	}
+	resp.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	return resp
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	ftypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -268,6 +270,59 @@ func TestStrictSQSMessages(t *testing.T) {
 	}
 }
 
+// putRecordBatch is a PutRecordBatch request of records of the sizes given.
+func putRecordBatch(sizes ...int) string {
+	var b strings.Builder
+	b.WriteString(`{"DeliveryStreamName":"s","Records":[`)
+	for i, n := range sizes {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"Data":"` + base64.StdEncoding.EncodeToString(make([]byte, n)) + `"}`)
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+// repeat returns n copies of size.
+func repeat(n, size int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = size
+	}
+	return out
+}
+
+func TestStrictFirehoseBatches(t *testing.T) {
+	const (
+		invalidArgument = "InvalidArgumentException"
+		tooMany         = "1 validation error detected: Value '[501 records]' at 'records' failed to satisfy constraint: Member must have length less than or equal to 500"
+		recordTooLarge  = "at 'records.2.member.data' failed to satisfy constraint: Member must have length less than or equal to 1024000"
+	)
+	tests := []struct {
+		name, body, wantType, wantMessage string
+	}{
+		{"one record", putRecordBatch(100), "", ""},
+		{"500 records", putRecordBatch(repeat(500, 10)...), "", ""},
+		{"501 records", putRecordBatch(repeat(501, 10)...), validation, tooMany},
+		{"no record", putRecordBatch(), validation, "Member must have length greater than or equal to 1"},
+		{"record of 1000 KiB", putRecordBatch(10, 1000<<10), "", ""},
+		{"record over 1000 KiB", putRecordBatch(10, 1000<<10+1), validation, "1 validation error detected: " +
+			"Value 'java.nio.HeapByteBuffer[pos=0 lim=1024001 cap=1024001]' " + recordTooLarge},
+		{"two records over 1000 KiB", putRecordBatch(10, 1000<<10+1, 1000<<10+1), validation, "2 validation errors detected: "},
+		// 4 MiB of data is about 5.6 MB of request: the limit is on the data.
+		{"4 MiB", putRecordBatch(1000<<10, 1000<<10, 1000<<10, 1000<<10, 4<<20-4*(1000<<10)), "", ""},
+		{"over 4 MiB", putRecordBatch(1000<<10, 1000<<10, 1000<<10, 1000<<10, 4<<20-4*(1000<<10)+1), invalidArgument, "Records size exceeds 4 MB limit"},
+		{"many small records over 4 MiB", putRecordBatch(repeat(500, 8400)...), invalidArgument, "Records size exceeds 4 MB limit"},
+		{"not JSON", `{"Records":`, "", ""}, // moto answers
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, &fakeAWS{}, "Firehose_20150804.PutRecordBatch", tt.body, tt.wantType, tt.wantMessage)
+		})
+	}
+}
+
 // attempts counts the requests the SDK makes, retries included.
 type attempts struct {
 	mu   sync.Mutex
@@ -322,6 +377,47 @@ func TestStrictErrorsAsTheSDKSeesThem(t *testing.T) {
 		}
 		if count.n != 1 || f.passed("DynamoDB_20120810.PutItem") {
 			t.Errorf("%d attempts, want 1 refused", count.n)
+		}
+	})
+	t.Run("Firehose", func(t *testing.T) {
+		records := func(sizes ...int) []ftypes.Record {
+			out := make([]ftypes.Record, len(sizes))
+			for i, n := range sizes {
+				out[i] = ftypes.Record{Data: make([]byte, n)}
+			}
+			return out
+		}
+		tests := []struct {
+			name     string
+			records  []ftypes.Record
+			wantCode string
+		}{
+			{"501 records", records(repeat(501, 1)...), "ValidationException"},
+			{"record over 1000 KiB", records(1000<<10 + 1), "ValidationException"},
+			{"over 4 MiB", records(1000<<10, 1000<<10, 1000<<10, 1000<<10, 200<<10), "InvalidArgumentException"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				f := &fakeAWS{}
+				count := &attempts{next: awstest.StrictTransport(f)}
+				_, err := firehose.NewFromConfig(sdkConfig(count)).PutRecordBatch(ctx, &firehose.PutRecordBatchInput{
+					DeliveryStreamName: aws.String("s"), Records: tt.records,
+				})
+				var api smithy.APIError
+				if !errors.As(err, &api) || api.ErrorCode() != tt.wantCode {
+					t.Fatalf("err = %v, want %s", err, tt.wantCode)
+				}
+				// Firehose's model has InvalidArgumentException, not
+				// ValidationException: only the first is typed.
+				var typed *ftypes.InvalidArgumentException
+				if typedWant := tt.wantCode == "InvalidArgumentException"; errors.As(err, &typed) != typedWant ||
+					typedWant && typed.ErrorFault() != smithy.FaultClient {
+					t.Errorf("err = %v, want a typed client fault: %v", err, typedWant)
+				}
+				if count.n != 1 || f.passed("Firehose_20150804.PutRecordBatch") {
+					t.Errorf("%d attempts, want 1 refused", count.n)
+				}
+			})
 		}
 	})
 }

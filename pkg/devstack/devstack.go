@@ -8,6 +8,7 @@ package devstack
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -44,6 +49,11 @@ type Resources struct {
 	// empty when there is none.
 	LegacyStateTable string `json:"legacyStateTable,omitempty"`
 	SecretID         string `json:"secretId,omitempty"`
+	// ArchiveStream is the Firehose delivery stream the processor archives
+	// every webhook to, and ArchiveBucket the bucket it writes; empty for
+	// a stack deployed before the archive.
+	ArchiveStream string `json:"archiveStream,omitempty"`
+	ArchiveBucket string `json:"archiveBucket,omitempty"`
 	// VisibilityTimeout is the queue's, in seconds.
 	VisibilityTimeout int `json:"visibilityTimeout,omitempty"`
 	// DevToken is the generated development token, kept so the tools can
@@ -62,6 +72,9 @@ const (
 	// LegacyStateTable is the vehicle-state table of the one-item layout.
 	LegacyStateTable = "smartcar-vehicle-state"
 	SecretName       = "smartcar/amt"
+	ArchiveStream    = "smartcar-webhook-archive"
+	// ArchiveBucket is the archive's bucket (see archiveBucket).
+	ArchiveBucket = "smartcar-webhook-archive"
 )
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.
@@ -82,6 +95,9 @@ func (r Resources) ProcessorEnv() map[string]string {
 	}
 	if r.LegacyStateTable != "" {
 		env[EnvLegacyStateTable] = r.LegacyStateTable
+	}
+	if r.ArchiveStream != "" {
+		env[EnvArchiveStream] = r.ArchiveStream
 	}
 	return env
 }
@@ -104,8 +120,9 @@ type Options struct {
 }
 
 // Provision creates the secret (holding token), the queue with its DLQ and
-// redrive policy, and the tables (events, vehicle state, and the legacy
-// vehicle-state table the processor still reads), with the deployed
+// redrive policy, the tables (events, vehicle state, and the legacy
+// vehicle-state table the processor still reads), and the archive (a
+// bucket and a Firehose delivery stream writing to it), with the deployed
 // stack's settings.
 // Resources that exist are reused; the secret's value is replaced.
 func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) (Resources, error) {
@@ -148,7 +165,50 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	if err := dynamostore.CreateLegacyTable(ctx, ddb, r.LegacyStateTable); err != nil {
 		return r, err
 	}
+	r.ArchiveBucket, r.ArchiveStream = archiveBucket(prefix), prefix+ArchiveStream
+	if err := createArchive(ctx, cfg, r.ArchiveBucket, r.ArchiveStream); err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// archiveBucket names the archive's bucket for a stack's prefix: bucket
+// names allow only 3 to 63 lower-case letters, digits, '-' and '.', so a
+// prefix is represented by its hash.
+func archiveBucket(prefix string) string {
+	if prefix == "" {
+		return ArchiveBucket
+	}
+	sum := sha256.Sum256([]byte(prefix))
+	return ArchiveBucket + "-" + hex.EncodeToString(sum[:6])
+}
+
+// createArchive creates the archive's bucket and the delivery stream that
+// writes to it, as the stack does: DirectPut, uncompressed (each record
+// is a gzip member already), under pipeline.ArchivePrefix. On the
+// emulator each PutRecordBatch becomes one object at once.
+func createArchive(ctx context.Context, cfg aws.Config, bucket, stream string) error {
+	_, err := s3.NewFromConfig(cfg).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	var owned *s3types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("archive bucket %s: %w", bucket, err)
+	}
+	fh := firehose.NewFromConfig(cfg)
+	_, err = fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String(stream),
+		DeliveryStreamType: fhtypes.DeliveryStreamTypeDirectPut,
+		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
+			BucketARN:         aws.String("arn:aws:s3:::" + bucket),
+			RoleARN:           aws.String("arn:aws:iam::123456789012:role/firehose-archive"),
+			Prefix:            aws.String(pipeline.ArchivePrefix),
+			CompressionFormat: fhtypes.CompressionFormatUncompressed,
+		},
+	})
+	var inUse *fhtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("archive stream %s: %w", stream, err)
+	}
+	return nil
 }
 
 func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (url, arn string, err error) {

@@ -28,6 +28,11 @@ const (
 	EnvEventsTable = "EVENTS_TABLE"
 	EnvStateTable  = "STATE_TABLE"
 	EnvSecretID    = "AMT_SECRET_ID"
+	// EnvArchiveStream names the Firehose delivery stream the processor
+	// archives to; EnvArchiveBucket, read by the replay tool alone, the
+	// bucket it writes.
+	EnvArchiveStream = "ARCHIVE_STREAM"
+	EnvArchiveBucket = "ARCHIVE_BUCKET"
 	// EnvLegacyStateTable names the one-item state table of an upgraded
 	// stack; optional.
 	EnvLegacyStateTable = "LEGACY_STATE_TABLE"
@@ -36,11 +41,12 @@ const (
 // envMeaning says what each variable names, for the error that finds one
 // missing.
 var envMeaning = map[string]string{
-	EnvQueueURL:    "the event queue's URL",
-	EnvDLQURL:      "the dead-letter queue's URL",
-	EnvEventsTable: "the events (idempotency) table",
-	EnvStateTable:  "the vehicle-state table",
-	EnvSecretID:    "the secret holding the Application Management Token",
+	EnvQueueURL:      "the event queue's URL",
+	EnvDLQURL:        "the dead-letter queue's URL",
+	EnvEventsTable:   "the events (idempotency) table",
+	EnvStateTable:    "the vehicle-state table",
+	EnvSecretID:      "the secret holding the Application Management Token",
+	EnvArchiveBucket: "the archive bucket",
 }
 
 // Target says which stack a tool works on: the local one (the default), a
@@ -129,6 +135,7 @@ func (t Target) fromEnv(ctx context.Context) (Resources, aws.Config, error) {
 		QueueURL: get(EnvQueueURL), DLQURL: get(EnvDLQURL),
 		EventsTable: get(EnvEventsTable), StateTable: get(EnvStateTable), SecretID: get(EnvSecretID),
 		LegacyStateTable: get(EnvLegacyStateTable),
+		ArchiveStream:    get(EnvArchiveStream), ArchiveBucket: get(EnvArchiveBucket),
 	}
 	var missing []string
 	for _, name := range t.Needs {
@@ -165,6 +172,7 @@ func (t Target) fromStack(ctx context.Context) (Resources, aws.Config, error) {
 		QueueURL: outputs["QueueUrl"], DLQURL: outputs["DlqUrl"],
 		EventsTable: outputs["EventsTableName"], StateTable: outputs["StateTableName"],
 		LegacyStateTable: outputs["LegacyStateTableName"], ReceiverURL: outputs["WebhookUrl"],
+		ArchiveBucket: outputs["ArchiveBucketName"], ArchiveStream: outputs["ArchiveStreamName"],
 		// Stacks deployed before the SecretName output: the secret the
 		// Makefile names (AMT_SECRET_ID=$(SECRET_NAME)), else the default.
 		SecretID: cmp.Or(outputs["SecretName"], os.Getenv(EnvSecretID), SecretName),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -47,6 +48,17 @@ func CreateLegacyTable(ctx context.Context, api SchemaAPI, table string) error {
 // createTable creates an on-demand table keyed by the string attributes
 // hash and, unless "", sort; an existing one is left as it is.
 func createTable(ctx context.Context, api SchemaAPI, name, hash, sort string) error {
+	_, err := api.CreateTable(ctx, tableInput(name, hash, sort))
+	var exists *types.ResourceInUseException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	return nil
+}
+
+// tableInput creates an on-demand table keyed by the string attributes
+// hash and, unless "", sort.
+func tableInput(name, hash, sort string) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
 		BillingMode:          types.BillingModePayPerRequest,
@@ -57,10 +69,37 @@ func createTable(ctx context.Context, api SchemaAPI, name, hash, sort string) er
 		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(sort), AttributeType: types.ScalarAttributeTypeS})
 		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{AttributeName: aws.String(sort), KeyType: types.KeyTypeRange})
 	}
+	return in
+}
+
+// StateTableAPI is the part of the DynamoDB client CreateStateTable uses.
+type StateTableAPI interface {
+	SchemaAPI
+	dynamodb.DescribeTableAPIClient
+	UpdateContinuousBackups(ctx context.Context, in *dynamodb.UpdateContinuousBackupsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateContinuousBackupsOutput, error)
+}
+
+// CreateStateTable creates a vehicle-state table in the entry layout, as
+// the stack makes its own (on demand, point-in-time recovery), with
+// deletion protection, for a rebuild of state from the archive; it waits
+// until the table is active. An existing table is left as it is.
+func CreateStateTable(ctx context.Context, api StateTableAPI, name string) error {
+	in := tableInput(name, StateKey, EntryKey)
+	in.DeletionProtectionEnabled = aws.Bool(true)
 	_, err := api.CreateTable(ctx, in)
 	var exists *types.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(api).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	_, err = api.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
+		TableName:                        aws.String(name),
+		PointInTimeRecoverySpecification: &types.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
 	}
 	return nil
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/firehosearchive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/handlers"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
@@ -36,12 +39,38 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	if err != nil {
 		return nil, fmt.Errorf("handlers: %w", err)
 	}
-	extra = append(registered, extra...)
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable, dynamostore.WithLegacyTable(cfg.LegacyStateTable))
+	var archiver processor.Archiver
+	if cfg.ArchiveStream != "" {
+		archiver = firehosearchive.New(firehose.NewFromConfig(awsCfg), cfg.ArchiveStream)
+	}
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
+	p := newProcessor(cfg, awsCfg, append(registered, extra...), dlq, archiver, log, metrics)
+	return sqslambda.Handler(p), nil
+}
+
+// NewRebuilder builds the processor a rebuild runs in the operator's
+// process (`make replay REBUILD=table`): the processor's, from its
+// environment with STATE_TABLE naming the table rebuilt, but without
+// handlers (history replayed into a new table must not repeat side
+// effects) or archive (its records come from the archive), and with dlq
+// for what it cannot process. It logs to stdout and emits no metrics.
+func NewRebuilder(getenv func(string) string, awsCfg aws.Config, stdout io.Writer, dlq processor.DeadLetterQueue) (*processor.Processor, error) {
+	cfg, err := LoadProcessorConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newProcessor(cfg, awsCfg, nil, dlq, nil, logging.New(stdout, cfg.LogLevel), emf.Discard{}), nil
+}
+
+// newProcessor is the processor over cfg's tables: the one wiring of the
+// store, the state merge and the processor's options.
+func newProcessor(cfg ProcessorConfig, awsCfg aws.Config, hs []processor.Handler, dlq processor.DeadLetterQueue, archiver processor.Archiver,
+	log *slog.Logger, metrics processor.MetricsWriter) *processor.Processor {
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.EventsTable, cfg.StateTable, dynamostore.WithLegacyTable(cfg.LegacyStateTable))
 	finisher := processor.NewStateFinisher(store, log, metrics)
 	finisher.TTL = cfg.IdempotencyTTL
-	p := processor.New(store, finisher, dlq, extra, processor.Options{
+	return processor.New(store, finisher, dlq, hs, processor.Options{
+		Archive:         archiver,
 		Lease:           cfg.Lease,
 		IdempotencyTTL:  cfg.IdempotencyTTL,
 		MaxReceiveCount: cfg.MaxReceiveCount,
@@ -49,5 +78,4 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 		Logger:          log,
 		Metrics:         metrics,
 	})
-	return sqslambda.Handler(p), nil
 }

@@ -14,10 +14,14 @@ import (
 
 // ProcessorConfig is the processor's environment.
 type ProcessorConfig struct {
-	EventsTable      string        // EVENTS_TABLE, required
-	StateTable       string        // STATE_TABLE, required: the vehicle-state table (entry layout)
-	LegacyStateTable string        // LEGACY_STATE_TABLE, optional: the one-item table vehicles are moved from
-	DLQURL           string        // DLQ_URL, required
+	EventsTable      string // EVENTS_TABLE, required
+	StateTable       string // STATE_TABLE, required: the vehicle-state table (entry layout)
+	LegacyStateTable string // LEGACY_STATE_TABLE, optional: the one-item table vehicles are moved from
+	DLQURL           string // DLQ_URL, required
+	// ArchiveStream is the Firehose delivery stream every webhook is
+	// archived to before it is processed (ARCHIVE_STREAM). The stack sets
+	// it; empty archives nothing.
+	ArchiveStream    string
 	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL, default 15 days; at least DLQRetention plus a day
 	DLQRetention     time.Duration // DLQ_RETENTION of the dead-letter queue, default 14 days
 	Lease            time.Duration // LEASE_DURATION, default 15s; below QueueVisibility
@@ -37,6 +41,7 @@ func LoadProcessorConfig(getenv func(string) string) (ProcessorConfig, error) {
 		StateTable:       env.Required("STATE_TABLE"),
 		LegacyStateTable: env.String("LEGACY_STATE_TABLE", ""),
 		DLQURL:           env.Required("DLQ_URL"),
+		ArchiveStream:    env.String("ARCHIVE_STREAM", ""),
 		IdempotencyTTL:   env.Duration("IDEMPOTENCY_TTL", processor.DefaultIdempotencyTTL),
 		DLQRetention:     env.Duration("DLQ_RETENTION", pipeline.DLQRetention),
 		Lease:            env.Duration("LEASE_DURATION", processor.DefaultLease),

@@ -21,6 +21,16 @@
 // once, with its reason; any other failure fails only its own record, so
 // the queue retries it and, after its redrive limit, dead-letters it.
 //
+// With an Archiver, every record's raw body is archived before it is
+// processed, a batch at a time; a record whose archive write failed is
+// not processed and fails, so it is retried like any other failure.
+//
+// A replayed record (one carrying AttrReplayGeneration) is history run
+// again: it is not archived again, its claim and its applied record are
+// keyed by its event and generation (EventKey), so it runs the handlers
+// once per generation, and it is counted as EventsReplayed, never as a
+// duplicate.
+//
 // It knows nothing of Lambda, SQS or DynamoDB: adapters provide Ledger,
 // VehicleStore and DeadLetterQueue.
 package processor
@@ -31,9 +41,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
@@ -52,6 +64,9 @@ const (
 	// MetricArchiveFailures counts records whose archive write failed:
 	// each is retried, unprocessed, as a processing error is.
 	MetricArchiveFailures = "ArchiveFailures"
+	// MetricEventsReplayed counts replayed records done, whether they
+	// changed anything or not.
+	MetricEventsReplayed = "EventsReplayed"
 
 	// MetricFutureTimestampsClamped counts reported times later than the
 	// processing time plus vehicle.MaxClockSkew, ordered at that bound.
@@ -72,15 +87,61 @@ type Record struct {
 	Body         []byte
 	ReceiveCount int               // deliveries so far, this one included
 	Attributes   map[string]string // message attributes set by the receiver
+	// SentAt is when the message was queued (by the receiver, for a live
+	// webhook); zero if unknown.
+	SentAt time.Time
+}
+
+// AttrReplayGeneration is the message attribute that marks a replayed
+// record with its generation (see ValidGeneration).
+const AttrReplayGeneration = "replayGeneration"
+
+// Generation returns the replay generation rec carries; "" for a live
+// webhook.
+func (rec Record) Generation() string { return rec.Attributes[AttrReplayGeneration] }
+
+// maxGenerationBytes bounds a generation, which lengthens the events
+// table's key.
+const maxGenerationBytes = 64
+
+// ValidGeneration checks a replay generation: 1 to 64 letters, digits,
+// '.', '_' or '-', such as "replay-20261130-fix-odometer".
+func ValidGeneration(g string) error {
+	if g == "" || len(g) > maxGenerationBytes {
+		return fmt.Errorf("replay generation %q: want 1 to %d characters", logging.Clip(g), maxGenerationBytes)
+	}
+	for _, c := range []byte(g) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("replay generation %q: want only letters, digits, '.', '_' and '-'", logging.Clip(g))
+		}
+	}
+	return nil
+}
+
+// EventKey is the key an event is claimed and recorded under: its eventId,
+// or for a replay eventId#generation, so that each generation runs once.
+func EventKey(eventID, generation string) string {
+	if generation == "" {
+		return eventID
+	}
+	return eventID + "#" + generation
 }
 
 // Claim is a worker's hold on an event. Token fences it: once the lease
 // expires and another worker takes the event over, writes made with the old
 // token are refused.
 type Claim struct {
+	// EventID is the key the event is claimed under: EventKey of its
+	// eventId and Generation.
 	EventID string
 	Token   string
+	// Generation is the replay's generation for a replayed event, "" for a
+	// live one: handlers can tell a replay by it (Replayed).
+	Generation string
 }
+
+// Replayed reports whether the claim is for a replay of history.
+func (c Claim) Replayed() bool { return c.Generation != "" }
 
 // Outcome is the result of trying to claim an event.
 type Outcome int
@@ -94,7 +155,7 @@ const (
 
 // ClaimRequest describes the event being claimed.
 type ClaimRequest struct {
-	EventID   string
+	EventID   string // the key: EventKey of the eventId and the replay generation
 	EventType string
 	VehicleID string
 	// MessageID is the queue message being processed. A claim made for the
@@ -135,6 +196,10 @@ type Ledger interface {
 // event. If a later write fails after a handler succeeded, the event is
 // retried and the handler runs again: make side effects idempotent by
 // eventId where that matters.
+//
+// A replay of history (`make replay`) runs the handlers again, once per
+// replay generation: claim.Replayed() tells such a run from a live event,
+// for a handler that should, say, recompute but not notify.
 type Handler interface {
 	Handle(ctx context.Context, ev smartcar.Event, claim Claim) error
 }
@@ -171,6 +236,13 @@ type NoEffects struct{}
 // Finish implements Finisher.
 func (NoEffects) Finish(context.Context, smartcar.Event, Claim) error { return nil }
 
+// Archiver keeps raw webhooks before they are processed.
+type Archiver interface {
+	// Archive stores the entries and returns one error per entry: nil
+	// where it is stored durably, so that it may be processed.
+	Archive(ctx context.Context, entries []archive.Entry) []error
+}
+
 // DeadLetterQueue parks records that can never be processed.
 type DeadLetterQueue interface {
 	// SendDeadLetter stores rec's body unchanged with the reason.
@@ -196,9 +268,12 @@ type Options struct {
 	MaxReceiveCount int
 	// Concurrency bounds the records of a batch processed at once.
 	Concurrency int
-	Logger      *slog.Logger
-	Metrics     MetricsWriter
-	Now         func() time.Time
+	// Archive, if set, keeps every live record's body before it is
+	// processed.
+	Archive Archiver
+	Logger  *slog.Logger
+	Metrics MetricsWriter
+	Now     func() time.Time
 }
 
 // Processor processes batches of records. It is safe for concurrent use.
@@ -242,10 +317,12 @@ func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handl
 	return &Processor{ledger: ledger, finisher: finisher, dlq: dlq, handlers: handlers, opts: opts}
 }
 
-// ProcessBatch processes records, concurrently up to Options.Concurrency,
-// and returns the message ids of the records that failed and must be
-// retried. The others are done: processed, duplicates, or dead-lettered.
+// ProcessBatch archives the records, then processes them concurrently up
+// to Options.Concurrency, and returns the message ids of the records that
+// failed and must be retried. The others are done: processed, duplicates,
+// or dead-lettered.
 func (p *Processor) ProcessBatch(ctx context.Context, records []Record) []string {
+	archived := p.archive(ctx, records)
 	failed := make([]bool, len(records))
 	sem := make(chan struct{}, p.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -254,7 +331,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, records []Record) []string
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			failed[i] = p.Process(ctx, records[i]) != nil
+			failed[i] = p.process(ctx, records[i], archived[i]) != nil
 		}()
 	}
 	wg.Wait()
@@ -302,15 +379,51 @@ func (r *record) count(name string, n int) {
 	}
 }
 
-// Process processes one record. A nil error means the record is done and
-// may be deleted from the queue; an error means it must be retried.
-func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
+// archive archives the live records among records and returns, for each
+// record, the error of its archive write (nil when archived, replayed, or
+// when there is no archive).
+func (p *Processor) archive(ctx context.Context, records []Record) []error {
+	errs := make([]error, len(records))
+	if p.opts.Archive == nil {
+		return errs
+	}
+	var entries []archive.Entry
+	var index []int
+	for i, rec := range records {
+		if rec.Generation() == "" { // a replay comes from the archive
+			entries = append(entries, archive.NewEntry(rec.Body, rec.Attributes, rec.MessageID, rec.SentAt))
+			index = append(index, i)
+		}
+	}
+	if len(entries) == 0 {
+		return errs
+	}
+	for j, err := range p.opts.Archive.Archive(ctx, entries) {
+		if err != nil {
+			errs[index[j]] = fmt.Errorf("archive: %w", err)
+		}
+	}
+	return errs
+}
+
+// Process archives and processes one record. A nil error means the record
+// is done and may be deleted from the queue; an error means it must be
+// retried.
+func (p *Processor) Process(ctx context.Context, rec Record) error {
+	return p.process(ctx, rec, p.archive(ctx, []Record{rec})[0])
+}
+
+// process processes a record whose archive write returned archived.
+func (p *Processor) process(ctx context.Context, rec Record, archived error) (err error) {
 	// Ids come from the body: clipped, so that an id too long to store (a
 	// permanent failure) cannot write kilobytes into every line.
-	r := &record{Record: rec, log: p.opts.Logger.With(
-		"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount, "eventId", logging.Clip(rec.Attributes["eventId"]),
-		"eventType", logging.Clip(rec.Attributes["eventType"]), "vehicleId", logging.Clip(rec.Attributes["vehicleId"]),
-	)}
+	attrs := []any{"messageId", rec.MessageID, "receiveCount", rec.ReceiveCount}
+	generation := rec.Generation()
+	if generation != "" {
+		attrs = append(attrs, "replayGeneration", logging.Clip(generation))
+	}
+	r := &record{Record: rec, log: p.opts.Logger.With(slices.Concat(attrs, []any{"eventId", logging.Clip(rec.Attributes["eventId"]),
+		"eventType", logging.Clip(rec.Attributes["eventType"]), "vehicleId", logging.Clip(rec.Attributes["vehicleId"])})...)}
 	r.outcome = r.log
 	defer func() {
 		if v := recover(); v != nil {
@@ -336,31 +449,40 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		}
 	}()
 
+	if archived != nil {
+		r.count(MetricArchiveFailures, 1)
+		return archived
+	}
+	if generation != "" {
+		if err := ValidGeneration(generation); err != nil {
+			return p.deadLetter(ctx, r, err)
+		}
+	}
 	ev, err := smartcar.ParseEvent(rec.Body)
 	if err != nil {
 		return p.deadLetter(ctx, r, err)
 	}
-	r.outcome = p.opts.Logger.With("messageId", rec.MessageID, "receiveCount", rec.ReceiveCount,
-		"eventId", logging.Clip(ev.EventID), "vehicleId", logging.Clip(ev.VehicleID))
+	r.outcome = p.opts.Logger.With(slices.Concat(attrs, []any{"eventId", logging.Clip(ev.EventID), "vehicleId", logging.Clip(ev.VehicleID)})...)
 	r.log = r.outcome.With("eventType", ev.EventType, "deliveryId", logging.Clip(ev.Meta.DeliveryID), "mode", logging.Clip(ev.Meta.Mode))
 	// DEBUG: the outcome line, processing.succeeded or a failure, says it.
 	r.log.DebugContext(ctx, "processing.started")
 
 	now := p.opts.Now()
-	var claim Claim
+	claim := Claim{Generation: generation}
 	if p.claims() {
 		var outcome Outcome
 		claim, outcome, err = p.ledger.Claim(ctx, ClaimRequest{
-			EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID, MessageID: rec.MessageID,
+			EventID: EventKey(ev.EventID, generation), EventType: ev.EventType, VehicleID: ev.VehicleID, MessageID: rec.MessageID,
 			Now: now, Lease: p.opts.Lease, TTL: p.opts.IdempotencyTTL,
 		})
+		claim.Generation = generation
 		switch {
 		case err != nil && IsPermanent(err): // e.g. an eventId the ledger can never store
 			return p.deadLetter(ctx, r, fmt.Errorf("claim: %w", err))
 		case err != nil:
 			return fmt.Errorf("claim: %w", err)
 		case outcome == AlreadyCompleted:
-			return p.duplicate(ctx, r)
+			return p.duplicate(ctx, r, generation)
 		case outcome == HeldElsewhere:
 			// Acknowledging it is safe only while the holder's message
 			// outlives its claim, which nothing here can check: a message
@@ -390,17 +512,22 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 		}
 		return err
 	}
+	if generation != "" {
+		r.count(MetricEventsReplayed, 1)
+		r.outcome.InfoContext(ctx, "processing.replayed", "changed", !again, "elapsedMs", p.opts.Now().Sub(now).Milliseconds())
+		return nil
+	}
 	if again && !p.claims() {
-		return p.duplicate(ctx, r)
+		return p.duplicate(ctx, r, "")
 	}
 	r.count(MetricEventsProcessed, 1)
-	attrs := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
+	done := []any{"elapsedMs", p.opts.Now().Sub(now).Milliseconds()}
 	// A delivery time in the future (a sender's clock) measures nothing.
 	if latency := p.opts.Now().UnixMilli() - int64(ev.Meta.DeliveredAt); ev.Meta.DeliveredAt > 0 && latency >= 0 {
 		r.metrics = append(r.metrics, emf.Metric{Name: MetricEndToEndLatency, Value: float64(latency), Unit: emf.Milliseconds})
-		attrs = append(attrs, "endToEndMs", latency)
+		done = append(done, "endToEndMs", latency)
 	}
-	r.outcome.InfoContext(ctx, "processing.succeeded", attrs...)
+	r.outcome.InfoContext(ctx, "processing.succeeded", done...)
 	return nil
 }
 
@@ -408,8 +535,15 @@ func (p *Processor) Process(ctx context.Context, rec Record) (err error) {
 // handlers, whose effects need not be idempotent, are registered.
 func (p *Processor) claims() bool { return len(p.handlers) > 0 }
 
-// duplicate acknowledges a record whose event was applied before.
-func (p *Processor) duplicate(ctx context.Context, r *record) error {
+// duplicate acknowledges a record whose event was applied before. A
+// replay run twice under one generation is a replay, not a duplicate
+// delivery: it would set off the duplicates alarm.
+func (p *Processor) duplicate(ctx context.Context, r *record, generation string) error {
+	if generation != "" {
+		r.count(MetricEventsReplayed, 1)
+		r.outcome.InfoContext(ctx, "processing.replayed", "changed", false, "status", "completed")
+		return nil
+	}
 	r.count(MetricDuplicatesSkipped, 1)
 	r.outcome.InfoContext(ctx, "processing.duplicate", "status", "completed")
 	return nil

@@ -51,6 +51,7 @@ type fixture struct {
 	store   *processortest.Store
 	dlq     *processortest.DLQ
 	effects *countingHandler
+	archive *processortest.Archive
 	logs    *loggingtest.Buffer
 	metrics *loggingtest.Buffer
 	now     atomic.Int64 // unix ms
@@ -58,7 +59,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	t.Helper()
-	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
+	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, archive: &processortest.Archive{},
+		logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
 	f.now.Store(time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli())
 	log := logging.New(f.logs, slog.LevelDebug)
 	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})
@@ -69,7 +71,7 @@ func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 	finisher := processor.NewStateFinisher(f.store, log, metrics)
 	finisher.Now = clock
 	f.p = processor.New(f.store, finisher, f.dlq, handlers, processor.Options{
-		Logger: log, Metrics: metrics, Now: clock,
+		Archive: f.archive, Logger: log, Metrics: metrics, Now: clock,
 	})
 	return f
 }
@@ -78,14 +80,15 @@ func newFixture(t *testing.T, extra ...processor.Handler) *fixture {
 // all it does, and its ledger must never be used.
 func newStateOnlyFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
+	f := &fixture{store: processortest.NewStore(), dlq: &processortest.DLQ{}, effects: &countingHandler{}, archive: &processortest.Archive{},
+		logs: &loggingtest.Buffer{}, metrics: &loggingtest.Buffer{}}
 	f.now.Store(time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli())
 	log := logging.New(f.logs, slog.LevelDebug)
 	metrics := emf.NewWriter(f.metrics, "SmartcarWebhooks", map[string]string{"Service": "processor"})
 	clock := func() time.Time { return time.UnixMilli(f.now.Load()) }
 	finisher := processor.NewStateFinisher(f.store, log, metrics)
 	finisher.Now = clock
-	f.p = processor.New(unusedLedger{t}, finisher, f.dlq, nil, processor.Options{Logger: log, Metrics: metrics, Now: clock})
+	f.p = processor.New(unusedLedger{t}, finisher, f.dlq, nil, processor.Options{Archive: f.archive, Logger: log, Metrics: metrics, Now: clock})
 	return f
 }
 

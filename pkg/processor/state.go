@@ -99,10 +99,11 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 	if s.Source != vehicle.SourceEntries {
 		ch.All = true
 	}
-	// Unclaimed, a change a redelivery could repeat needs the record.
+	// Unclaimed, a change a redelivery could repeat needs the record (a
+	// replay's under its generation).
 	record := claim.Token == "" && res.OrderedByDelivery
 	if record {
-		done, err := h.store.Applied(ctx, ev.EventID)
+		done, err := h.store.Applied(ctx, EventKey(ev.EventID, claim.Generation))
 		if err != nil {
 			return fmt.Errorf("read event: %w", err)
 		}
@@ -127,7 +128,7 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 	if record {
 		// Failed, the record is retried: it finds its entries stored (or
 		// replaced by newer news, which it leaves) and marks the event.
-		if err := h.store.MarkApplied(ctx, ClaimRequest{EventID: ev.EventID, EventType: ev.EventType, VehicleID: ev.VehicleID,
+		if err := h.store.MarkApplied(ctx, ClaimRequest{EventID: EventKey(ev.EventID, claim.Generation), EventType: ev.EventType, VehicleID: ev.VehicleID,
 			Now: now, TTL: h.TTL}); err != nil {
 			return fmt.Errorf("mark applied: %w", err)
 		}

@@ -7,6 +7,7 @@ package sqslambda
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -34,7 +35,8 @@ func Handler(p BatchProcessor) func(context.Context, events.SQSEvent) (events.SQ
 	}
 }
 
-// Record converts one SQS message, restoring the exact body and attribute
+// Record converts one SQS message, with when it was sent (the
+// receiver's enqueue), restoring the exact body and attribute
 // values the sender could not send as text (see sqsqueue.EncodeBody and
 // sqsqueue.TextAttribute). A body whose encoding cannot be undone is kept
 // as received, with its bodyEncoding attribute, for the processor to
@@ -42,6 +44,9 @@ func Handler(p BatchProcessor) func(context.Context, events.SQSEvent) (events.SQ
 func Record(m events.SQSMessage) processor.Record {
 	rec := processor.Record{MessageID: m.MessageId, Attributes: map[string]string{}}
 	rec.ReceiveCount, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	if ms, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64); err == nil {
+		rec.SentAt = time.UnixMilli(ms).UTC()
+	}
 	for k, v := range m.MessageAttributes {
 		if text, ok := sqsqueue.AttributeText(v.DataType, v.StringValue, v.BinaryValue); ok {
 			rec.Attributes[k] = text

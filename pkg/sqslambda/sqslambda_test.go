@@ -155,10 +155,11 @@ func (failingProcessor) ProcessBatch(_ context.Context, records []processor.Reco
 }
 
 func TestRecordAndPartialBatchResponse(t *testing.T) {
-	msg := events.SQSMessage{MessageId: "m1", Body: "b", Attributes: map[string]string{"ApproximateReceiveCount": "3"},
+	msg := events.SQSMessage{MessageId: "m1", Body: "b", Attributes: map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1767225598600"},
 		MessageAttributes: map[string]events.SQSMessageAttribute{"eventId": {StringValue: ptr("e1"), DataType: "String"}, "bin": {DataType: "Binary"}}}
 	r := sqslambda.Record(msg)
-	if r.MessageID != "m1" || string(r.Body) != "b" || r.ReceiveCount != 3 || r.Attributes["eventId"] != "e1" || len(r.Attributes) != 1 {
+	if r.MessageID != "m1" || string(r.Body) != "b" || r.ReceiveCount != 3 || r.Attributes["eventId"] != "e1" || len(r.Attributes) != 1 ||
+		r.SentAt.UnixMilli() != 1767225598600 {
 		t.Errorf("record = %+v", r)
 	}
 	resp, _ := sqslambda.Handler(failingProcessor{})(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "a"}, {MessageId: "b"}, {MessageId: "c"}}})

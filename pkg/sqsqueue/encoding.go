@@ -135,12 +135,18 @@ func AttributeText(dataType string, stringValue *string, binaryValue []byte) (st
 // checkSize refuses a message SQS would refuse for its size. Only encoded
 // messages are checked: the encoding is what made them grow, by 4/3.
 func checkSize(body string, attrs map[string]types.MessageAttributeValue) error {
+	if n := messageBytes(body, attrs); n > MaxMessageBytes {
+		return fmt.Errorf("message is %d bytes with its body base64-encoded (SQS cannot carry it as text), over SQS's %d-byte limit", n, MaxMessageBytes)
+	}
+	return nil
+}
+
+// messageBytes is what SQS counts of a message against its size limit:
+// its body and each attribute's name, data type and value.
+func messageBytes(body string, attrs map[string]types.MessageAttributeValue) int {
 	n := len(body)
 	for name, a := range attrs {
 		n += len(name) + len(aws.ToString(a.DataType)) + len(aws.ToString(a.StringValue)) + len(a.BinaryValue)
 	}
-	if n > MaxMessageBytes {
-		return fmt.Errorf("message is %d bytes with its body base64-encoded (SQS cannot carry it as text), over SQS's %d-byte limit", n, MaxMessageBytes)
-	}
-	return nil
+	return n
 }

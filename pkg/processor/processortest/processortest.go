@@ -1,17 +1,19 @@
 // Package processortest provides hand-written fakes of the processor's
-// dependencies: an in-memory store (Ledger and VehicleStore) and a
-// dead-letter queue.
+// dependencies: an in-memory store (Ledger and VehicleStore), a
+// dead-letter queue and an archive.
 package processortest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
@@ -318,4 +320,37 @@ func (q *DLQ) Letters() []DeadLetter {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]DeadLetter(nil), q.letters...)
+}
+
+// Archive is an in-memory processor.Archiver. Fail names the message ids
+// whose archive writes fail.
+type Archive struct {
+	mu      sync.Mutex
+	entries []archive.Entry
+	Fail    map[string]bool
+}
+
+// ErrArchiveDown is what Archive returns for a message in Fail.
+var ErrArchiveDown = errors.New("archive unavailable")
+
+// Archive implements processor.Archiver.
+func (a *Archive) Archive(_ context.Context, entries []archive.Entry) []error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	errs := make([]error, len(entries))
+	for i, e := range entries {
+		if a.Fail[e.MessageID] {
+			errs[i] = ErrArchiveDown
+			continue
+		}
+		a.entries = append(a.entries, e)
+	}
+	return errs
+}
+
+// Entries returns what was archived, in order.
+func (a *Archive) Entries() []archive.Entry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.entries)
 }

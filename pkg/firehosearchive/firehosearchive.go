@@ -1,0 +1,234 @@
+// Package firehosearchive is the Amazon Data Firehose adapter of the
+// processor's Archiver: it encodes archive entries (archive.Encode) and
+// puts them, one record each, to a DirectPut delivery stream, which writes
+// them to the archive bucket under pipeline.ArchivePrefix.
+//
+// An entry is reported stored only once Firehose accepted its record:
+// records refused within an accepted call (FailedPutCount > 0) are sent
+// again, only those, a few times with a short jittered backoff; whatever
+// is still refused, or was in a call that failed whole, fails its entry.
+// A record sent twice (accepted, but the answer lost) is archived twice:
+// readers of the archive tolerate duplicates.
+package firehosearchive
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
+)
+
+// Firehose's PutRecordBatch limits, which cannot be raised. A record may
+// take archive.MaxEncodedBytes, which Encode enforces.
+const (
+	MaxBatchRecords = 500
+	MaxBatchBytes   = 4 << 20 // the records' data, before base64
+)
+
+// Defaults of the resends of refused records.
+const (
+	DefaultAttempts = 3
+	DefaultBackoff  = 50 * time.Millisecond
+)
+
+// PutRecordBatchAPI is the part of the Firehose client the Writer uses.
+type PutRecordBatchAPI interface {
+	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
+}
+
+// Writer puts archive entries to one delivery stream. It implements
+// processor.Archiver and is safe for concurrent use.
+type Writer struct {
+	api      PutRecordBatchAPI
+	stream   string
+	attempts int
+	backoff  time.Duration
+}
+
+// Option configures a Writer.
+type Option func(*Writer)
+
+// WithAttempts sets how many times, in all, a record Firehose refuses is
+// sent (DefaultAttempts; at least 1).
+func WithAttempts(n int) Option { return func(w *Writer) { w.attempts = max(n, 1) } }
+
+// WithBackoff sets the wait before the first resend (DefaultBackoff),
+// doubled before each next one up to a second; each wait is jittered
+// between half and all of it.
+func WithBackoff(d time.Duration) Option { return func(w *Writer) { w.backoff = max(d, 0) } }
+
+// New returns a Writer to the delivery stream named stream.
+func New(api PutRecordBatchAPI, stream string, opts ...Option) *Writer {
+	w := &Writer{api: api, stream: stream, attempts: DefaultAttempts, backoff: DefaultBackoff}
+	for _, opt := range opts {
+		opt(w)
+	}
+	return w
+}
+
+// Stream names the delivery stream.
+func (w *Writer) Stream() string { return w.stream }
+
+// RecordError is the error of an entry whose record Firehose refused on
+// every attempt: the ErrorCode and ErrorMessage of its last refusal.
+type RecordError struct {
+	Code, Message string
+	Attempts      int // made, the last refused
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("firehose refused the record (attempt %d): %s: %s", e.Attempts, e.Code, e.Message)
+}
+
+// record is an encoded entry on its way, with its index in Archive's
+// entries.
+type record struct {
+	index int
+	data  []byte
+}
+
+// Archive puts entries to the stream and returns one error per entry: nil
+// once Firehose accepted its record. An entry Encode refuses is not sent
+// and fails alone. The records go in calls of at most MaxBatchRecords and
+// MaxBatchBytes, one call at a time, in order; a call that fails whole
+// (after the SDK's own retries) fails its entries, and a record refused
+// in every attempt fails its entry with a *RecordError.
+func (w *Writer) Archive(ctx context.Context, entries []archive.Entry) []error {
+	errs := make([]error, len(entries))
+	var batch []record
+	size := 0
+	flush := func() {
+		if len(batch) > 0 {
+			w.put(ctx, batch, errs)
+		}
+		batch, size = nil, 0
+	}
+	for i, e := range entries {
+		data, err := archive.Encode(e)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if len(batch) == MaxBatchRecords || size+len(data) > MaxBatchBytes {
+			flush()
+		}
+		batch = append(batch, record{index: i, data: data})
+		size += len(data)
+	}
+	flush()
+	return errs
+}
+
+// put sends one batch, resending the records refused, and sets the error
+// of each record not accepted in the end.
+func (w *Writer) put(ctx context.Context, batch []record, errs []error) {
+	pending := batch
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			fail(pending, errs, fmt.Errorf("firehose put record batch: %w", err))
+			return
+		}
+		refused, err := w.send(ctx, pending)
+		if err != nil {
+			fail(pending, errs, err)
+			return
+		}
+		var last []*RecordError
+		pending = nil
+		for _, r := range refused {
+			pending = append(pending, r.record)
+			last = append(last, &RecordError{Code: r.code, Message: r.message, Attempts: attempt})
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if attempt == w.attempts {
+			for j, r := range pending {
+				errs[r.index] = last[j]
+			}
+			return
+		}
+		if err := sleep(ctx, w.wait(attempt)); err != nil {
+			for j, r := range pending {
+				errs[r.index] = fmt.Errorf("firehose resend: %w: %w", err, last[j])
+			}
+			return
+		}
+	}
+}
+
+// refusal is a record Firehose refused, with its reason.
+type refusal struct {
+	record
+	code, message string
+}
+
+// send makes one PutRecordBatch call and returns the records refused; an
+// error means none was accepted, as far as is known.
+func (w *Writer) send(ctx context.Context, records []record) ([]refusal, error) {
+	in := &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(w.stream), Records: make([]types.Record, len(records))}
+	for i, r := range records {
+		in.Records[i] = types.Record{Data: r.data}
+	}
+	out, err := w.api.PutRecordBatch(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("firehose put record batch: %w", err)
+	}
+	if len(out.RequestResponses) != len(records) {
+		return nil, fmt.Errorf("firehose put record batch: %d responses for %d records", len(out.RequestResponses), len(records))
+	}
+	var refused []refusal
+	for i, resp := range out.RequestResponses {
+		code, message := aws.ToString(resp.ErrorCode), aws.ToString(resp.ErrorMessage)
+		if code == "" && aws.ToString(resp.RecordId) == "" {
+			// Neither accepted (a RecordId) nor refused: not known to be
+			// stored, so sent again.
+			code, message = "MissingRecordId", "no RecordId in the answer"
+		}
+		if code != "" {
+			refused = append(refused, refusal{record: records[i], code: code, message: message})
+		}
+	}
+	return refused, nil
+}
+
+// maxWait bounds the wait before a resend, however many attempts.
+const maxWait = time.Second
+
+// wait returns the jittered wait before resend number attempt (1 for the
+// first).
+func (w *Writer) wait(attempt int) time.Duration {
+	d := w.backoff
+	for i := 1; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d-d/2)
+}
+
+// sleep waits d or until ctx is done, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func fail(records []record, errs []error, err error) {
+	for _, r := range records {
+		errs[r.index] = err
+	}
+}
