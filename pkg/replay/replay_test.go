@@ -144,9 +144,9 @@ func TestRateBoundedInBatches(t *testing.T) {
 	var progress []int
 	st, err := replay.Run(context.Background(), src, out, replay.Selection{From: t0, To: t0.Add(time.Hour)}, replay.Options{
 		Generation: "g", Rate: 10,
-		Now:        func() time.Time { return now },
-		Sleep:      func(_ context.Context, d time.Duration) error { slept += d; now = now.Add(d); return nil },
-		Progress:   func(p replay.Progress) { progress = append(progress, p.Sent) },
+		Now:      func() time.Time { return now },
+		Sleep:    func(_ context.Context, d time.Duration) error { slept += d; now = now.Add(d); return nil },
+		Progress: func(p replay.Progress) { progress = append(progress, p.Sent) },
 	})
 	if err != nil {
 		t.Fatal(err)
