@@ -2,9 +2,12 @@ package awstest
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -13,18 +16,22 @@ import (
 // http.RoundTripper set on a test's aws.Config. A fault is either an error
 // before the request reaches the service (nothing happened) or a lost
 // answer after it (the call took effect, the caller sees a failure), half
-// of each.
+// of each. A Firehose PutRecordBatch fault is one of those or, a third of
+// the time, a partial failure: the records were stored but the answer
+// says some of them failed, as Firehose's FailedPutCount does.
 type Faults struct {
 	mu sync.Mutex
 	// DynamoDB and SQSSend are the probabilities that a DynamoDB request,
 	// or an SQS SendMessage, fails.
 	DynamoDB, SQSSend float64
-	rng               *rand.Rand
+	// Firehose is the probability that a Firehose PutRecordBatch fails.
+	Firehose float64
+	rng      *rand.Rand
 	// Sent, when set, is called with every request the service answered
 	// with 2xx (whether or not the caller then saw a fault).
 	Sent func(target string, body []byte)
 
-	injected, before, after int
+	injected, before, after, partial int
 }
 
 // NewFaults returns a fault injector with a fixed seed, so a failing run
@@ -34,15 +41,35 @@ func NewFaults(seed uint64, dynamoDB, sqsSend float64) *Faults {
 }
 
 // Injected returns how many faults were injected, before and after the
-// service acted.
+// service acted (partial failures count as after).
 func (f *Faults) Injected() (total, before, after int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.injected, f.before, f.after
 }
 
-// decide says whether to fail a request to target, and when.
-func (f *Faults) decide(target string) (fail, afterService bool) {
+// Partial returns how many Firehose answers were rewritten to fail some
+// records.
+func (f *Faults) Partial() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.partial
+}
+
+// fault is what decide chose for a request.
+type fault int
+
+const (
+	noFault fault = iota
+	failBefore
+	failAfter
+	failSome // Firehose: stored, answered as partly failed
+)
+
+const putRecordBatch = "Firehose_20150804.PutRecordBatch"
+
+// decide says whether to fail a request to target, and how.
+func (f *Faults) decide(target string) fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := 0.0
@@ -51,18 +78,24 @@ func (f *Faults) decide(target string) (fail, afterService bool) {
 		p = f.DynamoDB
 	case target == "AmazonSQS.SendMessage":
 		p = f.SQSSend
+	case target == putRecordBatch:
+		p = f.Firehose
 	}
 	if p == 0 || f.rng.Float64() >= p {
-		return false, false
+		return noFault
 	}
 	f.injected++
-	afterService = f.rng.IntN(2) == 1
-	if afterService {
+	if target == putRecordBatch && f.rng.IntN(3) == 0 {
 		f.after++
-	} else {
-		f.before++
+		f.partial++
+		return failSome
 	}
-	return true, afterService
+	if f.rng.IntN(2) == 1 {
+		f.after++
+		return failAfter
+	}
+	f.before++
+	return failBefore
 }
 
 // Transport wraps next.
@@ -77,8 +110,8 @@ type faultTransport struct {
 
 func (t faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	target := r.Header.Get("X-Amz-Target")
-	fail, after := t.f.decide(target)
-	if fail && !after {
+	fault := t.f.decide(target)
+	if fault == failBefore {
 		return injected(r), nil
 	}
 	var body []byte
@@ -94,11 +127,44 @@ func (t faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.f.Sent != nil && resp.StatusCode/100 == 2 {
 		t.f.Sent(target, body)
 	}
-	if fail {
+	switch fault {
+	case failAfter:
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return injected(r), nil
+	case failSome:
+		return t.failSome(resp)
 	}
+	return resp, nil
+}
+
+// failSome rewrites a PutRecordBatch answer so that a random, non-empty
+// subset of its records failed, as Firehose reports a partial failure.
+func (t faultTransport) failSome(resp *http.Response) (*http.Response, error) {
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("firehose answer: %w", err)
+	}
+	records, _ := out["RequestResponses"].([]any)
+	t.f.mu.Lock()
+	failed := 0
+	for i := range records {
+		if failed == 0 && i == len(records)-1 || t.f.rng.IntN(2) == 0 {
+			records[i] = map[string]any{"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "injected partial failure"}
+			failed++
+		}
+	}
+	t.f.mu.Unlock()
+	out["FailedPutCount"] = failed
+	body, _ = json.Marshal(out)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return resp, nil
 }
 

@@ -21,8 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
@@ -33,6 +35,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
@@ -43,6 +46,7 @@ type ledgerRun struct {
 	seed              uint64
 	events            int
 	dynamoDB, sqsSend float64 // fault probabilities
+	firehose          float64 // of the archive's PutRecordBatch: whole or partial failures
 	killEvery         int     // kill every n-th processor invocation mid-batch; 0 never
 	// handler registers a handler, so that the processor claims events in
 	// the events table; without one, applying is the state merge alone.
@@ -124,11 +128,11 @@ func TestLedgerUnderFaults(t *testing.T) {
 	// visibility timeouts and stalled invocations, on stacks of its own.
 	t.Run("faults", func(t *testing.T) {
 		t.Parallel()
-		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6})
+		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, killEvery: 6})
 	})
 	t.Run("faults, with a handler", func(t *testing.T) {
 		t.Parallel()
-		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, killEvery: 6, handler: true})
+		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, killEvery: 6, handler: true})
 	})
 	t.Run("no faults", func(t *testing.T) {
 		t.Parallel()
@@ -140,6 +144,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rng := rand.New(rand.NewPCG(run.seed, 1))
+	started := time.Now()
 	clean := awstest.Config(t)
 	res, err := devstack.Provision(ctx, clean, token, devstack.Options{Prefix: awstest.Name(t, "ledger") + "-", VisibilityTimeout: 3 * time.Second})
 	if err != nil {
@@ -150,6 +155,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	// one attempt, so faults reach its answers; the processor's makes two,
 	// so an applied write whose answer was lost is retried by the SDK too.
 	faults := awstest.NewFaults(run.seed, run.dynamoDB, run.sqsSend)
+	faults.Firehose = run.firehose
 	var enqMu sync.Mutex
 	enqueued := map[string]int{} // eventId -> messages SQS accepted
 	faults.Sent = func(target string, body []byte) {
@@ -317,9 +323,31 @@ func checkLedger(t *testing.T, run ledgerRun) {
 		inDLQ[m.EventID()] = reason
 	}
 
+	// The archive, read whole: every delivery the processor archived.
+	archived := map[string]int{} // eventId -> copies
+	if err := s3archive.New(s3.NewFromConfig(clean), res.ArchiveBucket).Entries(ctx, started.Add(-time.Hour), time.Now(),
+		func(e archive.Entry) error {
+			archived[e.EventID]++
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	copies := 0
+	for _, n := range archived {
+		copies += n
+	}
+
 	var violations []string
 	violate := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
 	for _, ev := range events {
+		// Archived ⊇ acknowledged: whatever reached the queue was
+		// archived before it was processed, or parked.
+		if acked[ev.id] && archived[ev.id] == 0 {
+			violate("%s: answered 2xx but missing from the archive", ev.id)
+		}
+		if completed[ev.id] && archived[ev.id] == 0 {
+			violate("%s: applied but never archived", ev.id)
+		}
 		switch {
 		case acked[ev.id] && enqueued[ev.id] == 0:
 			violate("%s: answered 2xx but never reached the queue", ev.id)
@@ -385,10 +413,12 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	injected, before, after := faults.Injected()
 	t.Logf("ledger %s: %d events, %d deliveries (%d attempts, %d given up after 4), %d acknowledged, %d enqueued at least once, "+
 		"%d applied, %d in the DLQ, %d duplicate skips, %d deferrals; %d signal entries stored, each the newest applied (%d from parked events); "+
-		"faults injected %d (%d before the call, %d after it took effect), %d kills mid-batch",
+		"%d events archived in %d copies, %d records whose archive write failed; "+
+		"faults injected %d (%d before the call, %d after it took effect, %d of them partial Firehose failures), %d kills mid-batch",
 		strings.TrimSuffix(run.prefix, "-"), len(events), len(deliveries), attempts.Load(), gaveUp.Load(), len(acked), len(enqueued),
 		len(completed), len(inDLQ), logs.Count("processing.duplicate"), logs.Count("processing.deferred"), entries, fromParked,
-		injected, before, after, kill.kills.Load())
+		len(archived), copies, strings.Count(logs.String(), `"error":"archive: `),
+		injected, before, after, faults.Partial(), kill.kills.Load())
 	if run.dynamoDB == 0 && run.sqsSend == 0 && run.killEvery == 0 {
 		if len(parked) != 0 {
 			violate("without faults the DLQ holds %d messages", len(parked))
@@ -411,6 +441,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	}
 	if run.dynamoDB > 0 && (injected == 0 || len(completed) == 0) {
 		t.Fatalf("the fault run proved nothing: %d faults, %d applied", injected, len(completed))
+	}
+	if run.firehose > 0 && (faults.Partial() == 0 || !strings.Contains(logs.String(), `"error":"archive: `)) {
+		t.Fatalf("the archive's faults proved nothing: %d partial failures injected, no archive write failed", faults.Partial())
 	}
 }
 
