@@ -11,6 +11,7 @@
 package cost
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -41,14 +42,29 @@ type Prices struct {
 	LogsIngestionPerGB float64
 	// SecretsManagerPer10k is per 10,000 Secrets Manager API calls.
 	SecretsManagerPer10k float64
+	// FirehosePerGB is per GB ingested by a Direct PUT delivery stream
+	// (first 500 TB a month), each record rounded up to
+	// FirehoseRecordIncrement bytes.
+	FirehosePerGB           float64
+	FirehoseRecordIncrement float64
+	// S3PutPer1000 is per 1,000 PUT requests (S3 Standard), and
+	// S3TransitionPer1000 per 1,000 lifecycle transitions into
+	// Intelligent-Tiering.
+	S3PutPer1000, S3TransitionPer1000 float64
+	// S3 Intelligent-Tiering storage per GB-month: frequent access (the
+	// first 30 days), infrequent (days 30 to 90) and archive instant
+	// access (after 90 days); and its monitoring, per 1,000 objects a
+	// month.
+	S3FrequentGBMonth, S3InfrequentGBMonth, S3ArchiveInstantGBMonth, S3MonitoringPer1000 float64
 }
 
 // ListPrices returns us-east-1's on-demand list prices, checked on
 // 2026-11-30 against aws.amazon.com/api-gateway/pricing,
 // /lambda/pricing, /sqs/pricing, /dynamodb/pricing/on-demand (the November
 // 2024 reduction: $0.625 per million WRU, $0.125 per million RRU),
-// /cloudwatch/pricing and /secrets-manager/pricing. Free tiers are left
-// out.
+// /cloudwatch/pricing, /secrets-manager/pricing, /firehose/pricing
+// (Direct PUT ingestion, 5 KB increments) and /s3/pricing (S3 Standard
+// PUTs, Intelligent-Tiering). Free tiers are left out.
 func ListPrices() Prices {
 	return Prices{
 		Region:                   "us-east-1",
@@ -61,6 +77,14 @@ func ListPrices() Prices {
 		DynamoDBRRUPerMillion:    0.125,
 		LogsIngestionPerGB:       0.50,
 		SecretsManagerPer10k:     0.05,
+		FirehosePerGB:            0.029,
+		FirehoseRecordIncrement:  5 << 10,
+		S3PutPer1000:             0.005,
+		S3TransitionPer1000:      0.01,
+		S3FrequentGBMonth:        0.023,
+		S3InfrequentGBMonth:      0.0125,
+		S3ArchiveInstantGBMonth:  0.004,
+		S3MonitoringPer1000:      0.0025,
 	}
 }
 
@@ -94,6 +118,10 @@ type Measured struct {
 	State, First, Error, Duplicate Event
 	// Receiver is a VEHICLE_STATE delivery at the receiver.
 	Receiver Delivery
+	// ArchiveEntryBytes is the mean size of a delivery's archive entry
+	// (archive.Encode: the body, compressed, with its labels), one
+	// Firehose record; 0 prices a stack without the archive.
+	ArchiveEntryBytes float64
 }
 
 // Assumptions are the quantities not measured.
@@ -138,6 +166,15 @@ type Assumptions struct {
 	WarmReceivers     float64
 	SecretTTL         time.Duration
 	WebhooksPerSecond float64
+	// FirehoseWait is the processor's PutRecordBatch round trip, one per
+	// invocation, before its records are processed.
+	FirehoseWait time.Duration
+	// ArchiveBufferInterval and ArchiveBufferBytes are Firehose's
+	// buffering: an object per interval, or per that many bytes if
+	// sooner. ArchiveRetentionDays is how long objects are kept.
+	ArchiveBufferInterval time.Duration
+	ArchiveBufferBytes    float64
+	ArchiveRetentionDays  float64
 }
 
 // DefaultAssumptions returns the assumptions `make bench` states.
@@ -162,6 +199,11 @@ func DefaultAssumptions() Assumptions {
 		WarmReceivers:     5,
 		SecretTTL:         5 * time.Minute,
 		WebhooksPerSecond: 10,
+		FirehoseWait:      20 * time.Millisecond,
+		// The stack's.
+		ArchiveBufferInterval: pipeline.ArchiveBufferInterval,
+		ArchiveBufferBytes:    pipeline.ArchiveBufferMiB << 20,
+		ArchiveRetentionDays:  pipeline.ArchiveRetentionDays,
 	}
 }
 
@@ -173,12 +215,25 @@ type Line struct {
 	Unit     string
 	// PerMillion is the dollars per million webhooks.
 	PerMillion float64
+	// Archive marks the archive's lines (Bill.Archive sums them).
+	Archive bool
 }
 
 // Bill is the cost of a million webhooks.
 type Bill struct {
 	Lines []Line
 	Total float64
+}
+
+// Archive returns what the archive's lines cost, per million webhooks.
+func (b Bill) Archive() float64 {
+	sum := 0.0
+	for _, l := range b.Lines {
+		if l.Archive {
+			sum += l.PerMillion
+		}
+	}
+	return sum
 }
 
 // Dominant returns the most expensive line.
@@ -200,6 +255,8 @@ const (
 	UnitRRU        = "RRU"
 	UnitBytes      = "bytes"
 	UnitAPICalls   = "calls"
+	UnitObjects    = "objects"
+	UnitGBMonths   = "GB-months"
 	bytesPerGB     = 1 << 30
 	perMillion     = 1e6
 	lambdaMBPerGB  = 1024
@@ -235,25 +292,56 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 	secretCalls := a.WarmReceivers / a.SecretTTL.Seconds() / a.WebhooksPerSecond
 
 	lines := []Line{
-		{"API Gateway HTTP API requests", deliveries, UnitRequests, deliveries * p.APIGatewayHTTPPerMillion},
-		{"Lambda requests (receiver + processor)", deliveries + invocations, UnitRequests, (deliveries + invocations) * p.LambdaRequestsPerMillion},
-		{"Lambda duration, receiver", deliveries * recvSeconds * a.ReceiverMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0},
-		{"Lambda duration, processor", procSeconds * a.ProcessorMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0},
-		{"SQS requests (send, receive, delete)", sqsRequests, UnitRequests, sqsRequests * p.SQSPerMillion},
-		{"DynamoDB write request units", mix(func(e Event) float64 { return e.WCU }), UnitWRU, 0},
-		{"DynamoDB read request units", mix(func(e Event) float64 { return e.RCU }), UnitRRU, 0},
-		{"CloudWatch Logs ingestion", logBytes, UnitBytes, logBytes / bytesPerGB * perMillion * p.LogsIngestionPerGB},
-		{"Secrets Manager calls", secretCalls, UnitAPICalls, secretCalls * perMillion / secretCallUnit * p.SecretsManagerPer10k},
+		{"API Gateway HTTP API requests", deliveries, UnitRequests, deliveries * p.APIGatewayHTTPPerMillion, false},
+		{"Lambda requests (receiver + processor)", deliveries + invocations, UnitRequests, (deliveries + invocations) * p.LambdaRequestsPerMillion, false},
+		{"Lambda duration, receiver", deliveries * recvSeconds * a.ReceiverMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, false},
+		{"Lambda duration, processor", procSeconds * a.ProcessorMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, false},
+		{"SQS requests (send, receive, delete)", sqsRequests, UnitRequests, sqsRequests * p.SQSPerMillion, false},
+		{"DynamoDB write request units", mix(func(e Event) float64 { return e.WCU }), UnitWRU, 0, false},
+		{"DynamoDB read request units", mix(func(e Event) float64 { return e.RCU }), UnitRRU, 0, false},
+		{"CloudWatch Logs ingestion", logBytes, UnitBytes, logBytes / bytesPerGB * perMillion * p.LogsIngestionPerGB, false},
+		{"Secrets Manager calls", secretCalls, UnitAPICalls, secretCalls * perMillion / secretCallUnit * p.SecretsManagerPer10k, false},
 	}
 	lines[2].PerMillion = lines[2].Quantity * perMillion * p.LambdaGBSecond
 	lines[3].PerMillion = lines[3].Quantity * perMillion * p.LambdaGBSecond
 	lines[5].PerMillion = lines[5].Quantity * p.DynamoDBWRUPerMillion
 	lines[6].PerMillion = lines[6].Quantity * p.DynamoDBRRUPerMillion
+	if m.ArchiveEntryBytes > 0 {
+		lines = append(lines, archiveLines(p, a, m, deliveries, invocations)...)
+	}
 	b := Bill{Lines: lines}
 	for _, l := range lines {
 		b.Total += l.PerMillion
 	}
 	return b
+}
+
+// archiveLines price the archive: the processor's wait on Firehose, each
+// delivery's entry ingested (one record), the objects Firehose writes and
+// the entries' storage for the retention.
+func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations float64) []Line {
+	wait := invocations * a.FirehoseWait.Seconds() * a.ProcessorMemoryMB / lambdaMBPerGB
+	billed := deliveries * math.Ceil(m.ArchiveEntryBytes/p.FirehoseRecordIncrement) * p.FirehoseRecordIncrement
+	stored := deliveries * m.ArchiveEntryBytes
+	// An object per buffer interval at this rate, or per buffer filled.
+	objects := math.Max(1/(a.WebhooksPerSecond*a.ArchiveBufferInterval.Seconds()), stored/a.ArchiveBufferBytes)
+	// Intelligent-Tiering: 30 days frequent, 60 infrequent, the rest of
+	// the retention in archive instant access.
+	const daysPerMonth = 365.25 / 12
+	frequent := math.Min(a.ArchiveRetentionDays, 30)
+	infrequent := math.Min(math.Max(a.ArchiveRetentionDays-30, 0), 60)
+	instant := math.Max(a.ArchiveRetentionDays-90, 0)
+	gb := stored / bytesPerGB
+	months := a.ArchiveRetentionDays / daysPerMonth
+	storage := gb * (frequent*p.S3FrequentGBMonth + infrequent*p.S3InfrequentGBMonth + instant*p.S3ArchiveInstantGBMonth) / daysPerMonth
+	return []Line{
+		{"Lambda duration, processor waiting on Firehose (archive)", wait, UnitGBSeconds, wait * perMillion * p.LambdaGBSecond, true},
+		{"Firehose ingestion, 5 KB increments (archive)", billed, UnitBytes, billed / bytesPerGB * perMillion * p.FirehosePerGB, true},
+		{"S3 objects: PUT, transition, monitoring (archive)", objects, UnitObjects,
+			objects * perMillion / 1000 * (p.S3PutPer1000 + p.S3TransitionPer1000 + months*p.S3MonitoringPer1000), true},
+		{fmt.Sprintf("S3 storage for %g days, Intelligent-Tiering (archive)", a.ArchiveRetentionDays), gb * months, UnitGBMonths,
+			storage * perMillion, true},
+	}
 }
 
 // stretch is how much longer CPU work takes at memory MB than on a whole

@@ -28,6 +28,8 @@ func TestPrice(t *testing.T) {
 		a    cost.Assumptions
 		m    cost.Measured
 		want map[string]float64 // dollars per million webhooks, by line; "total"
+		// archive is what the archive's lines sum to.
+		archive float64
 	}{
 		{
 			name: "bare",
@@ -61,6 +63,31 @@ func TestPrice(t *testing.T) {
 				"DynamoDB write request units":           14.375, // (3/4 × 2 + 1/4 × 86) × $0.625
 				"total":                                  16.975,
 			},
+		},
+		{
+			// A 20 KB VEHICLE_STATE whose entry compresses to 3157 bytes:
+			// one 5 KB Firehose increment; an object every 15 minutes at
+			// one webhook a second; 400 days in Intelligent-Tiering.
+			name: "archive",
+			a: func() cost.Assumptions {
+				a := bare
+				a.FirehoseWait, a.ArchiveBufferInterval, a.ArchiveBufferBytes, a.ArchiveRetentionDays = 20*time.Millisecond, 15*time.Minute, 128<<20, 400
+				return a
+			}(),
+			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}, ArchiveEntryBytes: 3157},
+			want: map[string]float64{
+				"API Gateway HTTP API requests":                            1.00,
+				"Lambda requests (receiver + processor)":                   0.40,
+				"SQS requests (send, receive, delete)":                     1.20,
+				"Lambda duration, processor waiting on Firehose (archive)": 0.266668,            // 20 ms × 1 GB
+				"Firehose ingestion, 5 KB increments (archive)":            0.13828277587890625, // 5120 B × $0.029/GB
+				// 1/900 objects × ($0.005 + $0.01 + 13.14 months × $0.0025) per 1,000
+				"S3 objects: PUT, transition, monitoring (archive)": 0.053171343828428023,
+				// 3157 B × (30 d × $0.023 + 60 d × $0.0125 + 310 d × $0.004) / 30.44 d
+				"S3 storage for 400 days, Intelligent-Tiering (archive)": 0.2588812085882104,
+				"total": 3.3170033282955442,
+			},
+			archive: 0.7170033282955447,
 		},
 		{
 			name: "85 signals before issue 11",
@@ -102,6 +129,9 @@ func TestPrice(t *testing.T) {
 			if _, ok := tt.want[name]; !ok && g != 0 {
 				t.Errorf("%s: %s = $%g per million, want 0", tt.name, name, g)
 			}
+		}
+		if g := bill.Archive(); math.Abs(g-tt.archive) > 1e-9 {
+			t.Errorf("%s: the archive costs $%.12f per million, want $%.12f", tt.name, g, tt.archive)
 		}
 	}
 	if d := cost.Price(cost.ListPrices(), realistic, tests[1].m).Dominant(); d.Name != "DynamoDB write request units" {

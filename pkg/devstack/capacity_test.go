@@ -18,6 +18,7 @@ import (
 
 	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
@@ -373,12 +374,18 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 	rng := rand.New(rand.NewPCG(uint64(n), 11))
 	var sum, steady delivered
 	var recvSum delivered
+	var archiveBytes, bodyBytes float64 // the stream's archive entries and bodies
 	stream := newFleetVehicle(n, at(10))
 	for i := range streamLength {
 		if i > 0 {
 			stream.change(at(10+i), rng.Perm(n)[:1+rng.IntN(3)]...)
 		}
-		d := s.deliver(b, stream.event(at(10+i)))
+		body := stream.event(at(10 + i))
+		d := s.deliver(b, body)
+		if entry, err := archive.Encode(archive.NewEntry(body, nil, delivery.NewID(), time.Now())); err == nil {
+			archiveBytes += float64(len(entry))
+			bodyBytes += float64(len(body))
+		}
 		if d.succeeded != 1 {
 			b.Fatalf("stream event %d not processed:\n%s", i, s.procLogs)
 		}
@@ -394,6 +401,7 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 	metrics["steady-WCU"], metrics["steady-RCU"], metrics["steady-requests"] = steady.wcu/(k-1), steady.rcu/(k-1), steady.requests/(k-1)
 	metrics["steady-logB"], metrics["steady-loglines"] = steady.procBytes/(k-1), steady.procLines/(k-1)
 	metrics["recv-logB"], metrics["recv-loglines"], metrics["recv-msgB"] = recvSum.recvBytes/k, recvSum.recvLines/k, recvSum.messageBytes/k
+	metrics["archive-B"], metrics["body-B"] = archiveBytes/k, bodyBytes/k
 
 	// CPU time, without the meter's own work: a warm stream on another
 	// stack, the first events (cold clients, first secret fetch) left out.
