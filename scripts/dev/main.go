@@ -27,6 +27,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 )
 
@@ -188,13 +189,16 @@ local stack ready
   emulator:  %s  (pid %d)
   queue:     %s  -> DLQ after %s receives
   tables:    %s, %s
+  archive:   s3://%s/%s  (Firehose stream %s)
 
 try:   make send EVENT=vehicle_state      then   make state VEHICLE=9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24
        make dlq-list                       make send EVENT=verify
+       make replay FROM=1h DRY_RUN=1       (archived webhooks, run through processing again)
 public URL for Smartcar's dashboard:  ngrok http %s
 Ctrl-C stops everything.
 `, res.ReceiverURL, res.ReceiverURL, healthURL(res.ReceiverURL), tokenLine, srv.Endpoint, srv.Pid(), res.QueueURL,
-		res.ProcessorEnv()["MAX_RECEIVE_COUNT"], res.EventsTable, res.StateTable, portOf(res.ReceiverURL)))
+		res.ProcessorEnv()["MAX_RECEIVE_COUNT"], res.EventsTable, res.StateTable, res.ArchiveBucket, pipeline.ArchivePrefix, res.ArchiveStream,
+		portOf(res.ReceiverURL)))
 }
 
 func healthURL(webhook string) string {
