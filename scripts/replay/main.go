@@ -189,7 +189,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if res.ArchiveBucket == "" {
 		return errors.New("the stack has no archive bucket (output ArchiveBucketName, or ARCHIVE_BUCKET with -env): deploy this version first; webhooks received before it were not archived")
 	}
-	src := s3archive.New(s3.NewFromConfig(cfg), res.ArchiveBucket)
+	// An emulator or other custom endpoint serves buckets by path, not as
+	// <bucket>.host names.
+	src := s3archive.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil }), res.ArchiveBucket)
 
 	st, err := replay.Count(ctx, src, o.sel)
 	if err != nil {
