@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -61,14 +62,23 @@ func stateEvent(eventID, vehicleID string, value int, oem int64) []byte {
 		eventID, vehicleID, value, oem, oem+100, delivery.NewID(), oem+500))
 }
 
-// TestLocalPipelineEndToEnd runs the local stack's pieces (the emulator,
-// the gateway on a free port, the event source poller, both functions) and
-// drives them over HTTP as Smartcar would.
-func TestLocalPipelineEndToEnd(t *testing.T) {
+// pipeline is the local stack's pieces, running in the test: the
+// gateway on a free port serving the receiver, and the event source
+// feeding the processor from the queue.
+type pipeline struct {
+	cfg  aws.Config
+	res  devstack.Resources
+	url  string              // the webhook URL
+	logs *loggingtest.Buffer // the processor's
+}
+
+// startPipeline provisions a stack named after the test and runs it, with
+// the processor's handlers, until the test ends.
+func startPipeline(t *testing.T, name string, handlers ...processor.Handler) *pipeline {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cfg := awstest.Config(t)
-	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: awstest.Name(t, "e2e") + "-"})
+	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: awstest.Name(t, name) + "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +87,29 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &loggingtest.Buffer{}
+	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, handlers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
+	poller := &devstack.Poller{SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: lambda.NewHandler(proc)}
+	polled := make(chan struct{})
+	go func() { poller.Run(ctx); close(polled) }()
+	t.Cleanup(func() { cancel(); <-polled; <-served })
+	return &pipeline{cfg: cfg, res: res, url: "http://" + ln.Addr().String() + receiver.PathWebhook, logs: logs}
+}
+
+// TestLocalPipelineEndToEnd runs the local stack's pieces (the emulator,
+// the gateway on a free port, the event source poller, both functions) and
+// drives them over HTTP as Smartcar would.
+func TestLocalPipelineEndToEnd(t *testing.T) {
+	ctx := context.Background()
 	// A user handler that parks events of vehicles not yet enrolled, until
 	// the "repair" below enrolls them.
 	// It counts the effects of each event.
@@ -92,23 +125,8 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 		effectsMu.Unlock()
 		return nil
 	})
-	logs := &loggingtest.Buffer{}
-	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, gate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
-	poller := &devstack.Poller{SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: lambda.NewHandler(proc)}
-	polled := make(chan struct{})
-	go func() { poller.Run(ctx); close(polled) }()
-	defer func() { cancel(); <-polled; <-served }()
-
-	url := "http://" + ln.Addr().String() + receiver.PathWebhook
+	p := startPipeline(t, "e2e", gate)
+	cfg, res, logs, url := p.cfg, p.res, p.logs, p.url
 	client := &http.Client{Timeout: 15 * time.Second}
 	post := func(b []byte, tok string, wantStatus int) delivery.Result {
 		t.Helper()

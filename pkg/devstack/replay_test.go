@@ -3,28 +3,24 @@ package devstack_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/replay"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -59,36 +55,11 @@ func (r *runs) count(key string) int {
 // generation and leave the state as it was; rebuilt into an empty table
 // from the archive, they give the same state.
 func TestReplayEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cfg := awstest.Config(t)
-	res, err := devstack.Provision(ctx, cfg, token, devstack.Options{Prefix: awstest.Name(t, "replay") + "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, &loggingtest.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	handler := &runs{n: map[string]int{}}
-	logs := &loggingtest.Buffer{}
-	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, handler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
-	poller := &devstack.Poller{SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: lambda.NewHandler(proc)}
-	polled := make(chan struct{})
-	go func() { poller.Run(ctx); close(polled) }()
-	defer func() { cancel(); <-polled; <-served }()
-
-	url := "http://" + ln.Addr().String() + receiver.PathWebhook
+	p := startPipeline(t, "replay", handler)
+	cfg, res, logs, url := p.cfg, p.res, p.logs, p.url
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	client := &http.Client{Timeout: 15 * time.Second}
 	start := time.Now()
 	var sent [][]byte
