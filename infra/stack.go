@@ -398,9 +398,10 @@ func (s *webhookStack) archive() {
 			KeyType: jsii.String("AWS_OWNED_CMK"),
 		},
 		ExtendedS3DestinationConfiguration: &awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty{
-			BucketArn:         s.archiveBucket.BucketArn(),
-			RoleArn:           role.RoleArn(),
-			Prefix:            jsii.String(pipeline.ArchivePrefix),
+			BucketArn: s.archiveBucket.BucketArn(),
+			RoleArn:   role.RoleArn(),
+			// Explicit, so that no rule about default prefixes decides it.
+			Prefix:            jsii.String(pipeline.ArchivePrefix + pipeline.ArchiveHourExpression),
 			ErrorOutputPrefix: jsii.String(archiveErrorPrefix),
 			// The records are gzip members already: compressing again would
 			// nest them. The objects are .gz files all the same.

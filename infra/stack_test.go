@@ -409,7 +409,7 @@ func TestArchiveStream(t *testing.T) {
 	for name, want := range map[string]any{
 		"BucketARN":         m{"Fn::GetAtt": []any{bucket, "Arn"}},
 		"RoleARN":           m{"Fn::GetAtt": []any{role, "Arn"}},
-		"Prefix":            pipeline.ArchivePrefix,
+		"Prefix":            pipeline.ArchivePrefix + pipeline.ArchiveHourExpression,
 		"ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
 		"CompressionFormat": "UNCOMPRESSED",
 		"FileExtension":     ".gz",

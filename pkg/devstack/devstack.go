@@ -198,8 +198,9 @@ func createArchive(ctx context.Context, cfg aws.Config, bucket, stream string) e
 		DeliveryStreamName: aws.String(stream),
 		DeliveryStreamType: fhtypes.DeliveryStreamTypeDirectPut,
 		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
-			BucketARN:         aws.String("arn:aws:s3:::" + bucket),
-			RoleARN:           aws.String("arn:aws:iam::123456789012:role/firehose-archive"),
+			BucketARN: aws.String("arn:aws:s3:::" + bucket),
+			RoleARN:   aws.String("arn:aws:iam::123456789012:role/firehose-archive"),
+			// moto appends the hour itself (see pipeline.ArchivePrefix).
 			Prefix:            aws.String(pipeline.ArchivePrefix),
 			CompressionFormat: fhtypes.CompressionFormatUncompressed,
 		},

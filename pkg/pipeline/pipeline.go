@@ -48,10 +48,13 @@ const (
 // Firehose delivery stream (DirectPut) before processing it, and Firehose
 // writes them in batches to the archive bucket.
 const (
-	// ArchivePrefix is where Firehose writes in the bucket. It holds no
-	// expressions, so Firehose appends the UTC hour it received the
-	// records, "yyyy/MM/dd/HH/", as moto does: raw/2026/11/30/17/<object>.
-	ArchivePrefix = "raw/"
+	// ArchivePrefix is where Firehose writes in the bucket, under the UTC
+	// hour it received the records: raw/2026/11/30/17/<object>.
+	// ArchiveHourExpression is how the stack asks for that hour; moto's
+	// Firehose, which evaluates no expressions, appends it to a plain
+	// prefix by itself.
+	ArchivePrefix         = "raw/"
+	ArchiveHourExpression = "!{timestamp:yyyy/MM/dd/HH}/"
 	// ArchiveRetentionDays is how long archived webhooks are kept unless
 	// the stack is told otherwise (context archiveRetentionDays).
 	ArchiveRetentionDays = 400
