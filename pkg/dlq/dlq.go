@@ -385,7 +385,7 @@ func hiddenErr(h *HiddenError) error {
 // attributes carried as the receiver carries them.
 func (q Queue) sendBack(ctx context.Context, m Message) error {
 	attrs := map[string]types.MessageAttributeValue{}
-	for _, k := range []string{sqsqueue.AttrEventID, sqsqueue.AttrEventType, sqsqueue.AttrVehicleID, sqsqueue.AttrDeliveryID, sqsqueue.AttrMode} {
+	for _, k := range sqsqueue.Labels {
 		if v := m.Attributes[k]; v != "" {
 			attrs[k] = sqsqueue.TextAttribute(v)
 		}

@@ -53,6 +53,11 @@ func TestDeadLettersKeepBytesExact(t *testing.T) {
 		{"text", processor.Record{MessageID: "m-2", ReceiveCount: 4, Body: []byte(`{"eventId":"e-2","v":"é"}`),
 			Attributes: map[string]string{"eventId": "e-2", "mode": "LIVE"}},
 			"invalid event", ""},
+		// A replay keeps its generation, and every webhook when it was
+		// received: redriven, it is still that replay, still of that day.
+		{"a replay", processor.Record{MessageID: "m-3", ReceiveCount: 4, Body: []byte(`{"eventId":"e-3"}`),
+			Attributes: map[string]string{"eventId": "e-3", sqsqueue.AttrReceivedAt: "1764460800000", sqsqueue.AttrReplayGeneration: "replay-x"}},
+			"handler: not enrolled", ""},
 	}
 	letters := sqsqueue.NewDeadLetters(client, q.DLQURL)
 	for _, tt := range tests {

@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,14 +88,29 @@ type Record struct {
 	Body         []byte
 	ReceiveCount int               // deliveries so far, this one included
 	Attributes   map[string]string // message attributes set by the receiver
-	// SentAt is when the message was queued (by the receiver, for a live
-	// webhook); zero if unknown.
+	// SentAt is when this copy of the message was sent (by the receiver,
+	// or by a redrive from the DLQ); zero if unknown. See ReceivedAt.
 	SentAt time.Time
 }
 
-// AttrReplayGeneration is the message attribute that marks a replayed
-// record with its generation (see ValidGeneration).
-const AttrReplayGeneration = "replayGeneration"
+// Message attributes the processor reads. AttrReplayGeneration marks a
+// replayed record with its generation (see ValidGeneration);
+// AttrReceivedAt is when the receiver queued the webhook, in Unix
+// milliseconds.
+const (
+	AttrReplayGeneration = "replayGeneration"
+	AttrReceivedAt       = "receivedAt"
+)
+
+// ReceivedAt returns when the receiver queued rec: AttrReceivedAt, which
+// stays with a webhook redriven from the DLQ, else when this copy was
+// sent (SentAt).
+func (rec Record) ReceivedAt() time.Time {
+	if ms, err := strconv.ParseInt(rec.Attributes[AttrReceivedAt], 10, 64); err == nil && ms > 0 {
+		return time.UnixMilli(ms).UTC()
+	}
+	return rec.SentAt
+}
 
 // Generation returns the replay generation rec carries; "" for a live
 // webhook.
@@ -391,16 +407,20 @@ func (p *Processor) archive(ctx context.Context, records []Record) []error {
 	var index []int
 	for i, rec := range records {
 		if rec.Generation() == "" { // a replay comes from the archive
-			entries = append(entries, archive.NewEntry(rec.Body, rec.Attributes, rec.MessageID, rec.SentAt))
+			entries = append(entries, archive.NewEntry(rec.Body, rec.Attributes, rec.MessageID, rec.ReceivedAt()))
 			index = append(index, i)
 		}
 	}
 	if len(entries) == 0 {
 		return errs
 	}
-	for j, err := range p.opts.Archive.Archive(ctx, entries) {
-		if err != nil {
-			errs[index[j]] = fmt.Errorf("archive: %w", err)
+	results := p.opts.Archive.Archive(ctx, entries)
+	for j, i := range index {
+		switch {
+		case len(results) != len(entries): // nothing says which were stored
+			errs[i] = fmt.Errorf("archive: %d results for %d entries", len(results), len(entries))
+		case results[j] != nil:
+			errs[i] = fmt.Errorf("archive: %w", results[j])
 		}
 	}
 	return errs

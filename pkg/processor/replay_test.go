@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -29,6 +30,10 @@ func TestArchivedBeforeProcessing(t *testing.T) {
 	ok := rec("m-ok", stateBody("e-ok", "v-ok", 1000, map[string]int{"odometer": 1}))
 	ok.SentAt = sent
 	down := rec("m-down", stateBody("e-down", "v-down", 1000, map[string]int{"odometer": 2}))
+	// Redriven from the DLQ a day after it was received: the archive says
+	// when it was received, not when this copy was sent.
+	down.SentAt = sent.Add(24 * time.Hour)
+	down.Attributes = map[string]string{processor.AttrReceivedAt: fmt.Sprint(sent.UnixMilli())}
 	f.archive.Fail = map[string]bool{"m-down": true}
 
 	failed := f.p.ProcessBatch(ctx, []processor.Record{ok, down})
@@ -64,7 +69,10 @@ func TestArchivedBeforeProcessing(t *testing.T) {
 		t.Fatalf("retry failed:\n%s", f.logs)
 	}
 	if got := f.value(t, "v-down", "odometer"); got != "2" || len(f.archive.Entries()) != 2 {
-		t.Errorf("after the retry: odometer %s, %d entries archived", got, len(f.archive.Entries()))
+		t.Fatalf("after the retry: odometer %s, %d entries archived", got, len(f.archive.Entries()))
+	}
+	if e := f.archive.Entries()[1]; !e.ReceivedAt.Equal(sent) {
+		t.Errorf("the redriven record was archived as received %v, want %v", e.ReceivedAt, sent)
 	}
 }
 
@@ -182,5 +190,24 @@ func TestInvalidGenerationDeadLettered(t *testing.T) {
 				t.Error("an invalid replay ran or was archived")
 			}
 		})
+	}
+}
+
+// shortArchive answers for the first entry only.
+type shortArchive struct{}
+
+func (shortArchive) Archive(_ context.Context, entries []archive.Entry) []error { return make([]error, 1) }
+
+// An archive that does not say which entries it stored stored none of
+// them, as far as the processor can tell.
+func TestArchiveResultsNotMatchingFailTheBatch(t *testing.T) {
+	f := newFixture(t)
+	p := processor.New(f.store, processor.NewStateFinisher(f.store, nil, nil), f.dlq, nil, processor.Options{Archive: shortArchive{}})
+	failed := p.ProcessBatch(context.Background(), []processor.Record{
+		rec("m1", stateBody("e1", "v1", 1000, map[string]int{"odometer": 1})),
+		rec("m2", stateBody("e2", "v2", 1000, map[string]int{"odometer": 2})),
+	})
+	if fmt.Sprint(failed) != "[m1 m2]" {
+		t.Errorf("failed %v, want both records", failed)
 	}
 }

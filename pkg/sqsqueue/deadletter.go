@@ -42,7 +42,7 @@ func NewDeadLetters(api SendMessageAPI, queueURL string) *DeadLetters {
 // TextAttribute).
 func (d *DeadLetters) SendDeadLetter(ctx context.Context, rec processor.Record, reason string, failedAt time.Time) error {
 	attrs := make(map[string]types.MessageAttributeValue, 10)
-	for _, k := range []string{AttrEventID, AttrEventType, AttrVehicleID, AttrDeliveryID, AttrMode, AttrReplayGeneration} {
+	for _, k := range Labels {
 		if v := rec.Attributes[k]; v != "" {
 			attrs[k] = TextAttribute(v)
 		}

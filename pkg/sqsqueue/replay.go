@@ -115,6 +115,9 @@ func replayMessage(e archive.Entry, generation, id string) (types.SendMessageBat
 	}
 	attrs := Attributes(env)
 	attrs[AttrReplayGeneration] = TextAttribute(generation)
+	if !e.ReceivedAt.IsZero() {
+		attrs[AttrReceivedAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(e.ReceivedAt.UnixMilli(), 10))}
+	}
 	body, err := EncodeBody(e.Body, attrs)
 	if err != nil {
 		return types.SendMessageBatchRequestEntry{}, err

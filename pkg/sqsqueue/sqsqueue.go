@@ -5,11 +5,14 @@ package sqsqueue
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -22,7 +25,15 @@ const (
 	AttrVehicleID  = "vehicleId"
 	AttrDeliveryID = "deliveryId"
 	AttrMode       = "mode"
+	// AttrReceivedAt is when the receiver queued the webhook, in Unix
+	// milliseconds: it stays with the webhook through the DLQ and its
+	// redrives, where SQS's SentTimestamp is the copy's.
+	AttrReceivedAt = processor.AttrReceivedAt
 )
+
+// Labels are the attributes that stay with a webhook wherever it is
+// moved: to the DLQ and back to the queue.
+var Labels = []string{AttrEventID, AttrEventType, AttrVehicleID, AttrDeliveryID, AttrMode, AttrReceivedAt, AttrReplayGeneration}
 
 // SendMessageAPI is the part of the SQS client the Publisher uses.
 type SendMessageAPI interface {
@@ -33,18 +44,21 @@ type SendMessageAPI interface {
 type Publisher struct {
 	api      SendMessageAPI
 	queueURL string
+	now      func() time.Time
 }
 
 // NewPublisher returns a Publisher for the queue at queueURL.
 func NewPublisher(api SendMessageAPI, queueURL string) *Publisher {
-	return &Publisher{api: api, queueURL: queueURL}
+	return &Publisher{api: api, queueURL: queueURL, now: time.Now}
 }
 
-// Enqueue sends body unchanged, with env's fields as message attributes.
+// Enqueue sends body unchanged, with env's fields and the time it was
+// received (AttrReceivedAt, now) as message attributes.
 // A body SQS cannot carry as text is sent base64-encoded (see EncodeBody);
 // readers restore its bytes.
 func (p *Publisher) Enqueue(ctx context.Context, body []byte, env smartcar.Envelope) (string, error) {
 	attrs := Attributes(env)
+	attrs[AttrReceivedAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(p.now().UnixMilli(), 10))}
 	text, err := EncodeBody(body, attrs)
 	if err != nil {
 		return "", err

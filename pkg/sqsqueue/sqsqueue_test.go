@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -32,10 +34,12 @@ func TestEnqueueIsByteIdentical(t *testing.T) {
 	}
 	body := []byte(`{"eventId":"e-1","v":12.50,"n":"Caf\u00e9","big":9007199254740993,"s":"\u2028 ünïcode"}`)
 	env := smartcar.Envelope{EventID: "e-1", EventType: "VEHICLE_STATE", VehicleID: "v-1", Mode: "TEST"}
+	before := time.Now().UnixMilli()
 	id, err := sqsqueue.NewPublisher(client, *q.QueueUrl).Enqueue(ctx, body, env)
 	if err != nil || id == "" {
 		t.Fatalf("Enqueue = %q, %v", id, err)
 	}
+	after := time.Now().UnixMilli()
 	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl: q.QueueUrl, MessageAttributeNames: []string{"All"}, MaxNumberOfMessages: 10,
 	})
@@ -47,8 +51,13 @@ func TestEnqueueIsByteIdentical(t *testing.T) {
 		t.Errorf("body changed in transit:\n got %s\nwant %s", aws.ToString(msg.Body), body)
 	}
 	want := map[string]string{"eventId": "e-1", "eventType": "VEHICLE_STATE", "vehicleId": "v-1", "mode": "TEST"}
-	if len(msg.MessageAttributes) != len(want) {
-		t.Errorf("attributes %v, want %v (empty deliveryId omitted)", msg.MessageAttributes, want)
+	// And when it was received, which stays with it through the DLQ.
+	received, err := strconv.ParseInt(aws.ToString(msg.MessageAttributes[sqsqueue.AttrReceivedAt].StringValue), 10, 64)
+	if err != nil || received < before || received > after || aws.ToString(msg.MessageAttributes[sqsqueue.AttrReceivedAt].DataType) != "Number" {
+		t.Errorf("receivedAt %v, %v: want a Number between %d and %d", msg.MessageAttributes[sqsqueue.AttrReceivedAt], err, before, after)
+	}
+	if len(msg.MessageAttributes) != len(want)+1 {
+		t.Errorf("attributes %v, want %v and receivedAt (empty deliveryId omitted)", msg.MessageAttributes, want)
 	}
 	for k, v := range want {
 		if got := aws.ToString(msg.MessageAttributes[k].StringValue); got != v {
@@ -132,6 +141,10 @@ func TestBodiesAndLabelsSQSCannotCarryArriveExact(t *testing.T) {
 				t.Errorf("body arrived as\n%q\nwant\n%q", rec.Body, tt.body)
 			}
 			want := map[string]string{"eventId": env.EventID, "eventType": env.Type(), "vehicleId": env.VehicleID, "deliveryId": env.DeliveryID, "mode": env.Mode}
+			if rec.ReceivedAt().IsZero() || rec.Attributes[sqsqueue.AttrReceivedAt] == "" {
+				t.Errorf("no receivedAt: %q", rec.Attributes)
+			}
+			delete(rec.Attributes, sqsqueue.AttrReceivedAt)
 			if len(rec.Attributes) != len(want) {
 				t.Errorf("attributes %q, want %q", rec.Attributes, want)
 			}
