@@ -711,11 +711,12 @@ func (s *webhookStack) monitoring() {
 	for _, a := range alarms {
 		addAlarm(a.id, a.description, a.metric, a.threshold, 1)
 	}
-	// The archive's. A record whose archive write failed is retried, so a
-	// blip costs nothing; failures that last dead-letter records.
-	addAlarm("ArchiveFailuresAlarm", "Records not archived (Firehose PutRecordBatch failed) in two consecutive 5-minute periods: "+
-		"they are retried, and dead-lettered once their retries run out",
-		custom("processor", processor.MetricArchiveFailures, "Sum", 300), 0, 2)
+	// The archive's. A record whose archive write failed is retried
+	// unprocessed; an outage longer than its four receives (about two
+	// minutes) dead-letters live traffic, so any failure is worth a look.
+	addAlarm("ArchiveFailuresAlarm", "Records not archived (Firehose PutRecordBatch failed) in the last 5 minutes: they are retried "+
+		"unprocessed, and dead-lettered once their retries run out (make dlq-redrive archives and processes them)",
+		custom("processor", processor.MetricArchiveFailures, "Sum", 300), 0, 1)
 	// Firehose delivers a buffer at least every ArchiveBufferInterval; it
 	// retries a failed delivery to S3 for up to 24 hours, then drops it.
 	freshness := 2 * pipeline.ArchiveBufferInterval

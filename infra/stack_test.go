@@ -505,8 +505,8 @@ func TestArchiveGrant(t *testing.T) {
 	}
 }
 
-// TestArchiveAlarms: archive failures the processor reports for ten
-// minutes, and a delivery to S3 stuck for fifteen, notify the alarm topic;
+// TestArchiveAlarms: any archive failure the processor reports, and a
+// delivery to S3 stuck for fifteen minutes, notify the alarm topic;
 // the dashboard graphs both ends of the stream.
 func TestArchiveAlarms(t *testing.T) {
 	_, doc := stackUnderTest(t)
@@ -515,7 +515,7 @@ func TestArchiveAlarms(t *testing.T) {
 		prefix, namespace, metric, dimensions, statistic string
 		threshold, periods                               float64
 	}{
-		{"ArchiveFailuresAlarm", "SmartcarWebhooks", "ArchiveFailures", `[{"Name":"Service","Value":"processor"}]`, "Sum", 0, 2},
+		{"ArchiveFailuresAlarm", "SmartcarWebhooks", "ArchiveFailures", `[{"Name":"Service","Value":"processor"}]`, "Sum", 0, 1},
 		{"ArchiveDeliveryAlarm", "AWS/Firehose", "DeliveryToS3.DataFreshness", `[{"Name":"DeliveryStreamName","Value":{"Ref":"ArchiveStream"}}]`,
 			"Maximum", 2 * pipeline.ArchiveBufferInterval.Seconds(), 3},
 	} {

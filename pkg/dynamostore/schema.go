@@ -82,7 +82,8 @@ type StateTableAPI interface {
 // CreateStateTable creates a vehicle-state table in the entry layout, as
 // the stack makes its own (on demand, point-in-time recovery), with
 // deletion protection, for a rebuild of state from the archive; it waits
-// until the table is active. An existing table is left as it is.
+// until the table is active. An existing table is left as it is, if its
+// keys are the entry layout's (CheckStateTable).
 func CreateStateTable(ctx context.Context, api StateTableAPI, name string) error {
 	in := tableInput(name, StateKey, EntryKey)
 	in.DeletionProtectionEnabled = aws.Bool(true)
@@ -94,12 +95,32 @@ func CreateStateTable(ctx context.Context, api StateTableAPI, name string) error
 	if err := dynamodb.NewTableExistsWaiter(api).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
 		return fmt.Errorf("table %s: %w", name, err)
 	}
+	if err := CheckStateTable(ctx, api, name); err != nil {
+		return err
+	}
 	_, err = api.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
 		TableName:                        aws.String(name),
 		PointInTimeRecoverySpecification: &types.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: aws.Bool(true)},
 	})
 	if err != nil {
 		return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
+	}
+	return nil
+}
+
+// CheckStateTable reports whether the table exists with the entry
+// layout's keys: StateKey, then EntryKey, both strings.
+func CheckStateTable(ctx context.Context, api dynamodb.DescribeTableAPIClient, name string) error {
+	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	var keys []string
+	for _, k := range out.Table.KeySchema {
+		keys = append(keys, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+	}
+	if want := StateKey + " HASH, " + EntryKey + " RANGE"; strings.Join(keys, ", ") != want {
+		return fmt.Errorf("table %s is keyed %q, not as a vehicle-state table (%s): name another table", name, strings.Join(keys, ", "), want)
 	}
 	return nil
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -41,7 +43,13 @@ func NewProcessor(getenv func(string) string, awsCfg aws.Config, stdout io.Write
 	}
 	var archiver processor.Archiver
 	if cfg.ArchiveStream != "" {
-		archiver = firehosearchive.New(firehose.NewFromConfig(awsCfg), cfg.ArchiveStream)
+		// Bounded well inside the function's timeout: a record not
+		// archived in time fails alone and is retried; a timed-out
+		// invocation would fail its whole batch.
+		api := firehose.NewFromConfig(awsCfg, func(o *firehose.Options) {
+			o.Retryer = retry.NewStandard(func(r *retry.StandardOptions) { r.MaxAttempts, r.MaxBackoff = 2, 200*time.Millisecond })
+		})
+		archiver = firehosearchive.New(api, cfg.ArchiveStream)
 	}
 	dlq := sqsqueue.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
 	p := newProcessor(cfg, awsCfg, append(registered, extra...), dlq, archiver, log, metrics)

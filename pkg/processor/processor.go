@@ -37,6 +37,8 @@ package processor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +82,9 @@ const (
 	DefaultIdempotencyTTL  = pipeline.DLQRetention + pipeline.IdempotencyMargin // a redriven dead letter is still a duplicate
 	DefaultMaxReceiveCount = 4
 	DefaultConcurrency     = 4
+	// DefaultArchiveTimeout bounds a batch's archive write (and never
+	// more than half the invocation's remaining time).
+	DefaultArchiveTimeout = 2 * time.Second
 )
 
 // Record is one queued webhook.
@@ -136,12 +141,21 @@ func ValidGeneration(g string) error {
 
 // EventKey is the key an event is claimed and recorded under: its eventId,
 // or for a replay eventId#generation, so that each generation runs once.
+// A replay's key that would be longer than a key may be (2048 bytes, as
+// DynamoDB's partition keys) names the eventId by its SHA-256 instead.
 func EventKey(eventID, generation string) string {
 	if generation == "" {
 		return eventID
 	}
+	if len(eventID)+1+len(generation) > maxKeyBytes {
+		sum := sha256.Sum256([]byte(eventID))
+		eventID = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	return eventID + "#" + generation
 }
+
+// maxKeyBytes is the longest key EventKey makes of a replay's.
+const maxKeyBytes = 2048
 
 // Claim is a worker's hold on an event. Token fences it: once the lease
 // expires and another worker takes the event over, writes made with the old
@@ -285,11 +299,14 @@ type Options struct {
 	// Concurrency bounds the records of a batch processed at once.
 	Concurrency int
 	// Archive, if set, keeps every live record's body before it is
-	// processed.
-	Archive Archiver
-	Logger  *slog.Logger
-	Metrics MetricsWriter
-	Now     func() time.Time
+	// processed, within ArchiveTimeout (DefaultArchiveTimeout if zero, and
+	// at most half the time the context has left): a record not archived
+	// by then fails alone, where a timed-out invocation fails its batch.
+	Archive        Archiver
+	ArchiveTimeout time.Duration
+	Logger         *slog.Logger
+	Metrics        MetricsWriter
+	Now            func() time.Time
 }
 
 // Processor processes batches of records. It is safe for concurrent use.
@@ -329,6 +346,9 @@ func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handl
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ArchiveTimeout <= 0 {
+		opts.ArchiveTimeout = DefaultArchiveTimeout
 	}
 	return &Processor{ledger: ledger, finisher: finisher, dlq: dlq, handlers: handlers, opts: opts}
 }
@@ -414,6 +434,12 @@ func (p *Processor) archive(ctx context.Context, records []Record) []error {
 	if len(entries) == 0 {
 		return errs
 	}
+	timeout := p.opts.ArchiveTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline)/2)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	results := p.opts.Archive.Archive(ctx, entries)
 	for j, i := range index {
 		switch {

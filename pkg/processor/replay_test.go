@@ -196,7 +196,9 @@ func TestInvalidGenerationDeadLettered(t *testing.T) {
 // shortArchive answers for the first entry only.
 type shortArchive struct{}
 
-func (shortArchive) Archive(_ context.Context, entries []archive.Entry) []error { return make([]error, 1) }
+func (shortArchive) Archive(_ context.Context, entries []archive.Entry) []error {
+	return make([]error, 1)
+}
 
 // An archive that does not say which entries it stored stored none of
 // them, as far as the processor can tell.
@@ -209,5 +211,47 @@ func TestArchiveResultsNotMatchingFailTheBatch(t *testing.T) {
 	})
 	if fmt.Sprint(failed) != "[m1 m2]" {
 		t.Errorf("failed %v, want both records", failed)
+	}
+}
+
+func TestEventKey(t *testing.T) {
+	long := strings.Repeat("e", 2040)
+	tests := []struct{ id, gen, want string }{
+		{"e1", "", "e1"},
+		{"e1", "replay-a", "e1#replay-a"},
+		{long, "", long}, // a live key is the eventId, whatever its length
+		{long, "replay-a", "sha256:"},
+	}
+	for _, tt := range tests {
+		got := processor.EventKey(tt.id, tt.gen)
+		if !strings.HasPrefix(got, tt.want) || tt.want == "sha256:" && (len(got) > 2048 || !strings.HasSuffix(got, "#replay-a")) {
+			t.Errorf("EventKey(%.10s…, %q) = %.40s…", tt.id, tt.gen, got)
+		}
+	}
+}
+
+// stuckArchive answers only when its context ends.
+type stuckArchive struct{}
+
+func (stuckArchive) Archive(ctx context.Context, entries []archive.Entry) []error {
+	<-ctx.Done()
+	errs := make([]error, len(entries))
+	for i := range errs {
+		errs[i] = ctx.Err()
+	}
+	return errs
+}
+
+// A stuck archive costs at most half the invocation's time left: its
+// records fail alone, in time to answer for the batch.
+func TestArchiveBoundedByTheInvocation(t *testing.T) {
+	f := newFixture(t)
+	p := processor.New(f.store, processor.NewStateFinisher(f.store, nil, nil), f.dlq, nil, processor.Options{Archive: stuckArchive{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	failed := p.ProcessBatch(ctx, []processor.Record{rec("m1", stateBody("e1", "v1", 1000, map[string]int{"odometer": 1}))})
+	if took := time.Since(start); fmt.Sprint(failed) != "[m1]" || took > 300*time.Millisecond {
+		t.Errorf("failed %v after %v: want m1 failed within half of 400 ms", failed, took)
 	}
 }

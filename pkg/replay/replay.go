@@ -4,9 +4,9 @@
 //
 // A Selection picks entries from the archive by when they were received,
 // and optionally by event type, vehicle or eventId. Run reads them from a
-// Source (the archive bucket), keeps the first archived copy of each
-// eventId (the archive holds every delivery, retries included), and hands
-// them to a Sink (the event queue, or a processor writing to a rebuild
+// Source (the archive bucket), keeps one copy of each eventId (the archive
+// holds every delivery, retries included: the one Smartcar delivered
+// first), and hands them to a Sink (the event queue, or a processor writing to a rebuild
 // table) in batches at a bounded rate, marked with a generation: the
 // processor claims a replayed event under its eventId and generation, so a
 // generation runs each event's handlers once, and an interrupted replay
@@ -17,10 +17,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 )
 
@@ -33,6 +33,20 @@ const (
 	// archive and still be found: the archive is partitioned by when the
 	// delivery stream got the entry, normally seconds after its receipt.
 	DefaultLate = time.Hour
+	// Early is how much earlier than From the archive is read: Firehose
+	// files an object under the hour its oldest record arrived, so an
+	// entry received at 10:05 may be in an object of 09:52, filed under
+	// 09.
+	Early = pipeline.ArchiveBufferInterval + 15*time.Minute
+	// DedupeWindow is how long after the first copy of an event other
+	// copies are awaited, to keep the one delivered first: Smartcar
+	// retries within minutes, and the archive's objects overlap by up to
+	// its buffer interval. Entries are held in memory that long (about
+	// rate × 20 minutes × the body size).
+	DedupeWindow = pipeline.ArchiveBufferInterval + 5*time.Minute
+	// RememberFor is how long an event sent is remembered, so that a later
+	// copy (a redrive from the DLQ) is not sent again.
+	RememberFor = 6 * time.Hour
 	// BatchSize is the most entries handed to the Sink at once (SQS's
 	// batch limit).
 	BatchSize = 10
@@ -66,12 +80,34 @@ func (s Selection) Validate() error {
 }
 
 // Match reports whether e is selected.
-func (s Selection) Match(e archive.Entry) bool {
-	if e.ReceivedAt.Before(s.From) || !e.ReceivedAt.Before(s.To) {
+func (s Selection) Match(e archive.Entry) bool { return s.matcher().match(e) }
+
+// matcher is s with its lists as sets.
+func (s Selection) matcher() matcher {
+	set := func(list []string) map[string]bool {
+		if len(list) == 0 {
+			return nil
+		}
+		m := make(map[string]bool, len(list))
+		for _, v := range list {
+			m[v] = true
+		}
+		return m
+	}
+	return matcher{s, set(s.EventTypes), set(s.VehicleIDs), set(s.EventIDs)}
+}
+
+type matcher struct {
+	Selection
+	types, vehicles, ids map[string]bool
+}
+
+func (m matcher) match(e archive.Entry) bool {
+	if e.ReceivedAt.Before(m.From) || !e.ReceivedAt.Before(m.To) {
 		return false
 	}
-	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
-	return in(s.EventTypes, e.EventType) && in(s.VehicleIDs, e.VehicleID) && in(s.EventIDs, e.EventID)
+	in := func(set map[string]bool, v string) bool { return set == nil || set[v] }
+	return in(m.types, e.EventType) && in(m.vehicles, e.VehicleID) && in(m.ids, e.EventID)
 }
 
 // hours returns the range of the archive's hours to read.
@@ -80,7 +116,7 @@ func (s Selection) hours() (from, to time.Time) {
 	if late == 0 {
 		late = DefaultLate
 	}
-	return s.From, s.To.Add(late)
+	return s.From.Add(-Early), s.To.Add(late)
 }
 
 // Source reads the archive.
@@ -103,7 +139,11 @@ type Stats struct {
 	Read       int // entries read from the archive
 	Selected   int // distinct events selected
 	Duplicates int // further copies (deliveries) of a selected event, left out
-	Sent       int // events handed to the sink
+	// NoEventID counts selected entries without an eventId: bodies the
+	// processor could never process (it parked them when they came), left
+	// out.
+	NoEventID int
+	Sent      int // events handed to the sink
 }
 
 // Progress is reported after each batch.
@@ -190,30 +230,107 @@ func Run(ctx context.Context, src Source, sink Sink, sel Selection, opts Options
 	return st, err
 }
 
-// scan calls fn for the first archived copy of each selected event.
+// scan calls fn for one copy of each selected event, the one Smartcar
+// delivered first among those the dedupe window sees, in the order their
+// first copies were read.
 func scan(ctx context.Context, src Source, sel Selection, st *Stats, fn func(archive.Entry) error) error {
 	if err := sel.Validate(); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
+	m := sel.matcher()
+	d := newDeduper()
+	emit := func(all bool) error {
+		for _, e := range d.ready(all) {
+			st.Selected++
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	from, to := sel.hours()
-	return src.Entries(ctx, from, to, func(e archive.Entry) error {
+	err := src.Entries(ctx, from, to, func(e archive.Entry) error {
 		st.Read++
-		if !sel.Match(e) {
+		if !m.match(e) {
 			return nil
 		}
-		// A body without an eventId (one the processor dead-lettered) is
-		// sent as it is: new logic may make sense of it.
-		if e.EventID != "" {
-			if seen[e.EventID] {
-				st.Duplicates++
-				return nil
-			}
-			seen[e.EventID] = true
+		if e.EventID == "" {
+			st.NoEventID++
+			return nil
 		}
-		st.Selected++
-		return fn(e)
+		if !d.add(e) {
+			st.Duplicates++
+		}
+		return emit(false)
 	})
+	if err != nil {
+		return err
+	}
+	return emit(true)
+}
+
+// deduper keeps one copy of each event: of the copies read within
+// DedupeWindow of its first, the one with the earliest deliveredAt (what
+// the processor applied when they came: Smartcar's retries carry later
+// ones). Events sent are remembered for RememberFor.
+type deduper struct {
+	clock   time.Time                 // the latest receipt read
+	pending map[string]*archive.Entry // eventId -> the copy kept so far
+	order   []string                  // pending eventIds, by first read
+	first   map[string]time.Time      // pending eventId -> its first copy's receipt
+	sent    map[string]time.Time      // eventId -> receipt of the copy sent
+	pruned  time.Time
+}
+
+func newDeduper() *deduper {
+	return &deduper{pending: map[string]*archive.Entry{}, first: map[string]time.Time{}, sent: map[string]time.Time{}}
+}
+
+// add takes a copy of an event and reports whether it is the first.
+func (d *deduper) add(e archive.Entry) bool {
+	if e.ReceivedAt.After(d.clock) {
+		d.clock = e.ReceivedAt
+	}
+	if _, done := d.sent[e.EventID]; done {
+		return false
+	}
+	if kept, ok := d.pending[e.EventID]; ok {
+		if e.DeliveredAt != 0 && (kept.DeliveredAt == 0 || e.DeliveredAt < kept.DeliveredAt) {
+			d.pending[e.EventID] = &e
+		}
+		return false
+	}
+	d.pending[e.EventID] = &e
+	d.first[e.EventID] = e.ReceivedAt
+	d.order = append(d.order, e.EventID)
+	return true
+}
+
+// ready returns the events whose window has passed (all of them at the
+// end), in the order first read, and forgets events sent long ago.
+func (d *deduper) ready(all bool) []archive.Entry {
+	var out []archive.Entry
+	n := 0
+	for _, id := range d.order {
+		if !all && !d.first[id].Before(d.clock.Add(-DedupeWindow)) {
+			break
+		}
+		out = append(out, *d.pending[id])
+		d.sent[id] = d.first[id]
+		delete(d.pending, id)
+		delete(d.first, id)
+		n++
+	}
+	d.order = d.order[n:]
+	if d.clock.Sub(d.pruned) > time.Hour {
+		for id, at := range d.sent {
+			if at.Before(d.clock.Add(-RememberFor)) {
+				delete(d.sent, id)
+			}
+		}
+		d.pruned = d.clock
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/replay"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
 var t0 = time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
@@ -105,25 +106,46 @@ func TestSelection(t *testing.T) {
 			if st.Read != 6 || st.Sent != st.Selected || st.Selected != len(strings.Fields(tt.want)) {
 				t.Errorf("stats %+v", st)
 			}
-			// The archive's hours are read up to the late margin past To.
-			if !src.from.Equal(t0) || !src.to.Equal(t0.Add(25*time.Hour)) {
+			// The archive's hours are read from before From (an object is
+			// filed under its oldest record's hour) to the late margin past
+			// To.
+			if !src.from.Equal(t0.Add(-replay.Early)) || !src.to.Equal(t0.Add(25*time.Hour)) {
 				t.Errorf("read hours %v..%v", src.from, src.to)
 			}
 		})
 	}
 }
 
-func TestDuplicatesLeftOutFirstCopyKept(t *testing.T) {
-	src := &source{entries: []archive.Entry{entry("e1", "VEHICLE_STATE", "v1", 0), entry("e1", "VEHICLE_STATE", "v1", time.Minute)}}
-	src.entries[0].Body = []byte("first")
+// The copy kept is the one Smartcar delivered first, whatever the order
+// the archive holds them in; a copy read after the event was sent (a
+// redrive from the DLQ, archived hours later) is not sent again; a body
+// without an eventId is left out.
+func TestOneCopyPerEvent(t *testing.T) {
+	copyOf := func(id string, received time.Duration, delivered int64, body string) archive.Entry {
+		e := entry(id, "VEHICLE_ERROR", "v1", received)
+		e.DeliveredAt, e.Body = smartcar.Millis(delivered), []byte(body)
+		return e
+	}
+	noID := entry("", "VEHICLE_STATE", "v1", time.Minute)
+	src := &source{entries: []archive.Entry{
+		copyOf("e1", 2*time.Minute, 3000, "retry"), // in an object filed before the first delivery's
+		copyOf("e1", time.Minute, 1000, "first"),
+		copyOf("e2", 3*time.Minute, 2000, "e2"),
+		noID,
+		copyOf("e3", 40*time.Minute, 4000, "e3"), // moves the window past e1 and e2
+		copyOf("e1", 45*time.Minute, 5000, "redriven"),
+	}}
 	var bodies []string
 	st, err := replay.Run(context.Background(), src, sinkFunc(func(es []archive.Entry) {
 		for _, e := range es {
 			bodies = append(bodies, string(e.Body))
 		}
 	}), replay.Selection{From: t0, To: t0.Add(time.Hour)}, replay.Options{Generation: "g", Sleep: noSleep})
-	if err != nil || fmt.Sprint(bodies) != "[first]" || st.Duplicates != 1 {
-		t.Errorf("sent %v, stats %+v, err %v: want the first copy only", bodies, st, err)
+	if err != nil || fmt.Sprint(bodies) != "[first e2 e3]" {
+		t.Errorf("sent %v, %v: want e1's first delivery, e2, e3", bodies, err)
+	}
+	if st.Selected != 3 || st.Duplicates != 2 || st.NoEventID != 1 || st.Read != 6 {
+		t.Errorf("stats %+v", st)
 	}
 }
 

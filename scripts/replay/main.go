@@ -32,6 +32,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/replay"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
@@ -199,6 +200,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "selected %d events received %s to %s (%d entries read from s3://%s, %d further deliveries of the same events left out)\n",
 		st.Selected, o.sel.From.UTC().Format(time.RFC3339), o.sel.To.UTC().Format(time.RFC3339), st.Read, res.ArchiveBucket, st.Duplicates)
+	if st.NoEventID > 0 {
+		fmt.Fprintf(stdout, "left out %d bodies without an eventId (the processor parked them when they came; make dlq-list)\n", st.NoEventID)
+	}
+	// Firehose holds what it received last until its buffer is written.
+	if lag := now.Add(-pipeline.ArchiveBufferInterval - time.Minute); o.sel.To.After(lag) && res.Endpoint == "" {
+		fmt.Fprintf(stderr, "note: webhooks received after %s may not be in the archive yet (Firehose writes every %v): replay them later\n",
+			lag.UTC().Format(time.RFC3339), pipeline.ArchiveBufferInterval)
+	}
 	if o.dryRun || st.Selected == 0 {
 		return nil
 	}
@@ -227,8 +236,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		p.report(stdout)
 	}
 	if err != nil {
-		return fmt.Errorf("%w\nresume: run the same command with -generation %s (GENERATION=%s): events it replayed already are not processed again",
-			err, o.generation, o.generation)
+		// Absolute times: a relative FROM would name another window later.
+		return fmt.Errorf("%w\nresume with -from %s -to %s -generation %s (FROM=, TO=, GENERATION=) and the same filters: "+
+			"events it replayed already are not processed again", err, o.sel.From.UTC().Format(time.RFC3339Nano),
+			o.sel.To.UTC().Format(time.RFC3339Nano), o.generation)
 	}
 	return nil
 }
@@ -242,10 +253,14 @@ func newSink(ctx context.Context, o options, res devstack.Resources, cfg aws.Con
 		return sqsqueue.NewReplayer(sqs.NewFromConfig(cfg), res.QueueURL), res.QueueURL, nil
 	}
 	ddb := dynamodb.NewFromConfig(cfg)
+	var err error
 	if o.create {
-		if err := dynamostore.CreateStateTable(ctx, ddb, o.rebuild); err != nil {
-			return nil, "", err
-		}
+		err = dynamostore.CreateStateTable(ctx, ddb, o.rebuild) // checks an existing one's keys
+	} else {
+		err = dynamostore.CheckStateTable(ctx, ddb, o.rebuild)
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	env := res.ProcessorEnv()
 	env[devstack.EnvStateTable] = o.rebuild

@@ -91,6 +91,8 @@ func TestReplayTool(t *testing.T) {
 		{"nothing in range", "", []string{"-from", "2026-01-01", "-to", "2026-01-02"}, "", "selected 0 events", ""},
 		{"rebuild into a new table", "", []string{"-from", "1h", "-yes", "-rebuild", res.StateTable + "-v2", "-create-table"}, "",
 			"sent 2 events into table " + res.StateTable + "-v2", ""},
+		{"rebuild into a table of another layout", "", []string{"-from", "1h", "-yes", "-rebuild", res.EventsTable}, "not as a vehicle-state table", "selected 2", ""},
+		{"rebuild into a missing table", "", []string{"-from", "1h", "-yes", "-rebuild", "no-such-table"}, "no-such-table", "selected 2", ""},
 		{"no -from", "", []string{"-dry-run"}, "-from is required", "", ""},
 		{"a bad generation", "", []string{"-from", "1h", "-generation", "a#b"}, "-generation", "", ""},
 		{"-create-table alone", "", []string{"-from", "1h", "-create-table"}, "needs -rebuild", "", ""},
