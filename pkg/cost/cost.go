@@ -120,8 +120,11 @@ type Measured struct {
 	Receiver Delivery
 	// ArchiveEntryBytes is the mean size of a delivery's archive entry
 	// (archive.Encode: the body, compressed, with its labels), one
-	// Firehose record; 0 prices a stack without the archive.
+	// Firehose record; 0 prices a stack without the archive. ArchiveCPU
+	// is the processor's CPU time archiving it (the other Events' CPU
+	// leaves it out).
 	ArchiveEntryBytes float64
+	ArchiveCPU        time.Duration
 }
 
 // Assumptions are the quantities not measured.
@@ -320,7 +323,8 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 // delivery's entry ingested (one record), the objects Firehose writes and
 // the entries' storage for the retention.
 func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations float64) []Line {
-	wait := invocations * a.FirehoseWait.Seconds() * a.ProcessorMemoryMB / lambdaMBPerGB
+	wait := (invocations*a.FirehoseWait.Seconds() + deliveries*m.ArchiveCPU.Seconds()*stretch(a, a.ProcessorMemoryMB)) *
+		a.ProcessorMemoryMB / lambdaMBPerGB
 	billed := deliveries * math.Ceil(m.ArchiveEntryBytes/p.FirehoseRecordIncrement) * p.FirehoseRecordIncrement
 	stored := deliveries * m.ArchiveEntryBytes
 	// An object per buffer interval at this rate, or per buffer filled.
@@ -335,7 +339,7 @@ func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations f
 	months := a.ArchiveRetentionDays / daysPerMonth
 	storage := gb * (frequent*p.S3FrequentGBMonth + infrequent*p.S3InfrequentGBMonth + instant*p.S3ArchiveInstantGBMonth) / daysPerMonth
 	return []Line{
-		{"Lambda duration, processor waiting on Firehose (archive)", wait, UnitGBSeconds, wait * perMillion * p.LambdaGBSecond, true},
+		{"Lambda duration, processor archiving: CPU and Firehose's answer (archive)", wait, UnitGBSeconds, wait * perMillion * p.LambdaGBSecond, true},
 		{"Firehose ingestion, 5 KB increments (archive)", billed, UnitBytes, billed / bytesPerGB * perMillion * p.FirehosePerGB, true},
 		{"S3 objects: PUT, transition, monitoring (archive)", objects, UnitObjects,
 			objects * perMillion / 1000 * (p.S3PutPer1000 + p.S3TransitionPer1000 + months*p.S3MonitoringPer1000), true},

@@ -74,20 +74,20 @@ func TestPrice(t *testing.T) {
 				a.FirehoseWait, a.ArchiveBufferInterval, a.ArchiveBufferBytes, a.ArchiveRetentionDays = 20*time.Millisecond, 15*time.Minute, 128<<20, 400
 				return a
 			}(),
-			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}, ArchiveEntryBytes: 3157},
+			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}, ArchiveEntryBytes: 3157, ArchiveCPU: time.Millisecond},
 			want: map[string]float64{
-				"API Gateway HTTP API requests":                            1.00,
-				"Lambda requests (receiver + processor)":                   0.40,
-				"SQS requests (send, receive, delete)":                     1.20,
-				"Lambda duration, processor waiting on Firehose (archive)": 0.266668,            // 20 ms × 1 GB
-				"Firehose ingestion, 5 KB increments (archive)":            0.13828277587890625, // 5120 B × $0.029/GB
+				"API Gateway HTTP API requests":                                             1.00,
+				"Lambda requests (receiver + processor)":                                    0.40,
+				"SQS requests (send, receive, delete)":                                      1.20,
+				"Lambda duration, processor archiving: CPU and Firehose's answer (archive)": 0.2800014,           // (20 ms + 1 ms) × 1 GB
+				"Firehose ingestion, 5 KB increments (archive)":                             0.13828277587890625, // 5120 B × $0.029/GB
 				// 1/900 objects × ($0.005 + $0.01 + 13.14 months × $0.0025) per 1,000
 				"S3 objects: PUT, transition, monitoring (archive)": 0.053171343828428023,
 				// 3157 B × (30 d × $0.023 + 60 d × $0.0125 + 310 d × $0.004) / 30.44 d
 				"S3 storage for 400 days, Intelligent-Tiering (archive)": 0.2588812085882104,
-				"total": 3.3170033282955442,
+				"total": 3.3303367282955447,
 			},
-			archive: 0.7170033282955447,
+			archive: 0.7303367282955446,
 		},
 		{
 			name: "85 signals before issue 11",

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/firehosearchive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
@@ -166,7 +168,10 @@ func (v *fleetVehicle) errorEvent(at int64) []byte {
 }
 
 // capacityStack is the pipeline's two functions on the emulator, driven
-// one delivery at a time: receiver, queue, processor.
+// one delivery at a time: receiver, queue, processor. A metered stack
+// archives as the deployed one does; the other, which times the
+// functions' CPU, does not, so that the archive's share is timed alone
+// (archiveCPU).
 type capacityStack struct {
 	meter      *awstest.Capacity // nil: not metered
 	recv       functions.ReceiverHandler
@@ -176,6 +181,8 @@ type capacityStack struct {
 	recvLogs   *loggingtest.Buffer
 	procLogs   *loggingtest.Buffer
 	deliveries int
+	// archive is the stack's archive writer, as the processor's.
+	archive *firehosearchive.Writer
 }
 
 func newCapacityStack(b *testing.B, metered bool) *capacityStack {
@@ -195,9 +202,14 @@ func newCapacityStack(b *testing.B, metered bool) *capacityStack {
 	if s.recv, err = functions.NewReceiver(env(res.ReceiverEnv()), cfg, s.recvLogs); err != nil {
 		b.Fatal(err)
 	}
-	if s.proc, err = functions.NewProcessor(env(res.ProcessorEnv()), cfg, s.procLogs); err != nil {
+	procEnv := res.ProcessorEnv()
+	if !metered {
+		delete(procEnv, devstack.EnvArchiveStream)
+	}
+	if s.proc, err = functions.NewProcessor(env(procEnv), cfg, s.procLogs); err != nil {
 		b.Fatal(err)
 	}
+	s.archive = firehosearchive.New(firehose.NewFromConfig(cfg), res.ArchiveStream)
 	s.sqs, s.queueURL = sqs.NewFromConfig(cfg), res.QueueURL
 	if s.meter != nil {
 		s.meter.Take()
@@ -280,6 +292,20 @@ func (s *capacityStack) deliver(b *testing.B, body []byte) delivered {
 		b.Fatal(err)
 	}
 	return d
+}
+
+// archiveCPU archives body as the processor does for a record (its entry
+// encoded, a PutRecordBatch of one: dearer than a batch's share) and
+// returns the CPU time that took.
+func (s *capacityStack) archiveCPU(b *testing.B, body []byte) time.Duration {
+	b.Helper()
+	cpu := cpuTime()
+	for _, err := range s.archive.Archive(context.Background(), []archive.Entry{archive.NewEntry(body, nil, delivery.NewID(), time.Now())}) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return cpuTime() - cpu
 }
 
 // cpuTime is the CPU time this process has used, user and system. The
@@ -408,17 +434,18 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 	const warmup, measured = 4, 20
 	cs := newCapacityStack(b, false)
 	cv := newFleetVehicle(n, at(200))
-	var recvCPU, procCPU, errorCPU, duplicateCPU time.Duration
+	var recvCPU, procCPU, errorCPU, duplicateCPU, archCPU time.Duration
 	for i := range warmup + measured {
 		if i > 0 {
 			cv.change(at(200+i), rng.Perm(n)[:1+rng.IntN(3)]...)
 		}
 		body := cv.event(at(200 + i))
 		d := cs.deliver(b, body)
+		archiveCPU := cs.archiveCPU(b, body)
 		if i < warmup {
 			continue
 		}
-		recvCPU, procCPU = recvCPU+d.recvCPU, procCPU+d.procCPU
+		recvCPU, procCPU, archCPU = recvCPU+d.recvCPU, procCPU+d.procCPU, archCPU+archiveCPU
 		if i%4 == 0 { // a few errors and duplicates among them
 			errorCPU += cs.deliver(b, cv.errorEvent(at(200+i))).procCPU
 			duplicateCPU += cs.deliver(b, delivery.Rewrite{DeliveryID: delivery.NewID()}.Apply(body)).procCPU
@@ -427,5 +454,6 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 	us := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
 	metrics["recv-cpu-us"], metrics["stream-cpu-us"] = us(recvCPU, measured), us(procCPU, measured)
 	metrics["error-cpu-us"], metrics["duplicate-cpu-us"] = us(errorCPU, measured/4), us(duplicateCPU, measured/4)
+	metrics["archive-cpu-us"] = us(archCPU, measured)
 	return metrics
 }

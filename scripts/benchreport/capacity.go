@@ -32,7 +32,7 @@ func measured(m map[string]float64) cost.Measured {
 	return cost.Measured{
 		State: event("steady"), First: event("first"), Error: event("error"), Duplicate: event("duplicate"),
 		Receiver:          cost.Delivery{LogBytes: m["recv-logB"], LogLines: m["recv-loglines"], CPU: micros(m["recv-cpu-us"]), MessageBytes: m["recv-msgB"]},
-		ArchiveEntryBytes: m["archive-B"],
+		ArchiveEntryBytes: m["archive-B"], ArchiveCPU: micros(m["archive-cpu-us"]),
 	}
 }
 
@@ -94,8 +94,9 @@ func printCapacity(results []result) {
 		if i > 0 {
 			fmt.Print("; ")
 		}
-		fmt.Printf("%s signals: receiver %.1f ms per delivery, processor %.1f ms per VEHICLE_STATE event, %.1f per VEHICLE_ERROR, %.1f per duplicate",
-			k.signals, m["recv-cpu-us"]/1e3, m["stream-cpu-us"]/1e3, m["error-cpu-us"]/1e3, m["duplicate-cpu-us"]/1e3)
+		fmt.Printf("%s signals: receiver %.1f ms per delivery, processor %.1f ms per VEHICLE_STATE event, %.1f per VEHICLE_ERROR, %.1f per duplicate, "+
+			"%.1f archiving a record", k.signals, m["recv-cpu-us"]/1e3, m["stream-cpu-us"]/1e3, m["error-cpu-us"]/1e3, m["duplicate-cpu-us"]/1e3,
+			m["archive-cpu-us"]/1e3)
 	}
 	fmt.Println(".")
 	fmt.Println()
@@ -202,7 +203,8 @@ func printCapacity(results []result) {
 		fmt.Sprintf("Secrets Manager: %g warm receivers, each fetching the secret once per %v (SECRET_CACHE_TTL), at %g webhooks/s",
 			assume.WarmReceivers, assume.SecretTTL, assume.WebhooksPerSecond),
 		fmt.Sprintf("archive: every delivery the processor gets is one Firehose record (its entry, measured: the body gzipped with "+
-			"its labels; encoding it is in the processor's CPU time), billed in 5 KB increments; one %v PutRecordBatch wait per "+
+			"its labels), billed in 5 KB increments; the processor's CPU time archiving it (measured alone, one PutRecordBatch per "+
+			"record: dearer than a batch's share; the processor's own line leaves it out) and one %v PutRecordBatch wait per "+
 			"invocation; Firehose writes an object per %v at %g webhooks/s (or per %g MiB); objects move to Intelligent-Tiering "+
 			"at once and expire after %g days (30 days frequent, 60 infrequent, the rest archive instant access), their storage "+
 			"for the whole retention charged to the webhook",
