@@ -82,7 +82,7 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	events := fs.String("events", "", "only these eventIds: comma-separated, or @file with one per line")
 	fs.DurationVar(&o.sel.Late, "late", replay.DefaultLate, "read the archive this much past -to: an event is archived when processed, "+
 		"normally seconds after it was received; one redriven from the DLQ days later needs more")
-	fs.StringVar(&o.generation, "generation", "", "the replay's `generation` (default replay-<now>); run an interrupted replay again "+
+	fs.StringVar(&o.generation, "generation", "", "the replay's `generation` (default replay-<now>, or rebuild-<now>); run an interrupted replay again "+
 		"with the generation it printed and events it already replayed are not processed again")
 	fs.Float64Var(&o.rate, "rate", replay.DefaultRate, "events sent per second at most")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "count what would be replayed; send nothing")
@@ -120,7 +120,12 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	if err := o.sel.Validate(); err != nil {
 		return o, err
 	}
-	o.generation = cmp.Or(o.generation, replay.NewGeneration(now))
+	if o.generation == "" {
+		o.generation = replay.NewGeneration(now)
+		if o.rebuild != "" {
+			o.generation = "rebuild" + strings.TrimPrefix(o.generation, "replay")
+		}
+	}
 	if err := processor.ValidGeneration(o.generation); err != nil {
 		return o, fmt.Errorf("-generation: %w", err)
 	}
