@@ -14,7 +14,6 @@
 package vehicle
 
 import (
-	"strings"
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -534,7 +533,7 @@ func (s *State) needsReauth() bool {
 		if e.State == ErrorResolved {
 			continue
 		}
-		if e.Type == "PERMISSION" || e.Code == "PERMISSION" || strings.EqualFold(e.ResolutionType, "REAUTHENTICATE") {
+		if e.AsksReauth() {
 			return true
 		}
 	}
