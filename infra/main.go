@@ -6,7 +6,7 @@
 // stackName, secretName, alarmEmail, throttleRate, throttleBurst,
 // maxConcurrency, maxBatchingWindowSeconds, maxDeliveryAge (a duration; 0
 // disables the replay check), receiverMemoryMB, processorMemoryMB,
-// receiverTimeoutSeconds (1 to 14), processorTimeoutSeconds (the queue's
+// publisherMemoryMB, receiverTimeoutSeconds (1 to 14), processorTimeoutSeconds (the queue's
 // visibility timeout follows it),
 // logLevel (the functions' LOG_LEVEL: DEBUG|INFO|WARN|ERROR),
 // lambdaSystemLogLevel (Lambda's own lines: WARN drops START, END and
@@ -18,7 +18,16 @@
 // stateTableName (an existing entry-layout table, e.g. one `make replay
 // REBUILD=<table> CREATE=1` rebuilt, that the processor then uses instead of
 // the stack's own VehicleEntriesTable, which stays as the fallback; unset or
-// empty: the stack's own).
+// empty: the stack's own),
+// stateTableStreamArn (that table's NEW_AND_OLD_IMAGES stream, which the
+// publisher then reads: required with stateTableName, refused without it;
+// `make replay ... CREATE=1` prints it),
+// eventBusName (an existing EventBridge bus, by name, in the stack's
+// account and region, that the publisher puts the domain events on; unset:
+// the stack's own DomainEventBus),
+// eventSource (the domain events' source; default
+// smartcar-webhook-receiver; at most 256 characters, not starting with
+// "aws.").
 package main
 
 import (
@@ -53,6 +62,7 @@ func main() {
 	}
 	props.ReceiverCode = awslambda.Code_FromAsset(jsii.String("bin/receiver"), nil)
 	props.ProcessorCode = awslambda.Code_FromAsset(jsii.String("bin/processor"), nil)
+	props.PublisherCode = awslambda.Code_FromAsset(jsii.String("bin/publisher"), nil)
 	name := contextString(app, "stackName", DefaultStackName)
 	stack := NewWebhookStack(app, name, props)
 	AddNagChecks(app, stack)
@@ -118,7 +128,7 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 	for key, dst := range map[string]*float64{
 		"throttleRate": &p.ThrottleRate, "throttleBurst": &p.ThrottleBurst,
 		"maxConcurrency": &p.MaxConcurrency, "maxBatchingWindowSeconds": &p.MaxBatchingWindowSeconds,
-		"receiverMemoryMB": &p.ReceiverMemoryMB, "processorMemoryMB": &p.ProcessorMemoryMB,
+		"receiverMemoryMB": &p.ReceiverMemoryMB, "processorMemoryMB": &p.ProcessorMemoryMB, "publisherMemoryMB": &p.PublisherMemoryMB,
 		"receiverTimeoutSeconds": &p.ReceiverTimeoutSeconds, "processorTimeoutSeconds": &p.ProcessorTimeoutSeconds,
 		"archiveRetentionDays": &p.ArchiveRetentionDays,
 	} {
@@ -137,6 +147,32 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 			return nil, fmt.Errorf("context stateTableName: %w", err)
 		}
 		p.StateTableName = name
+	}
+	// The publisher reads the state table's stream: a table of the stack's
+	// own has its ARN, one named here needs it named too.
+	switch arn := contextString(app, "stateTableStreamArn", ""); {
+	case p.StateTableName != "" && arn == "":
+		return nil, fmt.Errorf("context stateTableStreamArn: required with stateTableName (the publisher reads %s's stream; "+
+			"aws dynamodb describe-table --table-name %s --query Table.LatestStreamArn)", p.StateTableName, p.StateTableName)
+	case p.StateTableName == "" && arn != "":
+		return nil, fmt.Errorf("context stateTableStreamArn: only with stateTableName (the stack's own table's stream needs no ARN), got %q", arn)
+	case arn != "":
+		if err := ValidateStreamArn(arn, p.StateTableName); err != nil {
+			return nil, fmt.Errorf("context stateTableStreamArn: %w", err)
+		}
+		p.StateTableStreamArn = arn
+	}
+	if name := contextString(app, "eventBusName", ""); name != "" {
+		if err := ValidateEventBusName(name); err != nil {
+			return nil, fmt.Errorf("context eventBusName: %w", err)
+		}
+		p.EventBusName = name
+	}
+	if source := contextString(app, "eventSource", ""); source != "" {
+		if err := ValidateEventSource(source); err != nil {
+			return nil, fmt.Errorf("context eventSource: %w", err)
+		}
+		p.EventSource = source
 	}
 	switch legacy := contextString(app, "legacyStateTable", "true"); legacy {
 	case "true":

@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -39,6 +41,32 @@ import (
 const (
 	ReceiverFunctionID  = pipeline.ReceiverFunctionID
 	ProcessorFunctionID = pipeline.ProcessorFunctionID
+	PublisherFunctionID = "PublisherFunction"
+)
+
+// The publisher: it reads the vehicle-state table's stream and puts domain
+// events on the event bus.
+const (
+	// DefaultEventSource is the events' source unless the stack is told
+	// otherwise (context eventSource).
+	DefaultEventSource = "smartcar-webhook-receiver"
+	// publisherTimeout is the publisher's timeout: a batch of up to
+	// publisherBatchSize records is a few PutEvents calls (ten entries
+	// each) and a Query per vehicle whose reauth error went.
+	publisherTimeout   = 30 * time.Second
+	publisherBatchSize = 100
+	// publisherRetries is how often the event source retries a failing
+	// batch (halving it each time: BisectBatchOnError) before it sends
+	// the batch's shard and sequence range to the failure queue and moves
+	// on; publisherMaxRecordAge is the oldest record it still reads.
+	publisherRetries      = 10
+	publisherMaxRecordAge = 24 * time.Hour
+	// publisherLagAlarm is the publisher's iterator age (how far behind the
+	// stream's newest record it reads) that alarms, for 3 × 5 minutes.
+	publisherLagAlarm = 5 * time.Minute
+	// MetricDomainEventsPublished is the publisher's EMF count of the
+	// events EventBridge accepted (Service=publisher).
+	MetricDomainEventsPublished = "DomainEventsPublished"
 )
 
 // WebhookStackProps configures the stack. Zero values take the defaults
@@ -49,6 +77,8 @@ type WebhookStackProps struct {
 	// holding each `bootstrap` (bin/receiver, bin/processor).
 	ReceiverCode  awslambda.Code
 	ProcessorCode awslambda.Code
+	// PublisherCode is the publisher's (bin/publisher).
+	PublisherCode awslambda.Code
 	// SecretName names the existing Secrets Manager secret that holds the
 	// Application Management Token. Default "smartcar/amt".
 	SecretName string
@@ -58,9 +88,11 @@ type WebhookStackProps struct {
 	// second). Defaults 50 and 100.
 	ThrottleRate  float64
 	ThrottleBurst float64
-	// ReceiverMemoryMB and ProcessorMemoryMB: defaults pipeline.MemoryMB.
+	// ReceiverMemoryMB, ProcessorMemoryMB and PublisherMemoryMB: defaults
+	// pipeline.MemoryMB.
 	ReceiverMemoryMB  float64
 	ProcessorMemoryMB float64
+	PublisherMemoryMB float64
 	// ReceiverTimeoutSeconds is the receiver's timeout: 1 to 14, below
 	// Smartcar's 15 s. Default 10.
 	ReceiverTimeoutSeconds float64
@@ -69,7 +101,7 @@ type WebhookStackProps struct {
 	// plus the batching window, at least 30 s), and so does the claims'
 	// lease (three times it, at least 15 s).
 	ProcessorTimeoutSeconds float64
-	// LogLevel is both functions' LOG_LEVEL: DEBUG, INFO, WARN or ERROR.
+	// LogLevel is the functions' LOG_LEVEL: DEBUG, INFO, WARN or ERROR.
 	// Default INFO: one line per delivery and per event.
 	LogLevel string
 	// SystemLogLevel filters Lambda's own lines: WARN (the default) drops
@@ -115,6 +147,18 @@ type WebhookStackProps struct {
 	// deploying without it. Default "": the stack's own table. It must
 	// follow DynamoDB's rules for table names (see ValidateTableName).
 	StateTableName string
+	// StateTableStreamArn is the stream of the table StateTableName names,
+	// NEW_AND_OLD_IMAGES (`make replay REBUILD=<table> CREATE=1` enables it
+	// and prints its ARN): the publisher reads it. Required with
+	// StateTableName, and only with it (see ValidateStreamArn).
+	StateTableStreamArn string
+	// EventBusName, if set, names an existing EventBridge event bus in the
+	// stack's account and region that the publisher puts the domain events
+	// on. Default "": the stack's own bus, DomainEventBus.
+	EventBusName string
+	// EventSource is the domain events' source. Default DefaultEventSource;
+	// see ValidateEventSource.
+	EventSource string
 }
 
 // tableName is what DynamoDB accepts as a table name.
@@ -125,6 +169,52 @@ var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 func ValidateTableName(name string) error {
 	if !tableName.MatchString(name) {
 		return fmt.Errorf("%q is not a DynamoDB table name: want 3 to 255 characters of a-z, A-Z, 0-9, '_', '.' and '-'", name)
+	}
+	return nil
+}
+
+// streamArn is a DynamoDB stream's ARN: its table's, then /stream/ and the
+// stream's label (the time it was enabled).
+var streamArn = regexp.MustCompile(`^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/([a-zA-Z0-9_.-]{3,255})/stream/[^/\s]+$`)
+
+// ValidateStreamArn reports whether arn is the ARN of a stream of the
+// DynamoDB table named table, such as
+// arn:aws:dynamodb:eu-west-1:123456789012:table/<table>/stream/2025-01-31T12:00:00.000.
+func ValidateStreamArn(arn, table string) error {
+	m := streamArn.FindStringSubmatch(arn)
+	if m == nil {
+		return fmt.Errorf("%q is not a DynamoDB stream ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>: "+
+			"aws dynamodb describe-table --table-name %s --query Table.LatestStreamArn)", arn, table)
+	}
+	if m[1] != table {
+		return fmt.Errorf("%q is a stream of table %s, not of %s", arn, m[1], table)
+	}
+	return nil
+}
+
+// eventBusName is what EventBridge accepts as an event bus's name.
+var eventBusName = regexp.MustCompile(`^[/._A-Za-z0-9-]{1,256}$`)
+
+// ValidateEventBusName reports whether name is an EventBridge event bus's
+// name (not its ARN): 1 to 256 characters, each a letter, a digit, '.',
+// '_', '-' or '/'.
+func ValidateEventBusName(name string) error {
+	if !eventBusName.MatchString(name) {
+		return fmt.Errorf("%q is not an event bus name: want 1 to 256 characters of a-z, A-Z, 0-9, '.', '_', '-' and '/' "+
+			"(a bus in the stack's account and region, by name)", name)
+	}
+	return nil
+}
+
+// ValidateEventSource reports whether source may be the domain events'
+// Source: 1 to 256 characters, not starting with "aws." (EventBridge
+// keeps those for AWS services).
+func ValidateEventSource(source string) error {
+	switch {
+	case source == "" || len(source) > 256:
+		return fmt.Errorf("event source %q: want 1 to 256 characters", source)
+	case strings.HasPrefix(source, "aws."):
+		return fmt.Errorf("event source %q: sources starting with \"aws.\" are AWS services'", source)
 	}
 	return nil
 }
@@ -144,6 +234,9 @@ func (p *WebhookStackProps) withDefaults() {
 	}
 	if p.ProcessorMemoryMB == 0 {
 		p.ProcessorMemoryMB = pipeline.MemoryMB
+	}
+	if p.PublisherMemoryMB == 0 {
+		p.PublisherMemoryMB = pipeline.MemoryMB
 	}
 	if p.MaxReceiveCount == 0 {
 		p.MaxReceiveCount = pipeline.MaxReceiveCount
@@ -169,7 +262,7 @@ func (p *WebhookStackProps) withDefaults() {
 	if p.ProcessorTimeoutSeconds < 1 || p.ProcessorTimeoutSeconds > 900 {
 		panic(fmt.Sprintf("NewWebhookStack: ProcessorTimeoutSeconds %v is outside Lambda's 1..900", p.ProcessorTimeoutSeconds))
 	}
-	for _, mb := range []float64{p.ReceiverMemoryMB, p.ProcessorMemoryMB} {
+	for _, mb := range []float64{p.ReceiverMemoryMB, p.ProcessorMemoryMB, p.PublisherMemoryMB} {
 		if mb < 128 || mb > 10240 {
 			panic(fmt.Sprintf("NewWebhookStack: memory %v MB is outside Lambda's 128..10240", mb))
 		}
@@ -190,6 +283,25 @@ func (p *WebhookStackProps) withDefaults() {
 		if err := ValidateTableName(p.StateTableName); err != nil {
 			panic("NewWebhookStack: StateTableName " + err.Error())
 		}
+		if p.StateTableStreamArn == "" {
+			panic("NewWebhookStack: StateTableName needs StateTableStreamArn, its table's stream, which the publisher reads")
+		}
+		if err := ValidateStreamArn(p.StateTableStreamArn, p.StateTableName); err != nil {
+			panic("NewWebhookStack: StateTableStreamArn " + err.Error())
+		}
+	} else if p.StateTableStreamArn != "" {
+		panic("NewWebhookStack: StateTableStreamArn without StateTableName: the stack's own table's stream needs no ARN")
+	}
+	if p.EventBusName != "" {
+		if err := ValidateEventBusName(p.EventBusName); err != nil {
+			panic("NewWebhookStack: EventBusName " + err.Error())
+		}
+	}
+	if p.EventSource == "" {
+		p.EventSource = DefaultEventSource
+	}
+	if err := ValidateEventSource(p.EventSource); err != nil {
+		panic("NewWebhookStack: EventSource " + err.Error())
 	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
@@ -202,22 +314,23 @@ func (p *WebhookStackProps) withDefaults() {
 func seconds(d float64) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(d)) }
 
 // NewWebhookStack defines the whole pipeline: HTTP API, receiver, queue and
-// DLQ, processor, tables, raw-webhook archive, alarms, dashboard and saved
-// queries.
+// DLQ, processor, tables, raw-webhook archive, domain-event publisher and
+// bus, alarms, dashboard and saved queries.
 func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackProps) awscdk.Stack {
 	if props == nil {
 		props = &WebhookStackProps{}
 	}
 	p := *props
 	p.withDefaults()
-	if p.ReceiverCode == nil || p.ProcessorCode == nil {
-		panic("NewWebhookStack: ReceiverCode and ProcessorCode are required")
+	if p.ReceiverCode == nil || p.ProcessorCode == nil || p.PublisherCode == nil {
+		panic("NewWebhookStack: ReceiverCode, ProcessorCode and PublisherCode are required")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	s := &webhookStack{stack: stack, props: p}
 	s.storage()
 	s.archive()
 	s.functions()
+	s.publisher()
 	s.api()
 	s.monitoring()
 	s.outputs()
@@ -244,6 +357,14 @@ type webhookStack struct {
 	dashboard              awscloudwatch.Dashboard
 	alarmTopic             awssns.Topic
 	webhookURL, errorsURL  *string
+
+	// The domain events: the publisher, the bus it puts them on (the
+	// stack's own or the one props.EventBusName names), and the queue its
+	// event source sends the batches it gave up on to.
+	publisherFn       awslambda.Function
+	publisherLogs     awslogs.LogGroup
+	bus               awsevents.IEventBus
+	publisherFailures awssqs.Queue
 }
 
 func (s *webhookStack) storage() {
@@ -260,7 +381,7 @@ func (s *webhookStack) storage() {
 		EnforceSSL:          jsii.Bool(true),
 		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(s.props.MaxReceiveCount)},
 	})
-	table := func(id, key, sort, ttl string) awsdynamodb.Table {
+	table := func(id, key, sort, ttl string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
 		props := &awsdynamodb.TableProps{
 			PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(key), Type: awsdynamodb.AttributeType_STRING},
 			BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -273,22 +394,32 @@ func (s *webhookStack) storage() {
 		if ttl != "" {
 			props.TimeToLiveAttribute = jsii.String(ttl)
 		}
+		if stream != "" {
+			props.Stream = stream
+		}
 		return awsdynamodb.NewTable(s.stack, jsii.String(id), props)
 	}
-	s.eventsTable = table("EventsTable", dynamostore.EventsKey, "", dynamostore.TTLAttribute)
+	s.eventsTable = table("EventsTable", dynamostore.EventsKey, "", dynamostore.TTLAttribute, "")
 	// One item per entry of a vehicle: its details, each signal, each error.
-	s.stateTable = table("VehicleEntriesTable", dynamostore.StateKey, dynamostore.EntryKey, "")
+	// Its stream carries each entry's images before and after a change: the
+	// publisher turns them into domain events. (Enabling it on an existing
+	// table is an in-place update.)
+	s.stateTable = table("VehicleEntriesTable", dynamostore.StateKey, dynamostore.EntryKey, "", awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES)
 	s.state = s.stateTable
 	if s.props.StateTableName != "" {
 		// A table outside the stack (a rebuild's): its ARN is the stack's
-		// partition, region and account with this name. The stack's own
-		// table stays, as it is, to switch back to.
-		s.state = awsdynamodb.Table_FromTableName(s.stack, jsii.String("StateTable"), jsii.String(s.props.StateTableName))
+		// partition, region and account with this name; its stream is the
+		// one named. The stack's own table stays, as it is, to switch back
+		// to.
+		s.state = awsdynamodb.Table_FromTableAttributes(s.stack, jsii.String("StateTable"), &awsdynamodb.TableAttributes{
+			TableName:      jsii.String(s.props.StateTableName),
+			TableStreamArn: jsii.String(s.props.StateTableStreamArn),
+		})
 	}
 	if !s.props.DropLegacyStateTable {
 		// The one-item table of earlier versions, under its construct id:
 		// its logical id, and what users stored in it, are unchanged.
-		s.legacyStateTable = table("VehicleStateTable", dynamostore.StateKey, "", "")
+		s.legacyStateTable = table("VehicleStateTable", dynamostore.StateKey, "", "", "")
 	}
 	s.secret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, jsii.String("AmtSecret"), jsii.String(s.props.SecretName))
 }
@@ -534,6 +665,93 @@ func (s *webhookStack) functions() {
 	}))
 }
 
+// sqsOnFailure is an event source mapping's on-failure destination, an SQS
+// queue, as awslambdaeventsources.SqsDlq is but without its grant
+// (sqs:SendMessage, sqs:GetQueueAttributes and sqs:GetQueueUrl): Lambda
+// sends the failure records with the function's role, which needs
+// sqs:SendMessage alone, granted where the queue is made.
+type sqsOnFailure struct{ queue awssqs.IQueue }
+
+func (d *sqsOnFailure) Bind(awslambda.IEventSourceMapping, awslambda.IFunction) *awslambda.DlqDestinationConfig {
+	return &awslambda.DlqDestinationConfig{Destination: d.queue.QueueArn()}
+}
+
+// publisher delivers stored changes to users' systems: a Lambda reads the
+// vehicle-state table's stream (the stack's own VehicleEntriesTable's, or
+// that of the table props.StateTableName names) and puts domain events on
+// an EventBridge bus (the stack's DomainEventBus, or the one
+// props.EventBusName names).
+//
+// The event source reads from LATEST: a new mapping (the first deployment
+// with the publisher, or a switch of stateTableName, which replaces the
+// mapping) starts with the changes made from then on. TRIM_HORIZON would
+// publish up to 24 hours of the stream again: changes users were told of
+// already, or, for a table a rebuild has just filled, its whole replayed
+// history. The price is that changes made while the stream is enabled and
+// the mapping not yet created, seconds during that one deployment, are not
+// published.
+//
+// One batch per shard at a time (ParallelizationFactor 1), so that a
+// vehicle's events go out in the order its entries changed. A failing
+// batch is halved and retried (BisectBatchOnError, and the publisher
+// reports the first record it could not publish: ReportBatchItemFailures)
+// up to publisherRetries times; then its shard and sequence range go to
+// PublisherFailureQueue, from which an operator can read the records again
+// while the stream keeps them (24 hours).
+func (s *webhookStack) publisher() {
+	if s.props.EventBusName != "" {
+		s.bus = awsevents.EventBus_FromEventBusName(s.stack, jsii.String("DomainEventBus"), jsii.String(s.props.EventBusName))
+	} else {
+		s.bus = awsevents.NewEventBus(s.stack, jsii.String("DomainEventBus"), &awsevents.EventBusProps{
+			Description: jsii.String("Smartcar vehicle domain events (source " + s.props.EventSource + ")"),
+		})
+	}
+	s.publisherFailures = awssqs.NewQueue(s.stack, jsii.String("PublisherFailureQueue"), &awssqs.QueueProps{
+		RetentionPeriod: seconds(pipeline.DLQRetention.Seconds()),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(s.publisherFailures, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-SQS3"),
+		Reason: jsii.String("This queue is a dead-letter queue: the publisher's stream event source sends it the shard and " +
+			"sequence range of each batch it gave up on (its on-failure destination), for operators to read; nothing " +
+			"consumes it, so it needs no dead-letter queue of its own."),
+	}}, jsii.Bool(false))
+
+	s.publisherFn, s.publisherLogs = s.function(PublisherFunctionID, "Smartcar domain-event publisher: the vehicle-state table's stream to EventBridge",
+		s.props.PublisherCode, s.props.PublisherMemoryMB, seconds(publisherTimeout.Seconds()), map[string]string{
+			"EVENT_SOURCE": s.props.EventSource,
+			"LOG_LEVEL":    s.props.LogLevel,
+		})
+	s.publisherFn.AddEnvironment(jsii.String("EVENT_BUS_NAME"), s.bus.EventBusName(), nil)
+	s.publisherFn.AddEnvironment(jsii.String("STATE_TABLE"), s.state.TableName(), nil)
+	allow(s.publisherFn, []string{"events:PutEvents"}, s.bus.EventBusArn())
+	// A vehicle's entries, to tell whether a reauth error was its last.
+	allow(s.publisherFn, []string{"dynamodb:Query"}, s.state.TableArn())
+	allow(s.publisherFn, []string{"sqs:SendMessage"}, s.publisherFailures.QueueArn())
+	// The event source grants the stream's reads (grantStreamRead):
+	// DescribeStream, GetRecords and GetShardIterator on the stream, and
+	// ListStreams, which has no resource-level permissions, on "*".
+	cdknag.NagSuppressions_AddResourceSuppressions(s.publisherFn.Role(), &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("dynamodb:ListStreams, which Lambda's DynamoDB event source asks of the function's role, supports " +
+			"no resource-level permissions (IAM's service authorization reference): it lists stream ARNs only. The stream's " +
+			"reads (DescribeStream, GetRecords, GetShardIterator) are granted on the one stream."),
+		AppliesTo: &[]any{jsii.String("Resource::*")},
+	}}, jsii.Bool(true))
+	s.publisherFn.AddEventSource(awslambdaeventsources.NewDynamoEventSource(s.state, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_LATEST,
+		BatchSize:               jsii.Number(publisherBatchSize),
+		MaxBatchingWindow:       seconds(1),
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(publisherRetries),
+		MaxRecordAge:            seconds(publisherMaxRecordAge.Seconds()),
+		ParallelizationFactor:   jsii.Number(1),
+		OnFailure:               &sqsOnFailure{queue: s.publisherFailures},
+	}))
+}
+
 // accessLogSettings implements awsapigatewayv2.IAccessLogSettings.
 type accessLogSettings struct {
 	dest   awsapigatewayv2.IAccessLogDestination
@@ -723,6 +941,22 @@ func (s *webhookStack) monitoring() {
 	addAlarm("ArchiveDeliveryAlarm", fmt.Sprintf("The archive's oldest undelivered record is older than %.0f minutes for 15 minutes: "+
 		"Firehose cannot write to the archive bucket (see the ArchiveStreamLogs log group) and drops records after 24 hours of retries",
 		freshness.Minutes()), s.firehose("DeliveryToS3.DataFreshness", "Maximum", 300), freshness.Seconds(), 3)
+	// The publisher's. An invocation that fails is retried, halved, up to
+	// publisherRetries times: one failed period may be a throttled
+	// PutEvents the retries got through; two in a row is not.
+	fiveMinutes := func(m awscloudwatch.Metric, stat string) awscloudwatch.Metric {
+		return m.With(&awscloudwatch.MetricOptions{Statistic: jsii.String(stat), Period: seconds(300)})
+	}
+	iteratorAge := s.publisherFn.Metric(jsii.String("IteratorAge"), nil)
+	addAlarm("PublisherErrorsAlarm", "The domain-event publisher failed in two 5-minute periods in a row: its batches are "+
+		"retried, and sent to PublisherFailureQueue once their retries run out (see the PublisherFunctionLogs log group)",
+		fiveMinutes(s.publisherFn.MetricErrors(nil), "Sum"), 0, 2)
+	addAlarm("PublisherFailuresAlarm", "Stream batches the publisher gave up on are in PublisherFailureQueue: their domain events "+
+		"were not all published; each message names a shard and sequence range, readable from the stream for 24 hours",
+		minute(s.publisherFailures.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"), 0, 1)
+	addAlarm("PublisherLagAlarm", fmt.Sprintf("The domain-event publisher reads the state table's stream more than %.0f minutes "+
+		"behind for 15 minutes: events reach users late, and records older than a day are skipped (sent to PublisherFailureQueue)",
+		publisherLagAlarm.Minutes()), fiveMinutes(iteratorAge, "Maximum"), float64(publisherLagAlarm.Milliseconds()), 3)
 
 	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -773,6 +1007,13 @@ func (s *webhookStack) monitoring() {
 			Width:  jsii.Number(12),
 			Height: jsii.Number(6),
 		}),
+		graph("Domain events published; publisher invocations, errors, throttles, failed batches",
+			custom("publisher", MetricDomainEventsPublished, "Sum", 60),
+			minute(s.publisherFn.MetricInvocations(nil), "Sum"), minute(s.publisherFn.MetricErrors(nil), "Sum"),
+			minute(s.publisherFn.MetricThrottles(nil), "Sum"),
+			minute(s.publisherFailures.MetricApproximateNumberOfMessagesVisible(nil), "Maximum")),
+		graph("Publisher iterator age (ms behind the stream's newest record)",
+			minute(iteratorAge, "Maximum")),
 	)
 	s.dashboard.AddWidgets(alarmWidgets...)
 
@@ -815,6 +1056,15 @@ func (s *webhookStack) outputs() {
 	}
 	out("ArchiveBucketName", "Archive of every received webhook ("+pipeline.ArchivePrefix+"yyyy/MM/dd/HH/)", s.archiveBucket.BucketName())
 	out("ArchiveStreamName", "Firehose delivery stream the processor archives every webhook to", s.archiveStream.Ref())
+	busDescription := "EventBridge bus the domain events are put on"
+	if s.props.EventBusName != "" {
+		busDescription += ": context eventBusName, outside the stack"
+	}
+	out("EventBusName", busDescription, s.bus.EventBusName())
+	out("EventBusArn", busDescription, s.bus.EventBusArn())
+	out("EventSource", "The domain events' source (match it in the bus's rules)", jsii.String(s.props.EventSource))
+	out("PublisherFailureQueueUrl", "Stream batches the publisher gave up on (shard and sequence range, readable from the stream for 24 hours)",
+		s.publisherFailures.QueueUrl())
 	out("AlarmTopicArn", "SNS topic the alarms notify", s.alarmTopic.TopicArn())
 	out("DashboardUrl", "CloudWatch dashboard", awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 		"https://console.aws.amazon.com/cloudwatch/home?region=", *s.stack.Region(), "#dashboards:name=", *s.dashboard.DashboardName())))

@@ -43,6 +43,11 @@ func codeDir(t *testing.T, dir, name string) awslambda.Code {
 	return awslambda.Code_FromAsset(jsii.String(path), nil)
 }
 
+// setCode gives props fake code for the three functions, under dir.
+func setCode(t *testing.T, dir string, props *WebhookStackProps) {
+	props.ReceiverCode, props.ProcessorCode, props.PublisherCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor"), codeDir(t, dir, "publisher")
+}
+
 func stackUnderTest(t *testing.T) (assertions.Template, map[string]any) {
 	t.Helper()
 	built.once.Do(func() {
@@ -58,6 +63,7 @@ func stackUnderTest(t *testing.T) (assertions.Template, map[string]any) {
 		built.stack = NewWebhookStack(built.app, "TestStack", &WebhookStackProps{
 			ReceiverCode:  codeDir(t, dir, "receiver"),
 			ProcessorCode: codeDir(t, dir, "processor"),
+			PublisherCode: codeDir(t, dir, "publisher"),
 			AlarmEmail:    "ops@example.com",
 			ThrottleRate:  25, ThrottleBurst: 60,
 			MaxConcurrency: 7, MaxBatchingWindowSeconds: 2,
@@ -109,13 +115,23 @@ func TestQueues(t *testing.T) {
 			"SqsManagedSseEnabled":   true,
 		})
 	})
-	// enforceSSL on both queues.
+	// The publisher's failure queue: 14 days, SQS's default size.
+	check(t, func() {
+		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), m{
+			"MessageRetentionPeriod": 14 * 24 * 3600,
+			"MaximumMessageSize":     assertions.Match_Absent(),
+			"SqsManagedSseEnabled":   true,
+			"RedrivePolicy":          assertions.Match_Absent(),
+		})
+	})
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(3)) })
+	// enforceSSL on the three queues.
 	check(t, func() {
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), m{
 			"PolicyDocument": m{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&m{
 				"Effect": "Deny", "Condition": m{"Bool": m{"aws:SecureTransport": "false"}},
 			})})},
-		}, jsii.Number(2))
+		}, jsii.Number(3))
 	})
 }
 
@@ -145,12 +161,15 @@ func TestVisibilityFollowsBatchingWindow(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(2)) })
-	for id, timeout := range map[string]int{ReceiverFunctionID: 10, ProcessorFunctionID: 5} {
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3)) })
+	for id, timeout := range map[string]int{ReceiverFunctionID: 10, ProcessorFunctionID: 5, PublisherFunctionID: 30} {
 		fn := resource(t, doc, id)
 		props := fn["Properties"].(m)
 		if props["Runtime"] != "provided.al2023" || props["Handler"] != "bootstrap" || props["Timeout"] != float64(timeout) {
 			t.Errorf("%s: runtime %v handler %v timeout %v", id, props["Runtime"], props["Handler"], props["Timeout"])
+		}
+		if props["MemorySize"] != float64(pipeline.MemoryMB) {
+			t.Errorf("%s memory %v, want the default %d", id, props["MemorySize"], pipeline.MemoryMB)
 		}
 		if archs, _ := props["Architectures"].([]any); len(archs) != 1 || archs[0] != "arm64" {
 			t.Errorf("%s architectures = %v", id, props["Architectures"])
@@ -201,8 +220,8 @@ func TestFunctions(t *testing.T) {
 		})
 	})
 	check(t, func() {
-		// The functions', the API's access logs and the archive stream's.
-		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(4))
+		// The three functions', the API's access logs and the archive stream's.
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), m{"RetentionInDays": 30}, jsii.Number(5))
 	})
 }
 
@@ -266,7 +285,7 @@ func TestLegacyStateTableDropped(t *testing.T) {
 	if err != nil || !props.DropLegacyStateTable {
 		t.Fatalf("props = %+v, %v", props, err)
 	}
-	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	setCode(t, dir, props)
 	doc := *assertions.Template_FromStack(NewWebhookStack(app, "Dropped", props), nil).ToJSON()
 	tables := 0
 	for id, r := range doc["Resources"].(m) {
@@ -551,7 +570,7 @@ func synthFromContext(t *testing.T, context map[string]any) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	setCode(t, dir, props)
 	return *assertions.Template_FromStack(NewWebhookStack(app, "FromContext", props), nil).ToJSON()
 }
 
@@ -573,7 +592,7 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(13)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(16)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -591,6 +610,9 @@ func TestAlarms(t *testing.T) {
 		"DuplicateProcessingAlarm": {"", 10},
 		"ArchiveFailuresAlarm":     {"ArchiveFailures", 0},
 		"ArchiveDeliveryAlarm":     {"DeliveryToS3.DataFreshness", 1800},
+		"PublisherErrorsAlarm":     {"Errors", 0},
+		"PublisherFailuresAlarm":   {"ApproximateNumberOfMessagesVisible", 0},
+		"PublisherLagAlarm":        {"IteratorAge", 300000},
 	}
 	for prefix, w := range want {
 		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", prefix)["Properties"].(m)
@@ -678,7 +700,7 @@ func TestOutputs(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	outputs := doc["Outputs"].(m)
 	for _, name := range []string{"WebhookUrl", "ErrorWebhookUrl", "QueueUrl", "DlqUrl", "SecretName", "EventsTableName", "StateTableName", "LegacyStateTableName",
-		"ArchiveBucketName", "ArchiveStreamName", "DashboardUrl"} {
+		"ArchiveBucketName", "ArchiveStreamName", "DashboardUrl", "EventBusName", "EventBusArn", "EventSource", "PublisherFailureQueueUrl"} {
 		if outputs[name] == nil {
 			t.Errorf("no output %s", name)
 		}
@@ -688,8 +710,12 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("SecretName output = %v, want the stack's secret", v)
 	}
 	for name, want := range map[string]string{
-		"ArchiveBucketName": `{"Ref":"` + logicalID(t, doc, "AWS::S3::Bucket", "ArchiveBucket") + `"}`,
-		"ArchiveStreamName": `{"Ref":"ArchiveStream"}`,
+		"ArchiveBucketName":        `{"Ref":"` + logicalID(t, doc, "AWS::S3::Bucket", "ArchiveBucket") + `"}`,
+		"ArchiveStreamName":        `{"Ref":"ArchiveStream"}`,
+		"EventBusName":             `{"Ref":"` + logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus") + `"}`,
+		"EventBusArn":              `{"Fn::GetAtt":["` + logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus") + `","Arn"]}`,
+		"EventSource":              `"smartcar-webhook-receiver"`,
+		"PublisherFailureQueueUrl": `{"Ref":"` + logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue") + `"}`,
 	} {
 		if got, _ := json.Marshal(outputs[name].(m)["Value"]); string(got) != want {
 			t.Errorf("%s output = %s, want %s", name, got, want)
@@ -713,19 +739,22 @@ func TestOutputs(t *testing.T) {
 }
 
 // TestStateTableName: with context stateTableName (a table a rebuild
-// filled), the processor uses that table, with the grants the stack's own
-// gets and on it alone, and output StateTableName names it; the stack's
-// own VehicleEntriesTable stays, kept, to switch back to. cdk-nag stays
-// clean.
+// filled) and stateTableStreamArn (its stream), the processor uses that
+// table, with the grants the stack's own gets and on it alone, the
+// publisher reads that stream and queries that table, and output
+// StateTableName names it; the stack's own VehicleEntriesTable stays,
+// kept, to switch back to. cdk-nag stays clean.
 func TestStateTableName(t *testing.T) {
 	const name = "SmartcarVehicleEntries-rebuilt.2025_01"
+	const stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/" + name + "/stream/2025-01-31T12:00:00.000"
 	dir := t.TempDir()
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &map[string]any{"stateTableName": name}})
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")),
+		Context: &map[string]any{"stateTableName": name, "stateTableStreamArn": stream}})
 	props, err := propsFromContext(app)
-	if err != nil || props.StateTableName != name {
+	if err != nil || props.StateTableName != name || props.StateTableStreamArn != stream {
 		t.Fatalf("props = %+v, %v", props, err)
 	}
-	props.ReceiverCode, props.ProcessorCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor")
+	setCode(t, dir, props)
 	stack := NewWebhookStack(app, "SwitchedOver", props)
 	AddNagChecks(app, stack)
 	doc := *assertions.Template_FromStack(stack, nil).ToJSON()
@@ -750,36 +779,67 @@ func TestStateTableName(t *testing.T) {
 		t.Errorf("VehicleEntriesTable's logical id %s, was %s: CloudFormation would replace it", entriesID, id)
 	}
 	// Exactly the state table's actions on the named table's ARN, in the
-	// stack's partition, region and account; none on the stack's own.
+	// stack's partition, region and account, and the stream's reads on the
+	// named stream; none on the stack's own table or stream.
 	arn, _ := json.Marshal(m{"Fn::Join": []any{"", []any{"arn:", m{"Ref": "AWS::Partition"}, ":dynamodb:", m{"Ref": "AWS::Region"}, ":",
 		m{"Ref": "AWS::AccountId"}, ":table/" + name}}})
-	var onNamed []string
+	streamJSON, _ := json.Marshal(stream)
+	var onNamed []string // role prefix, action, on table or stream
 	for id, r := range doc["Resources"].(m) {
 		res := r.(m)
 		if res["Type"] != "AWS::IAM::Policy" {
 			continue
 		}
 		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		for _, prefix := range []string{ProcessorFunctionID, PublisherFunctionID} {
+			if strings.HasPrefix(role, prefix+"Role") {
+				role = prefix
+			}
+		}
 		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
 			for _, target := range asList(st.(m)["Resource"]) {
 				b, _ := json.Marshal(target)
 				if strings.Contains(string(b), entriesID) {
 					t.Errorf("%s: statement %v on the stack's own table", id, st)
 				}
-				if string(b) == string(arn) || strings.Contains(string(b), name) {
-					if !strings.HasPrefix(role, ProcessorFunctionID+"Role") || string(b) != string(arn) {
-						t.Errorf("%s (role %s): statement %v on %s, want the processor's on %s", id, role, st, b, arn)
-					}
-					for _, a := range asList(st.(m)["Action"]) {
-						onNamed = append(onNamed, a.(string))
-					}
+				if !strings.Contains(string(b), name) {
+					continue
+				}
+				on := "table"
+				switch string(b) {
+				case string(arn):
+				case string(streamJSON):
+					on = "stream"
+				default:
+					t.Errorf("%s (role %s): statement %v on %s, want the table %s or the stream %s", id, role, st, b, arn, stream)
+				}
+				for _, a := range asList(st.(m)["Action"]) {
+					onNamed = append(onNamed, fmt.Sprintf("%s %s %s", role, a, on))
 				}
 			}
 		}
 	}
 	sort.Strings(onNamed)
-	if got := strings.Join(onNamed, " "); got != "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem" {
-		t.Errorf("processor may %s on %s, want dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem", got, name)
+	want := []string{
+		ProcessorFunctionID + " dynamodb:PutItem table", ProcessorFunctionID + " dynamodb:Query table", ProcessorFunctionID + " dynamodb:UpdateItem table",
+		PublisherFunctionID + " dynamodb:DescribeStream stream", PublisherFunctionID + " dynamodb:GetRecords stream",
+		PublisherFunctionID + " dynamodb:GetShardIterator stream", PublisherFunctionID + " dynamodb:Query table",
+	}
+	if got := strings.Join(onNamed, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("on %s and its stream:\n%s\nwant:\n%s", name, got, strings.Join(want, "\n"))
+	}
+	// The publisher reads the named stream, and is told the named table.
+	var sources []any
+	for _, r := range doc["Resources"].(m) {
+		if res := r.(m); res["Type"] == "AWS::Lambda::EventSourceMapping" && fmt.Sprint(res["Properties"].(m)["FunctionName"]) == fmt.Sprint(m{"Ref": PublisherFunctionID}) {
+			sources = append(sources, res["Properties"].(m)["EventSourceArn"])
+		}
+	}
+	if len(sources) != 1 || sources[0] != stream {
+		t.Errorf("publisher reads %v, want %s", sources, stream)
+	}
+	if env := resource(t, doc, PublisherFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m); env["STATE_TABLE"] != name {
+		t.Errorf("publisher STATE_TABLE = %v, want %s", env["STATE_TABLE"], name)
 	}
 
 	ann := assertions.Annotations_FromStack(stack)
@@ -800,19 +860,38 @@ func TestStateTableNameValidated(t *testing.T) {
 					t.Errorf("StateTableName %q: panic %v, want one naming the prop", name, v)
 				}
 			}()
-			p := WebhookStackProps{StateTableName: name}
+			p := WebhookStackProps{StateTableName: name, StateTableStreamArn: "arn:aws:dynamodb:eu-west-1:123456789012:table/" + name + "/stream/x"}
 			p.withDefaults()
 		}()
 	}
-	p := WebhookStackProps{StateTableName: "abc"}
+	const abcStream = "arn:aws:dynamodb:eu-west-1:123456789012:table/abc/stream/2025-01-31T12:00:00.000"
+	p := WebhookStackProps{StateTableName: "abc", StateTableStreamArn: abcStream}
 	p.withDefaults()
-	if p.StateTableName != "abc" {
-		t.Errorf("StateTableName became %q", p.StateTableName)
+	if p.StateTableName != "abc" || p.StateTableStreamArn != abcStream {
+		t.Errorf("StateTableName became %q, StateTableStreamArn %q", p.StateTableName, p.StateTableStreamArn)
+	}
+	// The named table's stream: required with it, refused without it, and
+	// of that table.
+	for _, p := range []WebhookStackProps{
+		{StateTableName: "abc"},
+		{StateTableStreamArn: abcStream},
+		{StateTableName: "abd", StateTableStreamArn: abcStream},
+		{StateTableName: "abc", StateTableStreamArn: "arn:aws:dynamodb:eu-west-1:123456789012:table/abc"},
+	} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "StateTableStreamArn") {
+					t.Errorf("%q, %q: panic %v, want one naming StateTableStreamArn", p.StateTableName, p.StateTableStreamArn, v)
+				}
+			}()
+			p.withDefaults()
+		}()
 	}
 }
 
 // TestLeastPrivilege checks every IAM statement: named actions only, on
-// the stack's own resources.
+// the stack's own resources; the one exception is the publisher's
+// dynamodb:ListStreams, which has no resource-level permissions.
 func TestLeastPrivilege(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	actions := map[string][]string{}
@@ -826,7 +905,7 @@ func TestLeastPrivilege(t *testing.T) {
 		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
 			stmt := st.(m)
 			for _, r := range asList(stmt["Resource"]) {
-				if r == "*" {
+				if r == "*" && (stmt["Action"] != "dynamodb:ListStreams" || !strings.HasPrefix(role, PublisherFunctionID+"Role")) {
 					t.Errorf("%s: statement %v has Resource *", id, stmt)
 				}
 			}
@@ -869,39 +948,67 @@ func TestLeastPrivilege(t *testing.T) {
 	if strings.Contains(of(ReceiverFunctionID+"Role"), "firehose:") {
 		t.Error("receiver may write to the archive stream")
 	}
-	// Per table: the legacy one is only read.
-	onTable := map[string][]string{} // table logical id prefix -> actions
+	has(PublisherFunctionID+"Role", "events:PutEvents", "dynamodb:Query", "dynamodb:GetRecords", "sqs:SendMessage", "logs:PutLogEvents")
+	for _, forbidden := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "secretsmanager", "firehose:", "sqs:ReceiveMessage"} {
+		if strings.Contains(of(PublisherFunctionID+"Role"), forbidden) {
+			t.Errorf("publisher may %s", forbidden)
+		}
+	}
+	for _, role := range []string{ReceiverFunctionID + "Role", ProcessorFunctionID + "Role", "ArchiveStreamRole"} {
+		for _, forbidden := range []string{"events:", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:ListStreams"} {
+			if strings.Contains(of(role), forbidden) {
+				t.Errorf("%s may %s: put domain events or read the state table's stream", role, forbidden)
+			}
+		}
+	}
+	// Per table (and its stream) and role: the legacy table is only read,
+	// the entries table's stream only by the publisher.
+	onTable := map[string][]string{} // table logical id prefix and attribute -> role prefix and action
 	for _, r := range doc["Resources"].(m) {
 		res := r.(m)
 		if res["Type"] != "AWS::IAM::Policy" {
 			continue
 		}
+		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		for _, fn := range []string{ReceiverFunctionID, ProcessorFunctionID, PublisherFunctionID} {
+			if strings.HasPrefix(role, fn+"Role") {
+				role = fn
+			}
+		}
 		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
 			for _, target := range asList(st.(m)["Resource"]) {
-				att, _ := target.(m)["Fn::GetAtt"].([]any)
+				ref, _ := target.(m)
+				att, _ := ref["Fn::GetAtt"].([]any)
 				if len(att) == 0 {
 					continue
 				}
 				for _, table := range []string{"VehicleStateTable", "VehicleEntriesTable", "EventsTable"} {
 					if strings.HasPrefix(att[0].(string), table) {
 						for _, a := range asList(st.(m)["Action"]) {
-							onTable[table] = append(onTable[table], a.(string))
+							key := table + "." + att[1].(string)
+							onTable[key] = append(onTable[key], role+" "+a.(string))
 						}
 					}
 				}
 			}
 		}
 	}
-	for table, want := range map[string]string{
-		"VehicleStateTable":   "dynamodb:GetItem",
-		"VehicleEntriesTable": "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
-		"EventsTable":         "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
+	p, q := ProcessorFunctionID, PublisherFunctionID
+	for table, want := range map[string][]string{
+		"VehicleStateTable.Arn":         {p + " dynamodb:GetItem"},
+		"VehicleEntriesTable.Arn":       {p + " dynamodb:PutItem", p + " dynamodb:Query", p + " dynamodb:UpdateItem", q + " dynamodb:Query"},
+		"VehicleEntriesTable.StreamArn": {q + " dynamodb:DescribeStream", q + " dynamodb:GetRecords", q + " dynamodb:GetShardIterator"},
+		"EventsTable.Arn":               {p + " dynamodb:GetItem", p + " dynamodb:PutItem", p + " dynamodb:UpdateItem"},
 	} {
 		got := onTable[table]
 		sort.Strings(got)
-		if strings.Join(got, " ") != want {
-			t.Errorf("%s: processor may %v, want %s", table, got, want)
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s: %v, want %v", table, got, want)
 		}
+		delete(onTable, table)
+	}
+	if len(onTable) != 0 {
+		t.Errorf("grants on other table attributes: %v", onTable)
 	}
 }
 
@@ -1002,11 +1109,51 @@ func TestPropsFromContext(t *testing.T) {
 		}
 	}
 	// stateTableName: DynamoDB's table names, 3 to 255 of [a-zA-Z0-9_.-].
+	// With it, stateTableStreamArn, a stream of that table.
+	streamOf := func(table string) string {
+		return "arn:aws:dynamodb:eu-west-1:123456789012:table/" + table + "/stream/2025-01-31T12:00:00.000"
+	}
 	for _, name := range []string{"abc", "vehicle-entries.rebuilt_2024", strings.Repeat("x", 255)} {
-		p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": name}}))
-		if err != nil || p.StateTableName != name {
-			t.Errorf("stateTableName=%q: props.StateTableName = %q, %v", name, p.StateTableName, err)
+		p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": name, "stateTableStreamArn": streamOf(name)}}))
+		if err != nil || p.StateTableName != name || p.StateTableStreamArn != streamOf(name) {
+			t.Errorf("stateTableName=%q: props = %+v, %v", name, p, err)
 		}
+	}
+	for _, ctx := range []map[string]any{
+		{"stateTableName": "abc"},
+		{"stateTableName": "abc", "stateTableStreamArn": ""},
+		{"stateTableStreamArn": streamOf("abc")},
+		{"stateTableName": "abc", "stateTableStreamArn": streamOf("abd")},
+		{"stateTableName": "abc", "stateTableStreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/abc"},
+		{"stateTableName": "abc", "stateTableStreamArn": "2025-01-31T12:00:00.000"},
+	} {
+		if _, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &ctx})); err == nil || !strings.HasPrefix(err.Error(), "context stateTableStreamArn: ") {
+			t.Errorf("context %v: err = %v, want one naming stateTableStreamArn", ctx, err)
+		}
+	}
+	// eventBusName: a bus's name; eventSource: anything EventBridge takes
+	// but AWS's own sources.
+	app = awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"eventBusName": "team.vehicles-bus_1", "eventSource": "com.example.smartcar", "publisherMemoryMB": "512"}})
+	if p, err := propsFromContext(app); err != nil || p.EventBusName != "team.vehicles-bus_1" || p.EventSource != "com.example.smartcar" || p.PublisherMemoryMB != 512 {
+		t.Errorf("props = %+v, %v", p, err)
+	}
+	if p, err := propsFromContext(awscdk.NewApp(nil)); err != nil || p.EventBusName != "" || p.EventSource != "" || p.StateTableStreamArn != "" {
+		t.Errorf("no context: props = %+v, %v; want the stack's defaults", p, err)
+	}
+	for ctx, value := range map[string]string{
+		"eventBusName": "arn:aws:events:eu-west-1:123456789012:event-bus/team", "eventSource": "aws.smartcar", "publisherMemoryMB": "much",
+	} {
+		if _, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{ctx: value}})); err == nil || !strings.Contains(err.Error(), ctx) {
+			t.Errorf("context %s=%s: err = %v", ctx, value, err)
+		}
+	}
+	for _, bad := range []string{"my bus", strings.Repeat("b", 257)} {
+		if _, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"eventBusName": bad}})); err == nil || !strings.Contains(err.Error(), "eventBusName") {
+			t.Errorf("context eventBusName=%q: err = %v", bad, err)
+		}
+	}
+	if _, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"eventSource": strings.Repeat("s", 257)}})); err == nil || !strings.Contains(err.Error(), "eventSource") {
+		t.Errorf("context eventSource of 257 characters: err = %v", err)
 	}
 	if p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"stateTableName": ""}})); err != nil || p.StateTableName != "" {
 		t.Errorf("empty stateTableName: props.StateTableName = %q, %v; want the stack's own table", p.StateTableName, err)
@@ -1067,4 +1214,241 @@ func resourceByPrefix(t *testing.T, doc map[string]any, typ, prefix string) map[
 	}
 	t.Fatalf("no %s %s*", typ, prefix)
 	return nil
+}
+
+// entriesTableID is VehicleEntriesTable's logical id since it was added:
+// enabling its stream must not change it, or CloudFormation would replace
+// the table.
+const entriesTableID = "VehicleEntriesTableENTRIESID"
+
+// TestStateStream: the entries table has a NEW_AND_OLD_IMAGES stream, under
+// its old logical id; the other tables have none.
+func TestStateStream(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	if id := logicalID(t, doc, "AWS::DynamoDB::Table", "VehicleEntriesTable"); id != entriesTableID {
+		t.Errorf("VehicleEntriesTable's logical id %s, was %s: CloudFormation would replace it", id, entriesTableID)
+	}
+	for id, r := range doc["Resources"].(m) {
+		if r.(m)["Type"] != "AWS::DynamoDB::Table" {
+			continue
+		}
+		spec, _ := json.Marshal(r.(m)["Properties"].(m)["StreamSpecification"])
+		want := "null"
+		if id == entriesTableID {
+			want = `{"StreamViewType":"NEW_AND_OLD_IMAGES"}`
+		}
+		if string(spec) != want {
+			t.Errorf("%s stream %s, want %s", id, spec, want)
+		}
+	}
+}
+
+// TestPublisher: the publisher is told the bus, the source and the state
+// table, and reads the entries table's stream from LATEST, a vehicle's
+// changes in order, halving and retrying a failing batch, and sends the
+// batches it gives up on to PublisherFailureQueue.
+func TestPublisher(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	bus := logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus")
+	failures := logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue")
+	env, _ := json.Marshal(resource(t, doc, PublisherFunctionID)["Properties"].(m)["Environment"].(m)["Variables"])
+	if want := `{"EVENT_BUS_NAME":{"Ref":"` + bus + `"},"EVENT_SOURCE":"smartcar-webhook-receiver","LOG_LEVEL":"INFO","STATE_TABLE":{"Ref":"` +
+		entriesTableID + `"}}`; string(env) != want {
+		t.Errorf("publisher env %s, want %s", env, want)
+	}
+	var mappings []string
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] == "AWS::Lambda::EventSourceMapping" && fmt.Sprint(res["Properties"].(m)["FunctionName"]) == fmt.Sprint(m{"Ref": PublisherFunctionID}) {
+			b, _ := json.Marshal(res["Properties"])
+			mappings = append(mappings, string(b))
+		}
+	}
+	want := `{"BatchSize":100,"BisectBatchOnFunctionError":true,"DestinationConfig":{"OnFailure":{"Destination":{"Fn::GetAtt":["` + failures + `","Arn"]}}},` +
+		`"EventSourceArn":{"Fn::GetAtt":["` + entriesTableID + `","StreamArn"]},"FunctionName":{"Ref":"` + PublisherFunctionID + `"},` +
+		`"FunctionResponseTypes":["ReportBatchItemFailures"],"MaximumBatchingWindowInSeconds":1,"MaximumRecordAgeInSeconds":86400,` +
+		`"MaximumRetryAttempts":10,"ParallelizationFactor":1,"StartingPosition":"LATEST"}`
+	if len(mappings) != 1 || mappings[0] != want {
+		t.Errorf("publisher event source mappings %v, want %s", mappings, want)
+	}
+	// The failure queue keeps the failure records as long as the DLQ does.
+	q := resource(t, doc, failures)
+	if props, _ := json.Marshal(q["Properties"]); string(props) != `{"MessageRetentionPeriod":1209600,"SqsManagedSseEnabled":true}` {
+		t.Errorf("failure queue %s", props)
+	}
+}
+
+// TestPublisherGrants: exactly what the publisher may do, and nobody else
+// may put events, read the stream or use the failure queue.
+func TestPublisherGrants(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	bus := logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus")
+	failures := logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue")
+	logs := logicalID(t, doc, "AWS::Logs::LogGroup", PublisherFunctionID+"Logs")
+	var got []string
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			on, _ := json.Marshal(st.(m)["Resource"])
+			publisher := strings.HasPrefix(role, PublisherFunctionID+"Role")
+			for _, a := range asList(st.(m)["Action"]) {
+				if publisher {
+					got = append(got, fmt.Sprintf("%s %s", a, on))
+				} else if strings.HasPrefix(a.(string), "events:") || strings.Contains(string(on), bus) || strings.Contains(string(on), failures) {
+					t.Errorf("%s may %s on %s", role, a, on)
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	getAtt := func(id, attr string) string { return fmt.Sprintf(`{"Fn::GetAtt":["%s","%s"]}`, id, attr) }
+	stream := getAtt(entriesTableID, "StreamArn")
+	want := []string{
+		"dynamodb:DescribeStream " + stream,
+		"dynamodb:GetRecords " + stream,
+		"dynamodb:GetShardIterator " + stream,
+		`dynamodb:ListStreams "*"`,
+		"dynamodb:Query " + getAtt(entriesTableID, "Arn"),
+		"events:PutEvents " + getAtt(bus, "Arn"),
+		"logs:CreateLogStream " + getAtt(logs, "Arn"),
+		"logs:PutLogEvents " + getAtt(logs, "Arn"),
+		"sqs:SendMessage " + getAtt(failures, "Arn"),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("publisher may:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// ListStreams on "*" is suppressed for cdk-nag on the publisher's
+	// policy alone, for that finding alone.
+	for id, r := range doc["Resources"].(m) {
+		meta, _ := r.(m)["Metadata"].(m)
+		nag, _ := meta["cdk_nag"].(m)
+		rules, _ := nag["rules_to_suppress"].([]any)
+		for _, rule := range rules {
+			if rule.(m)["id"] != "AwsSolutions-IAM5" {
+				continue
+			}
+			if applies := fmt.Sprint(rule.(m)["applies_to"]); strings.Contains(applies, "Resource::*]") &&
+				(!strings.HasPrefix(id, PublisherFunctionID+"RoleDefaultPolicy") || applies != "[Resource::*]") {
+				t.Errorf("%s: IAM5 suppressed for %s", id, applies)
+			}
+		}
+	}
+}
+
+// TestDomainEventBus: the stack makes its bus, unless context eventBusName
+// names one: then the publisher puts events on that bus, in the stack's
+// account and region, and on it alone.
+func TestDomainEventBus(t *testing.T) {
+	tpl, doc := stackUnderTest(t)
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::Events::EventBus"), jsii.Number(1)) })
+	outputs := doc["Outputs"].(m)
+	if d := outputs["EventBusName"].(m)["Description"]; d != "EventBridge bus the domain events are put on" {
+		t.Errorf("EventBusName description %q", d)
+	}
+
+	doc = synthFromContext(t, map[string]any{"eventBusName": "team-vehicles", "eventSource": "com.example.vehicles"})
+	for id, r := range doc["Resources"].(m) {
+		if r.(m)["Type"] == "AWS::Events::EventBus" {
+			t.Errorf("bus %s made, with eventBusName", id)
+		}
+	}
+	env := resource(t, doc, PublisherFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+	if env["EVENT_BUS_NAME"] != "team-vehicles" || env["EVENT_SOURCE"] != "com.example.vehicles" {
+		t.Errorf("publisher env %v", env)
+	}
+	arn, _ := json.Marshal(m{"Fn::Join": []any{"", []any{"arn:", m{"Ref": "AWS::Partition"}, ":events:", m{"Ref": "AWS::Region"}, ":",
+		m{"Ref": "AWS::AccountId"}, ":event-bus/team-vehicles"}}})
+	var puts []string
+	for _, r := range doc["Resources"].(m) {
+		if res := r.(m); res["Type"] == "AWS::IAM::Policy" {
+			for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+				if b, _ := json.Marshal(st); strings.Contains(string(b), "events:") || strings.Contains(string(b), "team-vehicles") {
+					puts = append(puts, string(b))
+				}
+			}
+		}
+	}
+	if want := `{"Action":"events:PutEvents","Effect":"Allow","Resource":` + string(arn) + `}`; len(puts) != 1 || puts[0] != want {
+		t.Errorf("bus grants %v, want %s", puts, want)
+	}
+	outputs = doc["Outputs"].(m)
+	if out := outputs["EventBusName"].(m); out["Value"] != "team-vehicles" || !strings.Contains(fmt.Sprint(out["Description"]), "eventBusName") {
+		t.Errorf("EventBusName output %v", out)
+	}
+	if got, _ := json.Marshal(outputs["EventBusArn"].(m)["Value"]); string(got) != string(arn) {
+		t.Errorf("EventBusArn output %s, want %s", got, arn)
+	}
+	if v := outputs["EventSource"].(m)["Value"]; v != "com.example.vehicles" {
+		t.Errorf("EventSource output %v", v)
+	}
+}
+
+// TestPublisherAlarms: the publisher failing two 5-minute periods in a
+// row, a batch given up on, and the publisher 5 minutes behind the stream
+// for 15 minutes notify the alarm topic; the dashboard graphs what the
+// publisher does.
+func TestPublisherAlarms(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
+	function := `[{"Name":"FunctionName","Value":{"Ref":"` + PublisherFunctionID + `"}}]`
+	queue := `[{"Name":"QueueName","Value":{"Fn::GetAtt":["` + logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue") + `","QueueName"]}}]`
+	for _, tt := range []struct {
+		prefix, namespace, metric, dimensions, statistic string
+		period, threshold, periods                       float64
+	}{
+		{"PublisherErrorsAlarm", "AWS/Lambda", "Errors", function, "Sum", 300, 0, 2},
+		{"PublisherFailuresAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "Maximum", 60, 0, 1},
+		{"PublisherLagAlarm", "AWS/Lambda", "IteratorAge", function, "Maximum", 300, 300000, 3},
+	} {
+		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", tt.prefix)["Properties"].(m)
+		dims, _ := json.Marshal(a["Dimensions"])
+		if a["Namespace"] != tt.namespace || a["MetricName"] != tt.metric || string(dims) != tt.dimensions || a["Statistic"] != tt.statistic ||
+			a["Period"] != tt.period {
+			t.Errorf("%s: metric %v/%v %s %v over %v s", tt.prefix, a["Namespace"], a["MetricName"], dims, a["Statistic"], a["Period"])
+		}
+		if a["ComparisonOperator"] != "GreaterThanThreshold" || a["Threshold"] != tt.threshold || a["EvaluationPeriods"] != tt.periods ||
+			a["DatapointsToAlarm"] != nil || a["TreatMissingData"] != "notBreaching" {
+			t.Errorf("%s: %v %v for %v periods (%v of them), missing data %v; want > %v for %v", tt.prefix, a["ComparisonOperator"], a["Threshold"],
+				a["EvaluationPeriods"], a["DatapointsToAlarm"], a["TreatMissingData"], tt.threshold, tt.periods)
+		}
+		if fmt.Sprint(a["AlarmActions"]) != topic {
+			t.Errorf("%s: actions %v, want the alarm topic", tt.prefix, a["AlarmActions"])
+		}
+	}
+	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+	for _, metric := range []string{`[\"SmartcarWebhooks\",\"DomainEventsPublished\",\"Service\",\"publisher\"`, `\"Invocations\"`, `\"IteratorAge\"`} {
+		if !strings.Contains(string(dashboard), metric) {
+			t.Errorf("dashboard lacks %s", metric)
+		}
+	}
+}
+
+// TestEventSourceValidated: NewWebhookStack refuses a source EventBridge
+// would, or one of AWS's; empty takes the default.
+func TestEventSourceValidated(t *testing.T) {
+	for source, want := range map[string]string{"": DefaultEventSource, "com.example.vehicles": "com.example.vehicles", "x": "x",
+		strings.Repeat("s", 256): strings.Repeat("s", 256), "awsome": "awsome"} {
+		p := WebhookStackProps{EventSource: source}
+		p.withDefaults()
+		if p.EventSource != want {
+			t.Errorf("EventSource %q became %q, want %q", source, p.EventSource, want)
+		}
+	}
+	for _, p := range []WebhookStackProps{
+		{EventSource: "aws.smartcar"}, {EventSource: strings.Repeat("s", 257)},
+		{EventBusName: "arn:aws:events:eu-west-1:123456789012:event-bus/x"}, {EventBusName: "my bus"},
+	} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "Event") {
+					t.Errorf("%+v: panic %v, want one naming the prop", p, v)
+				}
+			}()
+			p.withDefaults()
+		}()
+	}
 }

@@ -24,6 +24,9 @@ const (
 	maxFirehoseRecords     = 500
 	maxFirehoseRecordBytes = 1000 << 10 // 1,024,000, before base64
 	maxFirehoseBatchBytes  = 4 << 20    // the records' data, before base64
+
+	maxEventsEntries = 10
+	maxEventsBytes   = 256 << 10 // the entries' total size, counted as AWS does (eventsEntrySize)
 )
 
 // StrictTransport wraps next, a transport to moto_server, and answers
@@ -50,6 +53,12 @@ const (
 // ValidationException; one whose records' data adds up to more than
 // 4 MiB gets 400 InvalidArgumentException.
 //
+// EventBridge: a PutEvents of no entry or more than 10, or whose entries'
+// total size is over 256 KB, gets 400 ValidationException. An entry's size
+// is counted as AWS documents it ("Calculating PutEvents event entry
+// size"): 14 bytes for Time if set, plus the UTF-8 bytes of Source,
+// DetailType, Detail and each of Resources.
+//
 // The checks count significant digits as AWS does, trailing zeros trimmed:
 // they pass everything AWS accepts, which is more than the code under test
 // should send.
@@ -72,7 +81,8 @@ func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 	dynamoOp, isDynamo := strings.CutPrefix(target, dynamoDBTarget)
 	isSend := target == "AmazonSQS.SendMessage" || target == "AmazonSQS.SendMessageBatch"
 	isFirehose := target == firehosePutRecordBatch
-	if !isDynamo && !isSend && !isFirehose || r.Body == nil {
+	isEvents := target == eventsPutEvents
+	if !isDynamo && !isSend && !isFirehose && !isEvents || r.Body == nil {
 		return t.next.RoundTrip(r)
 	}
 	r, body, err := bufferBody(r)
@@ -86,6 +96,8 @@ func (t *strict) RoundTrip(r *http.Request) (*http.Response, error) {
 		reject = t.checkDynamoDB(r, dynamoOp, body)
 	case isSend:
 		reject = t.checkSQS(r, body)
+	case isEvents:
+		reject = checkEvents(r, body)
 	default:
 		reject = checkFirehose(r, body)
 	}
@@ -640,6 +652,59 @@ func checkFirehose(r *http.Request, body []byte) *http.Response {
 		resp = validation(r, fmt.Sprintf("%d validation errors detected: %s", len(violations), strings.Join(violations, "; ")))
 	case total > maxFirehoseBatchBytes:
 		resp = answer(r, "InvalidArgumentException", "", "Records size exceeds 4 MB limit")
+	default:
+		return nil
+	}
+	resp.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	return resp
+}
+
+// ---- EventBridge
+
+// eventsPutEvents is the X-Amz-Target of a PutEvents.
+const eventsPutEvents = "AWSEvents.PutEvents"
+
+// eventsEntry is a PutEvents request entry, as far as its size goes.
+type eventsEntry struct {
+	Time                       json.RawMessage
+	Source, DetailType, Detail string
+	Resources                  []string
+}
+
+// eventsEntrySize is an entry's size as EventBridge counts it against the
+// 256 KB limit: 14 bytes for Time if set, plus the UTF-8 bytes of Source,
+// DetailType, Detail and each of Resources (decoded from JSON, so invalid
+// UTF-8 has become U+FFFD, 3 bytes, as it has for AWS).
+func eventsEntrySize(e eventsEntry) int {
+	n := len(e.Source) + len(e.DetailType) + len(e.Detail)
+	if len(e.Time) > 0 && string(e.Time) != "null" {
+		n += 14
+	}
+	for _, r := range e.Resources {
+		n += len(r)
+	}
+	return n
+}
+
+// checkEvents applies PutEvents' limits, with AWS's messages (the list of
+// entries abridged in its).
+func checkEvents(r *http.Request, body []byte) *http.Response {
+	var req struct{ Entries []eventsEntry }
+	if json.Unmarshal(body, &req) != nil {
+		return nil // moto answers it
+	}
+	total := 0
+	for _, e := range req.Entries {
+		total += eventsEntrySize(e)
+	}
+	var resp *http.Response
+	switch n := len(req.Entries); {
+	case n < 1:
+		resp = validation(r, "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	case n > maxEventsEntries:
+		resp = validation(r, fmt.Sprintf("1 validation error detected: Value '[%d entries]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to %d", n, maxEventsEntries))
+	case total > maxEventsBytes:
+		resp = validation(r, "Total size of the entries in the request is over the limit.")
 	default:
 		return nil
 	}

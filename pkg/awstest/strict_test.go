@@ -11,11 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	etypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	ftypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -323,6 +326,69 @@ func TestStrictFirehoseBatches(t *testing.T) {
 	}
 }
 
+// putEvents is a PutEvents request of the entries given, as JSON objects.
+func putEvents(entries ...string) string {
+	return `{"Entries":[` + strings.Join(entries, ",") + `]}`
+}
+
+// event is a PutEvents entry with a Time, the source "s" and the detail
+// type "t", whose Detail brings its size, as AWS counts it, to size
+// (at least 20).
+func event(size int) string {
+	detail := `{"x":"` + strings.Repeat("x", size-14-1-1-8) + `"}`
+	b, _ := json.Marshal(map[string]any{"EventBusName": "bus", "Time": 1.7950000001e9, "Source": "s", "DetailType": "t", "Detail": detail})
+	return string(b)
+}
+
+func TestStrictEventBridgePutEvents(t *testing.T) {
+	const (
+		tooMany = "1 validation error detected: Value '[11 entries]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10"
+		tooBig  = "Total size of the entries in the request is over the limit."
+	)
+	events := func(n, size int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = event(size)
+		}
+		return out
+	}
+	// 256 KB = 262144 bytes; é is 2 bytes of UTF-8, 😀 4.
+	utf8Detail := `{"v":"` + strings.Repeat("é", (256<<10-8-12)/2) + `"}` // 8 bytes of JSON around it, 12 of source and detail type
+	tests := []struct {
+		name, body, wantType, wantMessage string
+	}{
+		{"one entry", putEvents(event(100)), "", ""},
+		{"10 entries", putEvents(events(10, 100)...), "", ""},
+		{"11 entries", putEvents(events(11, 100)...), validation, tooMany},
+		{"no entry", putEvents(), validation, "Member must have length greater than or equal to 1"},
+		{"256 KB in one entry", putEvents(event(256 << 10)), "", ""},
+		{"over 256 KB in one entry", putEvents(event(256<<10 + 1)), validation, tooBig},
+		{"256 KB in 4 entries", putEvents(event(64<<10), event(64<<10), event(64<<10), event(64<<10)), "", ""},
+		{"over 256 KB in 4 entries", putEvents(event(64<<10), event(64<<10), event(64<<10+1), event(64<<10)), validation, tooBig},
+		// Without Time, 14 bytes fewer: the same Detail fits.
+		{"no Time", putEvents(`{"Source":"s","DetailType":"t","Detail":"` + strings.Repeat("x", 256<<10-2) + `"}`), "", ""},
+		{"no Time over", putEvents(`{"Source":"s","DetailType":"t","Detail":"` + strings.Repeat("x", 256<<10-1) + `"}`), validation, tooBig},
+		{"Time null", putEvents(`{"Time":null,"Source":"s","DetailType":"t","Detail":"` + strings.Repeat("x", 256<<10-2) + `"}`), "", ""},
+		// Sizes are UTF-8 bytes, not characters; Resources count too.
+		{"UTF-8 at 256 KB", putEvents(`{"Source":"source","DetailType":"detail","Detail":` + mustJSON(utf8Detail) + `}`), "", ""},
+		{"UTF-8 over 256 KB", putEvents(`{"Source":"sourcé","DetailType":"detail","Detail":` + mustJSON(utf8Detail) + `}`), validation, tooBig},
+		{"escaped UTF-8 over 256 KB", putEvents(`{"Source":"sourc\u00e9","DetailType":"detail","Detail":` + mustJSON(utf8Detail) + `}`), validation, tooBig},
+		{"resources over 256 KB", putEvents(`{"Source":"s","DetailType":"t","Detail":"` + strings.Repeat("x", 256<<10-4) + `","Resources":["ab","😀"]}`), validation, tooBig},
+		{"resources at 256 KB", putEvents(`{"Source":"s","DetailType":"t","Detail":"` + strings.Repeat("x", 256<<10-8) + `","Resources":["ab","😀"]}`), "", ""},
+		{"not JSON", `{"Entries":`, "", ""}, // moto answers
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, &fakeAWS{}, "AWSEvents.PutEvents", tt.body, tt.wantType, tt.wantMessage)
+		})
+	}
+}
+
+func mustJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // attempts counts the requests the SDK makes, retries included.
 type attempts struct {
 	mu   sync.Mutex
@@ -420,6 +486,50 @@ func TestStrictErrorsAsTheSDKSeesThem(t *testing.T) {
 			})
 		}
 	})
+	t.Run("EventBridge", func(t *testing.T) {
+		entries := func(n, detail int) []etypes.PutEventsRequestEntry {
+			out := make([]etypes.PutEventsRequestEntry, n)
+			for i := range out {
+				out[i] = etypes.PutEventsRequestEntry{
+					EventBusName: aws.String("bus"), Source: aws.String("s"), DetailType: aws.String("t"),
+					Detail: aws.String(`{"v":"` + strings.Repeat("x", detail) + `"}`), Time: aws.Time(time.Unix(1795000000, 0)),
+				}
+			}
+			return out
+		}
+		tests := []struct {
+			name    string
+			entries []etypes.PutEventsRequestEntry
+			wantMsg string
+		}{
+			{"11 entries", entries(11, 10), "Member must have length less than or equal to 10"},
+			// 14 (Time) + 1 + 1 + 8 + 262,121 = 262,145 bytes.
+			{"over 256 KB", entries(1, 256<<10-23), "Total size of the entries in the request is over the limit."},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				f := &fakeAWS{}
+				count := &attempts{next: awstest.StrictTransport(f)}
+				_, err := eventbridge.NewFromConfig(sdkConfig(count)).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: tt.entries})
+				var api smithy.APIError
+				// EventBridge's model has no ValidationException: it is not
+				// typed, and the SDK does not retry it.
+				if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" || !strings.Contains(api.ErrorMessage(), tt.wantMsg) {
+					t.Fatalf("err = %v, want a ValidationException %q", err, tt.wantMsg)
+				}
+				if count.n != 1 || f.passed("AWSEvents.PutEvents") {
+					t.Errorf("%d attempts, want 1 refused", count.n)
+				}
+			})
+		}
+		t.Run("256 KB", func(t *testing.T) {
+			f := &fakeAWS{}
+			_, err := eventbridge.NewFromConfig(sdkConfig(awstest.StrictTransport(f))).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries(1, 256<<10-24)})
+			if err != nil || !f.passed("AWSEvents.PutEvents") {
+				t.Errorf("err = %v (passed on: %v), want passed on", err, f.passed("AWSEvents.PutEvents"))
+			}
+		})
+	})
 }
 
 // TestStrictInFrontOfMoto runs the checks through Config against the
@@ -470,6 +580,22 @@ func TestStrictInFrontOfMoto(t *testing.T) {
 		var typed *types.InvalidMessageContents
 		if errors.As(err, &typed) != wantErr || (err != nil) != wantErr {
 			t.Errorf("SendMessage(%q) = %v, want error %v", body, err, wantErr)
+		}
+	}
+	// EventBridge: 256 KB of entries pass, one byte more is refused.
+	eb := eventbridge.NewFromConfig(awstest.Config(t))
+	for _, extra := range []int{0, 1} {
+		// 14 (Time) + 1 + 1 + 8 ({"v":""}) + the string.
+		detail := `{"v":"` + strings.Repeat("x", 256<<10-24+extra) + `"}`
+		out, err := eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []etypes.PutEventsRequestEntry{{
+			Source: aws.String("s"), DetailType: aws.String("t"), Detail: aws.String(detail), Time: aws.Time(time.Now()),
+		}}})
+		var api smithy.APIError
+		switch {
+		case extra == 0 && (err != nil || out.FailedEntryCount != 0):
+			t.Errorf("PutEvents of 256 KB: %v, %+v", err, out)
+		case extra == 1 && (!errors.As(err, &api) || api.ErrorCode() != "ValidationException"):
+			t.Errorf("PutEvents over 256 KB: %v, want ValidationException", err)
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -54,6 +56,18 @@ type Resources struct {
 	// a stack deployed before the archive.
 	ArchiveStream string `json:"archiveStream,omitempty"`
 	ArchiveBucket string `json:"archiveBucket,omitempty"`
+	// StateStreamARN is the vehicle-state table's stream, which the
+	// publisher reads (locally, through a StreamPoller).
+	StateStreamARN string `json:"stateStreamArn,omitempty"`
+	// EventBusName is the EventBridge bus the publisher puts domain events
+	// on, with the source EventSource; empty for a stack deployed before
+	// the publisher.
+	EventBusName string `json:"eventBusName,omitempty"`
+	EventSource  string `json:"eventSource,omitempty"`
+	// EventsTailQueueURL is a queue a rule on the bus sends every event of
+	// EventSource to, which the events-tail tool reads; the local stack
+	// has one, a deployed stack none.
+	EventsTailQueueURL string `json:"eventsTailQueueUrl,omitempty"`
 	// VisibilityTimeout is the queue's, in seconds.
 	VisibilityTimeout int `json:"visibilityTimeout,omitempty"`
 	// DevToken is the generated development token, kept so the tools can
@@ -75,6 +89,13 @@ const (
 	ArchiveStream    = "smartcar-webhook-archive"
 	// ArchiveBucket is the archive's bucket (see archiveBucket).
 	ArchiveBucket = "smartcar-webhook-archive"
+	// EventBusName is the domain events' bus, EventsTailQueue the queue
+	// its rule EventsTailRule sends them to for events-tail.
+	EventBusName    = "smartcar-domain-events"
+	EventsTailQueue = "smartcar-domain-events-tail"
+	EventsTailRule  = "smartcar-domain-events-tail"
+	// EventSource is the source of the domain events the publisher puts.
+	EventSource = "smartcar-webhook-receiver"
 )
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.
@@ -102,6 +123,11 @@ func (r Resources) ProcessorEnv() map[string]string {
 	return env
 }
 
+// PublisherEnv is the publisher Lambda's environment for these resources.
+func (r Resources) PublisherEnv() map[string]string {
+	return map[string]string{EnvEventBusName: r.EventBusName, EnvEventSource: r.EventSource, EnvStateTable: r.StateTable}
+}
+
 // NewDevToken returns a random development token.
 func NewDevToken() string {
 	var b [16]byte
@@ -120,10 +146,11 @@ type Options struct {
 }
 
 // Provision creates the secret (holding token), the queue with its DLQ and
-// redrive policy, the tables (events, vehicle state, and the legacy
-// vehicle-state table the processor still reads), and the archive (a
-// bucket and a Firehose delivery stream writing to it), with the deployed
-// stack's settings.
+// redrive policy, the tables (events, vehicle state with its stream, and
+// the legacy vehicle-state table the processor still reads), the archive
+// (a bucket and a Firehose delivery stream writing to it), with the
+// deployed stack's settings, and the domain events' bus, with a rule
+// sending every event of EventSource to a queue for events-tail.
 // Resources that exist are reused; the secret's value is replaced.
 func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) (Resources, error) {
 	prefix := opts.Prefix
@@ -162,6 +189,9 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	if err := dynamostore.CreateTables(ctx, ddb, r.EventsTable, r.StateTable); err != nil {
 		return r, err
 	}
+	if r.StateStreamARN, err = dynamostore.StateTableStream(ctx, ddb, r.StateTable); err != nil {
+		return r, err
+	}
 	if err := dynamostore.CreateLegacyTable(ctx, ddb, r.LegacyStateTable); err != nil {
 		return r, err
 	}
@@ -169,7 +199,59 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	if err := createArchive(ctx, cfg, r.ArchiveBucket, r.ArchiveStream); err != nil {
 		return r, err
 	}
+	r.EventBusName, r.EventSource = prefix+EventBusName, EventSource
+	if r.EventsTailQueueURL, err = createEventBus(ctx, cfg, q, r.EventBusName, prefix+EventsTailRule, prefix+EventsTailQueue); err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// createEventBus creates the bus, the queue and a rule on the bus sending
+// every event of EventSource to the queue (with the queue policy AWS
+// would need), and returns the queue's URL.
+func createEventBus(ctx context.Context, cfg aws.Config, q *sqs.Client, bus, rule, queue string) (string, error) {
+	eb := eventbridge.NewFromConfig(cfg)
+	_, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)})
+	var exists *ebtypes.ResourceAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
+		return "", fmt.Errorf("event bus %s: %w", bus, err)
+	}
+	url, queueARN, err := createQueue(ctx, q, queue, nil)
+	if err != nil {
+		return "", err
+	}
+	pattern, _ := json.Marshal(map[string][]string{"source": {EventSource}})
+	put, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{
+		Name: aws.String(rule), EventBusName: aws.String(bus), EventPattern: aws.String(string(pattern)), State: ebtypes.RuleStateEnabled,
+		Description: aws.String("every domain event, to the queue events-tail reads"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("event rule %s: %w", rule, err)
+	}
+	policy, _ := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{{
+			"Effect": "Allow", "Principal": map[string]string{"Service": "events.amazonaws.com"},
+			"Action": "sqs:SendMessage", "Resource": queueARN,
+			"Condition": map[string]any{"ArnEquals": map[string]string{"aws:SourceArn": aws.ToString(put.RuleArn)}},
+		}},
+	})
+	if _, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(url), Attributes: map[string]string{string(types.QueueAttributeNamePolicy): string(policy)},
+	}); err != nil {
+		return "", fmt.Errorf("queue %s: %w", queue, err)
+	}
+	out, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
+		Rule: aws.String(rule), EventBusName: aws.String(bus),
+		Targets: []ebtypes.Target{{Id: aws.String("events-tail"), Arn: aws.String(queueARN)}},
+	})
+	if err == nil && out.FailedEntryCount > 0 {
+		err = fmt.Errorf("%s", aws.ToString(out.FailedEntries[0].ErrorMessage))
+	}
+	if err != nil {
+		return "", fmt.Errorf("event rule %s: target %s: %w", rule, queue, err)
+	}
+	return url, nil
 }
 
 // archiveBucket names the archive's bucket for a stack's prefix: bucket

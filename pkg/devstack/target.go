@@ -36,6 +36,13 @@ const (
 	// EnvLegacyStateTable names the one-item state table of an upgraded
 	// stack; optional.
 	EnvLegacyStateTable = "LEGACY_STATE_TABLE"
+	// EnvEventBusName names the bus the publisher puts domain events on,
+	// EnvEventSource their source.
+	EnvEventBusName = "EVENT_BUS_NAME"
+	EnvEventSource  = "EVENT_SOURCE"
+	// EnvEventsTailQueueURL, read by events-tail alone, names a queue a
+	// rule on the bus sends the domain events to.
+	EnvEventsTailQueueURL = "EVENTS_TAIL_QUEUE_URL"
 )
 
 // envMeaning says what each variable names, for the error that finds one
@@ -47,6 +54,9 @@ var envMeaning = map[string]string{
 	EnvStateTable:    "the vehicle-state table",
 	EnvSecretID:      "the secret holding the Application Management Token",
 	EnvArchiveBucket: "the archive bucket",
+	EnvEventBusName:  "the domain events' EventBridge bus",
+	EnvEventsTailQueueURL: "the URL of an SQS queue that a rule on the domain events' bus sends them to " +
+		"(events-tail reads it, and deletes what it prints unless -keep)",
 }
 
 // Target says which stack a tool works on: the local one (the default), a
@@ -136,6 +146,11 @@ func (t Target) fromEnv(ctx context.Context) (Resources, aws.Config, error) {
 		EventsTable: get(EnvEventsTable), StateTable: get(EnvStateTable), SecretID: get(EnvSecretID),
 		LegacyStateTable: get(EnvLegacyStateTable),
 		ArchiveStream:    get(EnvArchiveStream), ArchiveBucket: get(EnvArchiveBucket),
+		EventBusName: get(EnvEventBusName), EventSource: get(EnvEventSource),
+		EventsTailQueueURL: get(EnvEventsTailQueueURL),
+	}
+	if r.EventBusName != "" {
+		r.EventSource = cmp.Or(r.EventSource, EventSource)
 	}
 	var missing []string
 	for _, name := range t.Needs {
@@ -173,9 +188,15 @@ func (t Target) fromStack(ctx context.Context) (Resources, aws.Config, error) {
 		EventsTable: outputs["EventsTableName"], StateTable: outputs["StateTableName"],
 		LegacyStateTable: outputs["LegacyStateTableName"], ReceiverURL: outputs["WebhookUrl"],
 		ArchiveBucket: outputs["ArchiveBucketName"], ArchiveStream: outputs["ArchiveStreamName"],
+		// A deployed stack has no queue for events-tail: its user
+		// subscribes one (a rule on the bus).
+		EventBusName: outputs["EventBusName"], EventSource: outputs["EventSource"],
 		// Stacks deployed before the SecretName output: the secret the
 		// Makefile names (AMT_SECRET_ID=$(SECRET_NAME)), else the default.
 		SecretID: cmp.Or(outputs["SecretName"], os.Getenv(EnvSecretID), SecretName),
+	}
+	if r.EventBusName != "" {
+		r.EventSource = cmp.Or(r.EventSource, EventSource)
 	}
 	if r.QueueURL == "" || r.DLQURL == "" || r.StateTable == "" {
 		return r, cfg, fmt.Errorf("stack %s lacks the outputs QueueUrl, DlqUrl, StateTableName: is it this project's stack? (-env takes the resources from environment variables instead)", t.Stack)

@@ -18,17 +18,27 @@ type SchemaAPI interface {
 	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
+// StateStreamViewType is what the stream of the vehicle-state table
+// carries: each entry's image before and after the change, which the
+// publisher turns into domain events.
+const StateStreamViewType = types.StreamViewTypeNewAndOldImages
+
 // CreateTables creates the events and vehicle-state tables, on demand, with
-// the keys and TTL the deployed stack gives them, for emulators and tests.
-// Tables that already exist are left as they are.
+// the keys and TTL the deployed stack gives them, and the vehicle-state
+// table's stream (NEW_AND_OLD_IMAGES), for emulators and tests. Tables
+// that already exist are left as they are.
 func CreateTables(ctx context.Context, api SchemaAPI, eventsTable, vehiclesTable string) error {
 	if err := createTable(ctx, api, eventsTable, EventsKey, ""); err != nil {
 		return err
 	}
-	if err := createTable(ctx, api, vehiclesTable, StateKey, EntryKey); err != nil {
-		return err
+	state := tableInput(vehiclesTable, StateKey, EntryKey)
+	state.StreamSpecification = stateStream()
+	_, err := api.CreateTable(ctx, state)
+	var exists *types.ResourceInUseException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create table %s: %w", vehiclesTable, err)
 	}
-	_, err := api.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+	_, err = api.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName:               aws.String(eventsTable),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(TTLAttribute), Enabled: aws.Bool(true)},
 	})
@@ -36,6 +46,11 @@ func CreateTables(ctx context.Context, api SchemaAPI, eventsTable, vehiclesTable
 		return fmt.Errorf("enable TTL on %s: %w", eventsTable, err)
 	}
 	return nil
+}
+
+// stateStream is the vehicle-state table's stream, as the stack enables it.
+func stateStream() *types.StreamSpecification {
+	return &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: StateStreamViewType}
 }
 
 // CreateLegacyTable creates a vehicle-state table in the legacy layout
@@ -77,16 +92,21 @@ type StateTableAPI interface {
 	SchemaAPI
 	dynamodb.DescribeTableAPIClient
 	UpdateContinuousBackups(ctx context.Context, in *dynamodb.UpdateContinuousBackupsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateContinuousBackupsOutput, error)
+	UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
 }
 
 // CreateStateTable creates a vehicle-state table in the entry layout, as
-// the stack makes its own (on demand, point-in-time recovery), with
-// deletion protection, for a rebuild of state from the archive; it waits
-// until the table is active. An existing table is left as it is, if its
-// keys are the entry layout's (CheckStateTable).
+// the stack makes its own (on demand, point-in-time recovery, a
+// NEW_AND_OLD_IMAGES stream), with deletion protection, for a rebuild of
+// state from the archive; it waits until the table is active. An existing
+// table is kept, if its keys are the entry layout's (CheckStateTable):
+// its stream is enabled if it has none, and a table whose stream carries
+// other images is refused (changing it would end the stream its readers
+// follow).
 func CreateStateTable(ctx context.Context, api StateTableAPI, name string) error {
 	in := tableInput(name, StateKey, EntryKey)
 	in.DeletionProtectionEnabled = aws.Bool(true)
+	in.StreamSpecification = stateStream()
 	_, err := api.CreateTable(ctx, in)
 	var exists *types.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
@@ -96,6 +116,9 @@ func CreateStateTable(ctx context.Context, api StateTableAPI, name string) error
 		return fmt.Errorf("table %s: %w", name, err)
 	}
 	if err := CheckStateTable(ctx, api, name); err != nil {
+		return err
+	}
+	if err := enableStateStream(ctx, api, name); err != nil {
 		return err
 	}
 	_, err = api.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
@@ -123,4 +146,43 @@ func CheckStateTable(ctx context.Context, api dynamodb.DescribeTableAPIClient, n
 		return fmt.Errorf("table %s is keyed %q, not as a vehicle-state table (%s): name another table", name, strings.Join(keys, ", "), want)
 	}
 	return nil
+}
+
+// enableStateStream enables the NEW_AND_OLD_IMAGES stream of the table,
+// unless it has it, and waits until the table is active again; a stream
+// of another view type is an error.
+func enableStateStream(ctx context.Context, api StateTableAPI, name string) error {
+	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	if spec := out.Table.StreamSpecification; spec != nil && aws.ToBool(spec.StreamEnabled) {
+		if spec.StreamViewType != StateStreamViewType {
+			return fmt.Errorf("table %s has a stream of %s, not %s as the publisher needs: name another table, "+
+				"or disable its stream first (its readers lose it)", name, spec.StreamViewType, StateStreamViewType)
+		}
+		return nil
+	}
+	if _, err := api.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String(name), StreamSpecification: stateStream()}); err != nil {
+		return fmt.Errorf("enable the stream of %s: %w", name, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(api).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	return nil
+}
+
+// StateTableStream returns the ARN of the vehicle-state table's stream
+// (its LatestStreamArn), which the publisher reads; a table whose stream
+// is not enabled is an error.
+func StateTableStream(ctx context.Context, api dynamodb.DescribeTableAPIClient, table string) (streamARN string, err error) {
+	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		return "", fmt.Errorf("table %s: %w", table, err)
+	}
+	spec, arn := out.Table.StreamSpecification, aws.ToString(out.Table.LatestStreamArn)
+	if spec == nil || !aws.ToBool(spec.StreamEnabled) || arn == "" {
+		return "", fmt.Errorf("table %s has no stream enabled (the publisher reads its %s stream)", table, StateStreamViewType)
+	}
+	return arn, nil
 }

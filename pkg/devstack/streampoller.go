@@ -1,0 +1,465 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// StreamsAPI is the part of the DynamoDB Streams client the StreamPoller
+// uses.
+type StreamsAPI interface {
+	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
+	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
+}
+
+// Defaults of the StreamPoller, Lambda's where Lambda has one.
+const (
+	// DefaultStreamBatchSize is the batch size of Lambda's DynamoDB
+	// event source unless configured.
+	DefaultStreamBatchSize = 100
+	// DefaultStreamInterval is the pause when no shard has records.
+	DefaultStreamInterval = 200 * time.Millisecond
+	// DefaultStreamBackoff is the pause before the first retry of a
+	// failed batch; it doubles with each further failure of the same
+	// record, up to maxStreamBackoff.
+	DefaultStreamBackoff = 500 * time.Millisecond
+
+	maxStreamBackoff = 10 * time.Second
+	// maxStreamPayload is Lambda's limit on an invocation's payload, which
+	// caps a batch as it does in AWS.
+	maxStreamPayload = 6 << 20
+	// maxGetRecords is the most records one GetRecords returns.
+	maxGetRecords = 1000
+	// shardRefresh is how often the stream's shards are listed again.
+	shardRefresh = time.Second
+)
+
+// StreamPoller feeds a handler from a DynamoDB stream the way Lambda's
+// DynamoDB event source does with ReportBatchItemFailures: each shard is
+// read from its oldest record (TRIM_HORIZON: on the local stack, every
+// change since `make dev` provisioned the table) in order, a child shard
+// after its parent; batches of up to BatchSize records of one shard
+// (and at most 6 MB, Lambda's payload limit), as the JSON Lambda
+// delivers; a batch item failure retries the shard from the record it
+// names (those before it are done), a handler error or a response naming
+// no record of the batch retries the whole batch, after a backoff that
+// doubles with each retry. As with Lambda's default (no
+// MaximumRetryAttempts), a record is retried until it succeeds: one
+// that always fails holds up its shard, which the log shows.
+//
+// A StreamPoller keeps its position in memory: it serves one Run (or
+// PollOnce at a time), and a new one starts again from each shard's
+// oldest record.
+type StreamPoller struct {
+	Streams   StreamsAPI
+	StreamARN string
+	Handler   lambda.Handler
+	// BatchSize is the most records of one invocation; default
+	// DefaultStreamBatchSize (100).
+	BatchSize int
+	// Interval is Run's pause when no shard has records; default
+	// DefaultStreamInterval (200 ms).
+	Interval time.Duration
+	// Backoff is the pause before the first retry of a failed batch;
+	// default DefaultStreamBackoff.
+	Backoff time.Duration
+	Log     *slog.Logger
+
+	shards      map[string]*streamShard
+	order       []string // shard ids, as DescribeStream first listed them
+	described   time.Time
+	rescan      bool // a shard closed: its children may be listed
+	invocations int
+}
+
+// streamShard is the poller's position in one shard.
+type streamShard struct {
+	id, parent string
+	iterator   *string // the next GetRecords; nil before the first, or once the shard is closed
+	opened     bool
+	closed     bool         // the shard has no more records to read
+	lastRead   string       // sequence number of the last record read
+	pending    []streamItem // read, not yet done, in order
+	failures   int          // consecutive failed invocations
+	retryAt    time.Time
+}
+
+// streamItem is a record read from the stream, converted.
+type streamItem struct {
+	record events.DynamoDBEventRecord
+	size   int // its JSON's
+}
+
+// done reports whether every record of the shard was delivered.
+func (s *streamShard) done() bool { return s.closed && len(s.pending) == 0 }
+
+// StreamBatchResult is what one PollOnce did.
+type StreamBatchResult struct {
+	// Invocations counts the handler's invocations, Delivered the records
+	// they completed, Retried those left to retry.
+	Invocations, Delivered, Retried int
+}
+
+// PollOnce lists the stream's shards when due, then, for each shard ready
+// to be read (not waiting on a retry's backoff, its parent done), reads
+// records and invokes the handler once with the shard's next batch.
+func (p *StreamPoller) PollOnce(ctx context.Context) (StreamBatchResult, error) {
+	var res StreamBatchResult
+	if p.shards == nil || p.rescan || time.Since(p.described) >= shardRefresh {
+		if err := p.describe(ctx); err != nil {
+			return res, err
+		}
+	}
+	var errs []error
+	for _, id := range p.order {
+		s := p.shards[id]
+		if s.done() || time.Now().Before(s.retryAt) || !p.parentDone(s) {
+			continue
+		}
+		if err := p.read(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("shard %s: %w", s.id, err))
+			continue
+		}
+		if len(s.pending) == 0 {
+			continue
+		}
+		delivered := p.invoke(ctx, s)
+		res.Invocations++
+		res.Delivered += delivered
+		res.Retried += len(s.pending)
+	}
+	return res, errors.Join(errs...)
+}
+
+// parentDone reports whether s may be read: its parent, if the stream
+// still lists it, has had all its records delivered.
+func (p *StreamPoller) parentDone(s *streamShard) bool {
+	parent, ok := p.shards[s.parent]
+	return s.parent == "" || !ok || parent.done()
+}
+
+// describe adds the shards the stream lists that the poller does not know.
+func (p *StreamPoller) describe(ctx context.Context) error {
+	if p.shards == nil {
+		p.shards = map[string]*streamShard{}
+	}
+	in := &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(p.StreamARN)}
+	for {
+		out, err := p.Streams.DescribeStream(ctx, in)
+		if err != nil {
+			return fmt.Errorf("describe stream %s: %w", p.StreamARN, err)
+		}
+		for _, sh := range out.StreamDescription.Shards {
+			id := aws.ToString(sh.ShardId)
+			if _, ok := p.shards[id]; ok || id == "" {
+				continue
+			}
+			p.shards[id] = &streamShard{id: id, parent: aws.ToString(sh.ParentShardId)}
+			p.order = append(p.order, id)
+			p.log().DebugContext(ctx, "streampoller.shard", "shardId", id, "parentShardId", aws.ToString(sh.ParentShardId))
+		}
+		if out.StreamDescription.LastEvaluatedShardId == nil {
+			break
+		}
+		in.ExclusiveStartShardId = out.StreamDescription.LastEvaluatedShardId
+	}
+	p.described, p.rescan = time.Now(), false
+	return nil
+}
+
+// read tops up the shard's pending records to a batch with one
+// GetRecords, unless the shard is closed.
+func (p *StreamPoller) read(ctx context.Context, s *streamShard) error {
+	want := p.batchSize() - len(s.pending)
+	if want <= 0 || s.closed {
+		return nil
+	}
+	if !s.opened {
+		if err := p.open(ctx, s, types.ShardIteratorTypeTrimHorizon, ""); err != nil {
+			return err
+		}
+	}
+	out, err := p.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: s.iterator, Limit: aws.Int32(int32(min(want, maxGetRecords)))})
+	var expired *types.ExpiredIteratorException
+	var trimmed *types.TrimmedDataAccessException
+	switch {
+	case errors.As(err, &expired):
+		// Iterators last 15 minutes: a new one from the last record read.
+		if s.lastRead == "" {
+			return p.open(ctx, s, types.ShardIteratorTypeTrimHorizon, "")
+		}
+		return p.open(ctx, s, types.ShardIteratorTypeAfterSequenceNumber, s.lastRead)
+	case errors.As(err, &trimmed):
+		// Records older than 24 hours are gone, as Lambda would lose them.
+		p.log().WarnContext(ctx, "streampoller.records_trimmed", "shardId", s.id, "afterSequenceNumber", s.lastRead)
+		return p.open(ctx, s, types.ShardIteratorTypeTrimHorizon, "")
+	case err != nil:
+		return fmt.Errorf("get records: %w", err)
+	}
+	for _, r := range out.Records {
+		rec := p.record(r)
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", rec.Change.SequenceNumber, err)
+		}
+		s.pending = append(s.pending, streamItem{record: rec, size: len(b)})
+		s.lastRead = rec.Change.SequenceNumber
+	}
+	s.iterator = out.NextShardIterator
+	if s.iterator == nil {
+		s.closed, p.rescan = true, true
+		p.log().DebugContext(ctx, "streampoller.shard_closed", "shardId", s.id)
+	}
+	return nil
+}
+
+// open gets the shard an iterator of the given type.
+func (p *StreamPoller) open(ctx context.Context, s *streamShard, typ types.ShardIteratorType, seq string) error {
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(p.StreamARN), ShardId: aws.String(s.id), ShardIteratorType: typ}
+	if seq != "" {
+		in.SequenceNumber = aws.String(seq)
+	}
+	out, err := p.Streams.GetShardIterator(ctx, in)
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) && s.opened {
+		// The shard is gone (trimmed, past 24 hours): nothing more to read.
+		s.iterator, s.closed, p.rescan = nil, true, true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shard iterator: %w", err)
+	}
+	s.iterator, s.opened = out.ShardIterator, true
+	if s.iterator == nil {
+		s.closed = true
+	}
+	return nil
+}
+
+// invoke calls the handler with the shard's next batch and drops the
+// records done from its pending ones; it returns how many.
+func (p *StreamPoller) invoke(ctx context.Context, s *streamShard) int {
+	batch := p.batch(s.pending)
+	first, last := batch.Records[0].Change.SequenceNumber, batch.Records[len(batch.Records)-1].Change.SequenceNumber
+	doneCount, err := p.call(ctx, batch)
+	if err == nil {
+		s.pending, s.failures, s.retryAt = s.pending[doneCount:], 0, time.Time{}
+		return doneCount
+	}
+	s.pending = s.pending[doneCount:]
+	if doneCount > 0 {
+		s.failures = 0 // progress: the backoff starts again
+	}
+	wait := min(p.backoff()<<min(s.failures, 16), maxStreamBackoff)
+	s.failures++
+	s.retryAt = time.Now().Add(wait)
+	p.log().ErrorContext(ctx, "streampoller.batch_failed", "shardId", s.id, "error", err.Error(),
+		"records", len(batch.Records), "firstSequenceNumber", first, "lastSequenceNumber", last, "done", doneCount,
+		"retryFrom", s.pending[0].record.Change.SequenceNumber, "attempt", s.failures, "retryIn", wait.String())
+	return doneCount
+}
+
+// batch is the event of the shard's next records: up to BatchSize of
+// them, within Lambda's payload limit (always one at least).
+func (p *StreamPoller) batch(pending []streamItem) events.DynamoDBEvent {
+	var ev events.DynamoDBEvent
+	size := len(`{"Records":[]}`)
+	for _, it := range pending {
+		if len(ev.Records) == p.batchSize() || len(ev.Records) > 0 && size+it.size+1 > maxStreamPayload {
+			break
+		}
+		ev.Records = append(ev.Records, it.record)
+		size += it.size + 1
+	}
+	return ev
+}
+
+// call invokes the handler with batch and returns how many of its
+// records, from the first, are done; an error says why the rest are not.
+func (p *StreamPoller) call(ctx context.Context, batch events.DynamoDBEvent) (int, error) {
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return 0, err
+	}
+	p.invocations++
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID: fmt.Sprintf("dev-ddb-%d-%d", time.Now().UnixNano(), p.invocations),
+	})
+	out, err := p.Handler.Invoke(ctx, payload)
+	if err != nil {
+		// A failed invocation fails the whole batch, as with Lambda.
+		return 0, fmt.Errorf("invoke: %w", err)
+	}
+	var resp events.DynamoDBEventResponse
+	if len(strings.TrimSpace(string(out))) > 0 {
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return 0, fmt.Errorf("handler response: %w", err)
+		}
+	}
+	if len(resp.BatchItemFailures) == 0 {
+		return len(batch.Records), nil
+	}
+	index := map[string]int{}
+	for i, r := range batch.Records {
+		index[r.Change.SequenceNumber] = i
+	}
+	// The earliest record named is the checkpoint, as with Lambda; one
+	// the batch does not hold (or an empty one) fails it whole.
+	from := len(batch.Records)
+	for _, f := range resp.BatchItemFailures {
+		i, ok := index[f.ItemIdentifier]
+		if !ok {
+			return 0, fmt.Errorf("batchItemFailures names %q, no sequence number of the batch: the whole batch is retried", f.ItemIdentifier)
+		}
+		from = min(from, i)
+	}
+	return from, fmt.Errorf("batch item failure from sequence number %s", batch.Records[from].Change.SequenceNumber)
+}
+
+// record converts a stream record into the one Lambda delivers.
+func (p *StreamPoller) record(r types.Record) events.DynamoDBEventRecord {
+	rec := events.DynamoDBEventRecord{
+		AWSRegion:      aws.ToString(r.AwsRegion),
+		EventID:        aws.ToString(r.EventID),
+		EventName:      string(r.EventName),
+		EventSource:    "aws:dynamodb",
+		EventVersion:   "1.1",
+		EventSourceArn: p.StreamARN,
+	}
+	if rec.AWSRegion == "" {
+		rec.AWSRegion = arnRegion(p.StreamARN)
+	}
+	if r.UserIdentity != nil {
+		rec.UserIdentity = &events.DynamoDBUserIdentity{Type: aws.ToString(r.UserIdentity.Type), PrincipalID: aws.ToString(r.UserIdentity.PrincipalId)}
+	}
+	if d := r.Dynamodb; d != nil {
+		rec.Change = events.DynamoDBStreamRecord{
+			Keys: lambdaImage(d.Keys), NewImage: lambdaImage(d.NewImage), OldImage: lambdaImage(d.OldImage),
+			SequenceNumber: aws.ToString(d.SequenceNumber), SizeBytes: aws.ToInt64(d.SizeBytes),
+			StreamViewType: string(d.StreamViewType),
+		}
+		if d.ApproximateCreationDateTime != nil {
+			// Whole seconds, as the stream gives them to Lambda.
+			rec.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: d.ApproximateCreationDateTime.Truncate(time.Second)}
+		}
+	}
+	return rec
+}
+
+// arnRegion is the region of an ARN (arn:aws:dynamodb:REGION:...).
+func arnRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 5)
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[3]
+}
+
+// lambdaImage converts an item (keys or image) of the stream into the
+// attribute values Lambda delivers; nil for none.
+func lambdaImage(item map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
+	if len(item) == 0 {
+		return nil
+	}
+	out := make(map[string]events.DynamoDBAttributeValue, len(item))
+	for k, v := range item {
+		out[k] = lambdaValue(v)
+	}
+	return out
+}
+
+// lambdaValue converts one attribute value; {"S": ...}, {"N": ...},
+// {"M": {...}} and so on in JSON.
+func lambdaValue(v types.AttributeValue) events.DynamoDBAttributeValue {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return events.NewStringAttribute(v.Value)
+	case *types.AttributeValueMemberN:
+		return events.NewNumberAttribute(v.Value)
+	case *types.AttributeValueMemberB:
+		return events.NewBinaryAttribute(v.Value)
+	case *types.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(v.Value)
+	case *types.AttributeValueMemberNULL:
+		return events.NewNullAttribute()
+	case *types.AttributeValueMemberSS:
+		return events.NewStringSetAttribute(v.Value)
+	case *types.AttributeValueMemberNS:
+		return events.NewNumberSetAttribute(v.Value)
+	case *types.AttributeValueMemberBS:
+		return events.NewBinarySetAttribute(v.Value)
+	case *types.AttributeValueMemberL:
+		l := make([]events.DynamoDBAttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			l[i] = lambdaValue(e)
+		}
+		return events.NewListAttribute(l)
+	case *types.AttributeValueMemberM:
+		m := make(map[string]events.DynamoDBAttributeValue, len(v.Value))
+		for k, e := range v.Value {
+			m[k] = lambdaValue(e)
+		}
+		return events.NewMapAttribute(m)
+	}
+	// An attribute type this SDK does not know: NULL rather than a
+	// value that fails the whole event's decoding.
+	return events.NewNullAttribute()
+}
+
+func (p *StreamPoller) batchSize() int {
+	if p.BatchSize > 0 {
+		return p.BatchSize
+	}
+	return DefaultStreamBatchSize
+}
+
+func (p *StreamPoller) backoff() time.Duration {
+	if p.Backoff > 0 {
+		return p.Backoff
+	}
+	return DefaultStreamBackoff
+}
+
+func (p *StreamPoller) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run polls until ctx ends: at once again after a batch, after Interval
+// when no shard had records, after a second after an error.
+func (p *StreamPoller) Run(ctx context.Context) {
+	interval := p.Interval
+	if interval <= 0 {
+		interval = DefaultStreamInterval
+	}
+	for ctx.Err() == nil {
+		res, err := p.PollOnce(ctx)
+		wait := interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log().ErrorContext(ctx, "streampoller.error", "stream", p.StreamARN, "error", err.Error())
+			wait = time.Second
+		case res.Delivered > 0:
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}

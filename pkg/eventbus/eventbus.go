@@ -1,0 +1,327 @@
+// Package eventbus is the Amazon EventBridge adapter that publishes domain
+// events: it puts entries, each a detail type and a JSON detail, on one
+// event bus under one source.
+//
+// An entry is reported published only once EventBridge returned its
+// EventId: entries refused within an accepted call (FailedEntryCount > 0)
+// are sent again, only those, a few times with a short jittered backoff;
+// whatever is still refused, or was in a call that failed whole, fails its
+// entry. An entry sent twice (accepted, but the answer lost) is published
+// twice: EventBridge's delivery is at least once in any case, so rules'
+// targets tolerate duplicates.
+//
+// EventBridge's limits are applied before sending: at most MaxBatchEntries
+// entries in a call, whose sizes (EntrySize, as AWS counts them) add up to
+// at most MaxBatchBytes. An entry over MaxEntryBytes is never sent and
+// fails alone with ErrTooLarge: callers split large details beforehand.
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+)
+
+// PutEvents' limits, which cannot be raised. Sizes are counted by
+// EntrySize.
+const (
+	MaxBatchEntries = 10
+	MaxBatchBytes   = 256 << 10 // 262,144: the entries of a call together
+	MaxEntryBytes   = 256 << 10 // one entry
+)
+
+// timeBytes is what a Time counts for in an entry's size.
+const timeBytes = 14
+
+// Defaults of the resends of refused entries.
+const (
+	DefaultAttempts = 3
+	DefaultBackoff  = 50 * time.Millisecond
+)
+
+// ErrTooLarge is the error of an entry over MaxEntryBytes, which is not
+// sent.
+var ErrTooLarge = errors.New("event entry over EventBridge's 256 KB")
+
+// PutEventsAPI is the part of the EventBridge client the Publisher uses.
+type PutEventsAPI interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+// Entry is an event to publish.
+type Entry struct {
+	DetailType string
+	Detail     []byte    // JSON, an object
+	Time       time.Time // the event's time; zero for the time of the call
+}
+
+// Publisher puts entries on one event bus under one source. It is safe for
+// concurrent use.
+type Publisher struct {
+	api      PutEventsAPI
+	bus      string
+	source   string
+	attempts int
+	backoff  time.Duration
+}
+
+// Option configures a Publisher.
+type Option func(*Publisher)
+
+// WithAttempts sets how many times, in all, an entry EventBridge refuses
+// is sent (DefaultAttempts; at least 1).
+func WithAttempts(n int) Option { return func(p *Publisher) { p.attempts = max(n, 1) } }
+
+// WithBackoff sets the wait before the first resend (DefaultBackoff),
+// doubled before each next one up to a second; each wait is jittered
+// between half and all of it.
+func WithBackoff(d time.Duration) Option { return func(p *Publisher) { p.backoff = max(d, 0) } }
+
+// New returns a Publisher to the event bus busName (a name or an ARN),
+// whose events have the source source.
+func New(api PutEventsAPI, busName, source string, opts ...Option) *Publisher {
+	p := &Publisher{api: api, bus: busName, source: source, attempts: DefaultAttempts, backoff: DefaultBackoff}
+	for _, opt := range opts {
+		opt(p)
+	}
+	return p
+}
+
+// Bus names the event bus.
+func (p *Publisher) Bus() string { return p.bus }
+
+// Source is the source of the events published.
+func (p *Publisher) Source() string { return p.source }
+
+// EntrySize returns the size of e, published under source, as EventBridge
+// counts it against its limits ("Calculating PutEvents event entry size"
+// in the EventBridge user guide): 14 bytes for Time if set, plus the UTF-8
+// bytes of Source, DetailType and Detail (and of each Resources string,
+// which Entry has none of). A byte that is not UTF-8 counts 3, as the SDK
+// sends it U+FFFD.
+func EntrySize(source string, e Entry) int {
+	n := utf8Bytes(source) + utf8Bytes(e.DetailType)
+	if utf8.Valid(e.Detail) {
+		n += len(e.Detail)
+	} else {
+		n += utf8Bytes(string(e.Detail))
+	}
+	if !e.Time.IsZero() {
+		n += timeBytes
+	}
+	return n
+}
+
+// utf8Bytes is the length of s as sent, each byte not UTF-8 replaced by
+// U+FFFD.
+func utf8Bytes(s string) int {
+	n := len(s)
+	if utf8.ValidString(s) {
+		return n
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += 2 // U+FFFD is 3 bytes
+		}
+		i += size
+	}
+	return n
+}
+
+// EntryError is the error of an entry EventBridge refused on every
+// attempt, or once with a code that no resend can change (Permanent): the
+// ErrorCode and ErrorMessage of its last refusal.
+type EntryError struct {
+	Code, Message string
+	Attempts      int // made, the last refused
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("eventbridge refused the entry (attempt %d): %s: %s", e.Attempts, e.Code, e.Message)
+}
+
+// Permanent reports whether EventBridge's ErrorCode code is one of the
+// errors its API reference calls non-retryable (the entry, the caller's
+// rights or account are wrong). An entry refused with such a code is not
+// sent again; any other code, known or not, is resent.
+func Permanent(code string) bool {
+	switch code {
+	case "AccessDeniedException", "InvalidAccountIdException", "InvalidArgument", "MalformedDetail",
+		"NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException":
+		return true
+	}
+	return false
+}
+
+// pending is an entry on its way, with its index in Publish's entries.
+type pending struct {
+	index int
+	entry types.PutEventsRequestEntry
+}
+
+// Publish puts entries on the bus and returns one error per entry: nil
+// only where EventBridge returned an EventId. An entry over MaxEntryBytes
+// is not sent and fails alone with ErrTooLarge. The entries go in calls
+// of at most MaxBatchEntries and MaxBatchBytes, one call at a time, in
+// order; a call that fails whole (after the SDK's own retries) fails its
+// entries, and an entry refused in every attempt fails with an
+// *EntryError (at once, if its ErrorCode is Permanent).
+func (p *Publisher) Publish(ctx context.Context, entries []Entry) []error {
+	errs := make([]error, len(entries))
+	var batch []pending
+	size := 0
+	flush := func() {
+		if len(batch) > 0 {
+			p.put(ctx, batch, errs)
+		}
+		batch, size = nil, 0
+	}
+	for i, e := range entries {
+		n := EntrySize(p.source, e)
+		if n > MaxEntryBytes {
+			errs[i] = fmt.Errorf("eventbridge entry %q: %w: %d bytes, over %d", e.DetailType, ErrTooLarge, n, MaxEntryBytes)
+			continue
+		}
+		if len(batch) == MaxBatchEntries || size+n > MaxBatchBytes {
+			flush()
+		}
+		batch = append(batch, pending{index: i, entry: p.requestEntry(e)})
+		size += n
+	}
+	flush()
+	return errs
+}
+
+func (p *Publisher) requestEntry(e Entry) types.PutEventsRequestEntry {
+	re := types.PutEventsRequestEntry{
+		EventBusName: aws.String(p.bus),
+		Source:       aws.String(p.source),
+		DetailType:   aws.String(e.DetailType),
+		Detail:       aws.String(string(e.Detail)),
+	}
+	if !e.Time.IsZero() {
+		re.Time = aws.Time(e.Time)
+	}
+	return re
+}
+
+// put sends one batch, resending the entries refused, and sets the error
+// of each entry not accepted in the end.
+func (p *Publisher) put(ctx context.Context, batch []pending, errs []error) {
+	todo := batch
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			fail(todo, errs, fmt.Errorf("eventbridge put events: %w", err))
+			return
+		}
+		refused, err := p.send(ctx, todo)
+		if err != nil {
+			fail(todo, errs, err)
+			return
+		}
+		var last []*EntryError
+		todo = nil
+		for _, r := range refused {
+			e := &EntryError{Code: r.code, Message: r.message, Attempts: attempt}
+			if Permanent(r.code) {
+				errs[r.index] = e
+				continue
+			}
+			todo = append(todo, r.pending)
+			last = append(last, e)
+		}
+		if len(todo) == 0 {
+			return
+		}
+		if attempt == p.attempts {
+			for j, r := range todo {
+				errs[r.index] = last[j]
+			}
+			return
+		}
+		if err := sleep(ctx, p.wait(attempt)); err != nil {
+			for j, r := range todo {
+				errs[r.index] = fmt.Errorf("eventbridge resend: %w: %w", err, last[j])
+			}
+			return
+		}
+	}
+}
+
+// refusal is an entry EventBridge refused, with its reason.
+type refusal struct {
+	pending
+	code, message string
+}
+
+// send makes one PutEvents call and returns the entries refused; an error
+// means none was accepted, as far as is known.
+func (p *Publisher) send(ctx context.Context, batch []pending) ([]refusal, error) {
+	in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, len(batch))}
+	for i, b := range batch {
+		in.Entries[i] = b.entry
+	}
+	out, err := p.api.PutEvents(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("eventbridge put events: %w", err)
+	}
+	if len(out.Entries) != len(batch) {
+		return nil, fmt.Errorf("eventbridge put events: %d results for %d entries", len(out.Entries), len(batch))
+	}
+	var refused []refusal
+	for i, res := range out.Entries {
+		code, message := aws.ToString(res.ErrorCode), aws.ToString(res.ErrorMessage)
+		if code == "" && aws.ToString(res.EventId) == "" {
+			// Neither accepted (an EventId) nor refused: not known to be
+			// published, so sent again.
+			code, message = "MissingEventId", "no EventId in the answer"
+		}
+		if code != "" {
+			refused = append(refused, refusal{pending: batch[i], code: code, message: message})
+		}
+	}
+	return refused, nil
+}
+
+// maxWait bounds the wait before a resend, however many attempts.
+const maxWait = time.Second
+
+// wait returns the jittered wait before resend number attempt (1 for the
+// first).
+func (p *Publisher) wait(attempt int) time.Duration {
+	d := p.backoff
+	for i := 1; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d-d/2)
+}
+
+// sleep waits d or until ctx is done, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func fail(batch []pending, errs []error, err error) {
+	for _, b := range batch {
+		errs[b.index] = err
+	}
+}
