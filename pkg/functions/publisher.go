@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/envconfig"
@@ -21,17 +22,13 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 )
 
-// DefaultEventSource is the domain events' source unless EVENT_SOURCE
-// says otherwise.
-const DefaultEventSource = "smartcar-webhook-receiver"
-
 // PublisherHandler is the publisher Lambda's handler function.
 type PublisherHandler = func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 
 // PublisherConfig is the publisher's environment.
 type PublisherConfig struct {
 	EventBusName     string     // EVENT_BUS_NAME, required
-	EventSource      string     // EVENT_SOURCE, default DefaultEventSource
+	EventSource      string     // EVENT_SOURCE, default domainevents.Source
 	StateTable       string     // STATE_TABLE, required: the table whose stream it reads
 	LogLevel         slog.Level // LOG_LEVEL, default INFO
 	MetricsNamespace string     // METRICS_NAMESPACE, default SmartcarWebhooks
@@ -43,7 +40,7 @@ func LoadPublisherConfig(getenv func(string) string) (PublisherConfig, error) {
 	env := envconfig.New(getenv)
 	cfg := PublisherConfig{
 		EventBusName:     env.Required("EVENT_BUS_NAME"),
-		EventSource:      env.String("EVENT_SOURCE", DefaultEventSource),
+		EventSource:      env.String("EVENT_SOURCE", domainevents.Source),
 		StateTable:       env.Required("STATE_TABLE"),
 		LogLevel:         env.Level("LOG_LEVEL", slog.LevelInfo),
 		MetricsNamespace: env.String("METRICS_NAMESPACE", emf.DefaultNamespace),
