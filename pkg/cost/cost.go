@@ -56,6 +56,9 @@ type Prices struct {
 	// access (after 90 days); and its monitoring, per 1,000 objects a
 	// month.
 	S3FrequentGBMonth, S3InfrequentGBMonth, S3ArchiveInstantGBMonth, S3MonitoringPer1000 float64
+	// EventBridgePerMillion is per million custom events put on a bus,
+	// each 64 KB chunk of an entry counting as one.
+	EventBridgePerMillion float64
 }
 
 // ListPrices returns us-east-1's on-demand list prices, checked on
@@ -85,6 +88,7 @@ func ListPrices() Prices {
 		S3InfrequentGBMonth:      0.0125,
 		S3ArchiveInstantGBMonth:  0.004,
 		S3MonitoringPer1000:      0.0025,
+		EventBridgePerMillion:    1.00,
 	}
 }
 
@@ -178,6 +182,15 @@ type Assumptions struct {
 	ArchiveBufferInterval time.Duration
 	ArchiveBufferBytes    float64
 	ArchiveRetentionDays  float64
+	// DomainEventsPerState and DomainEventsPerError are the domain events
+	// a VEHICLE_STATE and a VEHICLE_ERROR publish (signals.changed; an
+	// error raised or resolved, now and then with reauth's); duplicates
+	// publish none. PublisherWindow is the stream source's batching
+	// window: one publisher invocation per window while webhooks arrive,
+	// each waiting PutEventsWait on EventBridge. 0 domain events leave the
+	// bus out.
+	DomainEventsPerState, DomainEventsPerError float64
+	PublisherWindow, PutEventsWait             time.Duration
 }
 
 // DefaultAssumptions returns the assumptions `make bench` states.
@@ -207,6 +220,10 @@ func DefaultAssumptions() Assumptions {
 		ArchiveBufferInterval: pipeline.ArchiveBufferInterval,
 		ArchiveBufferBytes:    pipeline.ArchiveBufferMiB << 20,
 		ArchiveRetentionDays:  pipeline.ArchiveRetentionDays,
+		DomainEventsPerState:  1,
+		DomainEventsPerError:  1.2,
+		PublisherWindow:       time.Second,
+		PutEventsWait:         20 * time.Millisecond,
 	}
 }
 
@@ -218,9 +235,19 @@ type Line struct {
 	Unit     string
 	// PerMillion is the dollars per million webhooks.
 	PerMillion float64
-	// Archive marks the archive's lines (Bill.Archive sums them).
-	Archive bool
+	// Part is the part of the pipeline the line belongs to (Bill.Sum).
+	Part Part
 }
+
+// Part is a part of the pipeline, priced on its own lines.
+type Part string
+
+// Parts of the pipeline besides its core (receiver, queue, processor,
+// tables, logs), the zero Part.
+const (
+	PartArchive Part = "archive" // the raw-webhook archive
+	PartBus     Part = "bus"     // the domain events
+)
 
 // Bill is the cost of a million webhooks.
 type Bill struct {
@@ -228,11 +255,11 @@ type Bill struct {
 	Total float64
 }
 
-// Archive returns what the archive's lines cost, per million webhooks.
-func (b Bill) Archive() float64 {
+// Sum returns what the lines of part cost, per million webhooks.
+func (b Bill) Sum(part Part) float64 {
 	sum := 0.0
 	for _, l := range b.Lines {
-		if l.Archive {
+		if l.Part == part {
 			sum += l.PerMillion
 		}
 	}
@@ -260,6 +287,7 @@ const (
 	UnitAPICalls   = "calls"
 	UnitObjects    = "objects"
 	UnitGBMonths   = "GB-months"
+	UnitEvents     = "events"
 	bytesPerGB     = 1 << 30
 	perMillion     = 1e6
 	lambdaMBPerGB  = 1024
@@ -295,15 +323,15 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 	secretCalls := a.WarmReceivers / a.SecretTTL.Seconds() / a.WebhooksPerSecond
 
 	lines := []Line{
-		{"API Gateway HTTP API requests", deliveries, UnitRequests, deliveries * p.APIGatewayHTTPPerMillion, false},
-		{"Lambda requests (receiver + processor)", deliveries + invocations, UnitRequests, (deliveries + invocations) * p.LambdaRequestsPerMillion, false},
-		{"Lambda duration, receiver", deliveries * recvSeconds * a.ReceiverMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, false},
-		{"Lambda duration, processor", procSeconds * a.ProcessorMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, false},
-		{"SQS requests (send, receive, delete)", sqsRequests, UnitRequests, sqsRequests * p.SQSPerMillion, false},
-		{"DynamoDB write request units", mix(func(e Event) float64 { return e.WCU }), UnitWRU, 0, false},
-		{"DynamoDB read request units", mix(func(e Event) float64 { return e.RCU }), UnitRRU, 0, false},
-		{"CloudWatch Logs ingestion", logBytes, UnitBytes, logBytes / bytesPerGB * perMillion * p.LogsIngestionPerGB, false},
-		{"Secrets Manager calls", secretCalls, UnitAPICalls, secretCalls * perMillion / secretCallUnit * p.SecretsManagerPer10k, false},
+		{"API Gateway HTTP API requests", deliveries, UnitRequests, deliveries * p.APIGatewayHTTPPerMillion, ""},
+		{"Lambda requests (receiver + processor)", deliveries + invocations, UnitRequests, (deliveries + invocations) * p.LambdaRequestsPerMillion, ""},
+		{"Lambda duration, receiver", deliveries * recvSeconds * a.ReceiverMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, ""},
+		{"Lambda duration, processor", procSeconds * a.ProcessorMemoryMB / lambdaMBPerGB, UnitGBSeconds, 0, ""},
+		{"SQS requests (send, receive, delete)", sqsRequests, UnitRequests, sqsRequests * p.SQSPerMillion, ""},
+		{"DynamoDB write request units", mix(func(e Event) float64 { return e.WCU }), UnitWRU, 0, ""},
+		{"DynamoDB read request units", mix(func(e Event) float64 { return e.RCU }), UnitRRU, 0, ""},
+		{"CloudWatch Logs ingestion", logBytes, UnitBytes, logBytes / bytesPerGB * perMillion * p.LogsIngestionPerGB, ""},
+		{"Secrets Manager calls", secretCalls, UnitAPICalls, secretCalls * perMillion / secretCallUnit * p.SecretsManagerPer10k, ""},
 	}
 	lines[2].PerMillion = lines[2].Quantity * perMillion * p.LambdaGBSecond
 	lines[3].PerMillion = lines[3].Quantity * perMillion * p.LambdaGBSecond
@@ -311,6 +339,9 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 	lines[6].PerMillion = lines[6].Quantity * p.DynamoDBRRUPerMillion
 	if m.ArchiveEntryBytes > 0 {
 		lines = append(lines, archiveLines(p, a, m, deliveries, invocations)...)
+	}
+	if a.DomainEventsPerState > 0 {
+		lines = append(lines, busLines(p, a)...)
 	}
 	b := Bill{Lines: lines}
 	for _, l := range lines {
@@ -339,12 +370,25 @@ func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations f
 	months := a.ArchiveRetentionDays / daysPerMonth
 	storage := gb * (frequent*p.S3FrequentGBMonth + infrequent*p.S3InfrequentGBMonth + instant*p.S3ArchiveInstantGBMonth) / daysPerMonth
 	return []Line{
-		{"Lambda duration, processor archiving: CPU and Firehose's answer (archive)", wait, UnitGBSeconds, wait * perMillion * p.LambdaGBSecond, true},
-		{"Firehose ingestion, 5 KB increments (archive)", billed, UnitBytes, billed / bytesPerGB * perMillion * p.FirehosePerGB, true},
+		{"Lambda duration, processor archiving: CPU and Firehose's answer (archive)", wait, UnitGBSeconds, wait * perMillion * p.LambdaGBSecond, PartArchive},
+		{"Firehose ingestion, 5 KB increments (archive)", billed, UnitBytes, billed / bytesPerGB * perMillion * p.FirehosePerGB, PartArchive},
 		{"S3 objects: PUT, transition, monitoring (archive)", objects, UnitObjects,
-			objects * perMillion / 1000 * (p.S3PutPer1000 + p.S3TransitionPer1000 + months*p.S3MonitoringPer1000), true},
+			objects * perMillion / 1000 * (p.S3PutPer1000 + p.S3TransitionPer1000 + months*p.S3MonitoringPer1000), PartArchive},
 		{fmt.Sprintf("S3 storage for %g days, Intelligent-Tiering (archive)", a.ArchiveRetentionDays), gb * months, UnitGBMonths,
-			storage * perMillion, true},
+			storage * perMillion, PartArchive},
+	}
+}
+
+// busLines price the domain events: the entries put on the bus (each
+// under 64 KB: one event each) and the publisher's invocations.
+func busLines(p Prices, a Assumptions) []Line {
+	events := (1-a.ErrorShare)*a.DomainEventsPerState + a.ErrorShare*a.DomainEventsPerError
+	invocations := 1 / math.Max(1, a.WebhooksPerSecond*a.PublisherWindow.Seconds())
+	gbs := invocations * a.PutEventsWait.Seconds() * a.ProcessorMemoryMB / lambdaMBPerGB
+	return []Line{
+		{"EventBridge custom events (domain events)", events, UnitEvents, events * p.EventBridgePerMillion, PartBus},
+		{"Lambda, publisher: requests and duration", invocations, UnitRequests,
+			invocations*p.LambdaRequestsPerMillion + gbs*perMillion*p.LambdaGBSecond, PartBus},
 	}
 }
 

@@ -21,8 +21,10 @@ func TestPrice(t *testing.T) {
 	// ten), 5 warm receivers fetching the secret every 5 minutes at 10
 	// webhooks a second.
 	realistic := cost.DefaultAssumptions()
-	// The stack of then logged Lambda's START, END and REPORT lines.
+	// The stack of then logged Lambda's START, END and REPORT lines, and
+	// published no domain events.
 	realistic.PlatformLogBytes, realistic.PlatformLogLines = 270, 3
+	realistic.DomainEventsPerState = 0
 	tests := []struct {
 		name string
 		a    cost.Assumptions
@@ -90,6 +92,27 @@ func TestPrice(t *testing.T) {
 			archive: 0.7303367282955446,
 		},
 		{
+			// Half the events are errors publishing two domain events each;
+			// at 10 webhooks a second, one publisher invocation a second
+			// waits 20 ms on EventBridge.
+			name: "domain events",
+			a: func() cost.Assumptions {
+				a := bare
+				a.ErrorShare, a.WebhooksPerSecond = 0.5, 10
+				a.DomainEventsPerState, a.DomainEventsPerError, a.PublisherWindow, a.PutEventsWait = 1, 2, time.Second, 20*time.Millisecond
+				return a
+			}(),
+			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}},
+			want: map[string]float64{
+				"API Gateway HTTP API requests":             1.00,
+				"Lambda requests (receiver + processor)":    0.40,
+				"SQS requests (send, receive, delete)":      1.20,
+				"EventBridge custom events (domain events)": 1.50,      // 1.5 events × $1
+				"Lambda, publisher: requests and duration":  0.0466668, // 0.1 × ($0.20 + 20 ms × 1 GB)
+				"total": 4.1466668,
+			},
+		},
+		{
 			name: "85 signals before issue 11",
 			a:    realistic,
 			m: cost.Measured{
@@ -130,7 +153,7 @@ func TestPrice(t *testing.T) {
 				t.Errorf("%s: %s = $%g per million, want 0", tt.name, name, g)
 			}
 		}
-		if g := bill.Archive(); math.Abs(g-tt.archive) > 1e-9 {
+		if g := bill.Sum(cost.PartArchive); math.Abs(g-tt.archive) > 1e-9 {
 			t.Errorf("%s: the archive costs $%.12f per million, want $%.12f", tt.name, g, tt.archive)
 		}
 	}

@@ -106,4 +106,3 @@ func TestPublish(t *testing.T) {
 		t.Errorf("an empty batch failed from %q", got)
 	}
 }
-

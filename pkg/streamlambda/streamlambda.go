@@ -93,4 +93,3 @@ func attributeValue(v events.DynamoDBAttributeValue) types.AttributeValue {
 	}
 	return &types.AttributeValueMemberNULL{Value: true}
 }
-

@@ -152,23 +152,26 @@ func printCapacity(results []result) {
 		fmt.Println(row + " |")
 	}
 	// Issue 11's goals are the pipeline's, issue 13's the archive's.
-	pipelineTotal, archiveTotal := "| **Pipeline** (every line but the archive's)", "| **Archive** (goal ≤ $0.75 for a 20 KB webhook)"
+	pipelineTotal, archiveTotal := "| **Pipeline** (every line but the archive's and the domain events')", "| **Archive** (goal ≤ $0.75 for a 20 KB webhook)"
+	busTotal := "| **Domain events** (the bus and its publisher)"
 	total, dominant := "| **Total**", "| Dominant line"
 	for _, k := range vehicleKinds {
 		b := bills[k.signals]
-		pipeline := b.Total - b.Archive()
+		pipeline := b.Sum("")
 		pipelineTotal += fmt.Sprintf(" | goal ≤ $%g | **%s**: %s", k.goal, dollars(pipeline), verdict(pipeline <= k.goal))
 		m := metrics[k.signals]
-		archiveTotal += fmt.Sprintf(" | %s B body, %s B entry | **%s**", num(m["body-B"]), num(m["archive-B"]), dollars(b.Archive()))
+		archiveTotal += fmt.Sprintf(" | %s B body, %s B entry | **%s**", num(m["body-B"]), num(m["archive-B"]), dollars(b.Sum(cost.PartArchive)))
 		if m["body-B"] >= 15<<10 {
-			archiveTotal += ": " + verdict(b.Archive() <= 0.75)
+			archiveTotal += ": " + verdict(b.Sum(cost.PartArchive) <= 0.75)
 		}
+		busTotal += fmt.Sprintf(" | | **%s**", dollars(b.Sum(cost.PartBus)))
 		total += fmt.Sprintf(" | | **%s**", dollars(b.Total))
 		d := b.Dominant()
 		dominant += fmt.Sprintf(" | %s | %.0f %%", d.Name, 100*d.PerMillion/b.Total)
 	}
 	fmt.Println(pipelineTotal + " |")
 	fmt.Println(archiveTotal + " |")
+	fmt.Println(busTotal + " |")
 	fmt.Println(total + " |")
 	fmt.Println(dominant + " |")
 	// The total's sensitivity to first events: a fleet that churns, or a
@@ -209,6 +212,9 @@ func printCapacity(results []result) {
 			"at once and expire after %g days (30 days frequent, 60 infrequent, the rest archive instant access), their storage "+
 			"for the whole retention charged to the webhook",
 			assume.FirehoseWait, assume.ArchiveBufferInterval, assume.WebhooksPerSecond, assume.ArchiveBufferBytes/(1<<20), assume.ArchiveRetentionDays),
+		fmt.Sprintf("domain events (assumed, not measured): %g per VEHICLE_STATE, %g per VEHICLE_ERROR, none for duplicates, each under "+
+			"64 KB (one EventBridge event); the publisher is invoked once per %v batching window at %g webhooks/s and waits %v on PutEvents",
+			assume.DomainEventsPerState, assume.DomainEventsPerError, assume.PublisherWindow, assume.WebhooksPerSecond, assume.PutEventsWait),
 	} {
 		fmt.Println("- " + a)
 	}
