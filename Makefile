@@ -25,7 +25,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 TARGET := $(if $(AWS),-stack $(STACK))
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
-	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke events-tail
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -87,6 +87,12 @@ dlq-purge: ## Delete every DLQ message (asks first)
 
 state: ## Print a vehicle's stored state: VEHICLE=<vehicleId>
 	$(GO) run ./scripts/state $(TARGET) $(VEHICLE)
+
+events-tail: ## Print the domain events published on the local stack's bus [FOLLOW=1 DETAIL=1]
+	@# Built, then run: after Ctrl-C (FOLLOW=1) `go run` exits 1 whatever the program did. KEEP=1 leaves them on the
+	@# queue; AWS=1 explains how to subscribe a queue of your own to the deployed stack's bus, QUEUE=<url> reads it.
+	@mkdir -p .dev/bin && $(GO) build -o .dev/bin/eventstail ./scripts/eventstail
+	.dev/bin/eventstail $(TARGET) $(if $(FOLLOW),-follow) $(if $(DETAIL),-detail) $(if $(KEEP),-keep) $(if $(QUEUE),-queue $(QUEUE))
 
 migrate-state: ## Move vehicles from the legacy one-item state table into the entry layout (idempotent) [DRY_RUN=1 START_AFTER=<vehicleId> LEGACY_TABLE=<name>]
 	$(GO) run ./scripts/migratestate $(TARGET) $(if $(DRY_RUN),-dry-run) $(if $(START_AFTER),-start-after $(START_AFTER)) \

@@ -6,8 +6,8 @@
 // stackName, secretName, alarmEmail, throttleRate, throttleBurst,
 // maxConcurrency, maxBatchingWindowSeconds, maxDeliveryAge (a duration; 0
 // disables the replay check), receiverMemoryMB, processorMemoryMB,
-// publisherMemoryMB, receiverTimeoutSeconds (1 to 14), processorTimeoutSeconds (the queue's
-// visibility timeout follows it),
+// publisherMemoryMB, receiverTimeoutSeconds (1 to 14),
+// processorTimeoutSeconds (the queue's visibility timeout follows it),
 // logLevel (the functions' LOG_LEVEL: DEBUG|INFO|WARN|ERROR),
 // lambdaSystemLogLevel (Lambda's own lines: WARN drops START, END and
 // REPORT; INFO keeps them), removalPolicy (retain|destroy),

@@ -30,10 +30,12 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/publisher"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 )
 
@@ -49,7 +51,7 @@ const (
 const (
 	// DefaultEventSource is the events' source unless the stack is told
 	// otherwise (context eventSource).
-	DefaultEventSource = "smartcar-webhook-receiver"
+	DefaultEventSource = domainevents.Source
 	// publisherTimeout is the publisher's timeout: a batch of up to
 	// publisherBatchSize records is a few PutEvents calls (ten entries
 	// each) and a Query per vehicle whose reauth error went.
@@ -64,9 +66,6 @@ const (
 	// publisherLagAlarm is the publisher's iterator age (how far behind the
 	// stream's newest record it reads) that alarms, for 3 × 5 minutes.
 	publisherLagAlarm = 5 * time.Minute
-	// MetricDomainEventsPublished is the publisher's EMF count of the
-	// events EventBridge accepted (Service=publisher).
-	MetricDomainEventsPublished = "DomainEventsPublished"
 )
 
 // WebhookStackProps configures the stack. Zero values take the defaults
@@ -330,7 +329,7 @@ func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackP
 	s.storage()
 	s.archive()
 	s.functions()
-	s.publisher()
+	s.domainEvents()
 	s.api()
 	s.monitoring()
 	s.outputs()
@@ -676,7 +675,7 @@ func (d *sqsOnFailure) Bind(awslambda.IEventSourceMapping, awslambda.IFunction) 
 	return &awslambda.DlqDestinationConfig{Destination: d.queue.QueueArn()}
 }
 
-// publisher delivers stored changes to users' systems: a Lambda reads the
+// domainEvents delivers stored changes to users' systems: a Lambda reads the
 // vehicle-state table's stream (the stack's own VehicleEntriesTable's, or
 // that of the table props.StateTableName names) and puts domain events on
 // an EventBridge bus (the stack's DomainEventBus, or the one
@@ -692,13 +691,13 @@ func (d *sqsOnFailure) Bind(awslambda.IEventSourceMapping, awslambda.IFunction) 
 // published.
 //
 // One batch per shard at a time (ParallelizationFactor 1), so that a
-// vehicle's events go out in the order its entries changed. A failing
-// batch is halved and retried (BisectBatchOnError, and the publisher
-// reports the first record it could not publish: ReportBatchItemFailures)
-// up to publisherRetries times; then its shard and sequence range go to
-// PublisherFailureQueue, from which an operator can read the records again
-// while the stream keeps them (24 hours).
-func (s *webhookStack) publisher() {
+// vehicle's events go out in the order its entries changed. A batch is
+// retried from the first record the publisher could not publish
+// (ReportBatchItemFailures), or halved if the invocation failed
+// (BisectBatchOnError), up to publisherRetries times; then its shard and
+// sequence range go to PublisherFailureQueue, from which an operator can
+// read the records again while the stream keeps them (24 hours).
+func (s *webhookStack) domainEvents() {
 	if s.props.EventBusName != "" {
 		s.bus = awsevents.EventBus_FromEventBusName(s.stack, jsii.String("DomainEventBus"), jsii.String(s.props.EventBusName))
 	} else {
@@ -941,9 +940,11 @@ func (s *webhookStack) monitoring() {
 	addAlarm("ArchiveDeliveryAlarm", fmt.Sprintf("The archive's oldest undelivered record is older than %.0f minutes for 15 minutes: "+
 		"Firehose cannot write to the archive bucket (see the ArchiveStreamLogs log group) and drops records after 24 hours of retries",
 		freshness.Minutes()), s.firehose("DeliveryToS3.DataFreshness", "Maximum", 300), freshness.Seconds(), 3)
-	// The publisher's. An invocation that fails is retried, halved, up to
-	// publisherRetries times: one failed period may be a throttled
-	// PutEvents the retries got through; two in a row is not.
+	// The publisher's. Its failed invocations (crashes, timeouts) are
+	// retried up to publisherRetries times: one failing period may be a
+	// hiccup the retries got through; two in a row is not. Records it
+	// could not publish (PublishFailures, retried without an invocation
+	// error) show as lag, then in the failure queue.
 	fiveMinutes := func(m awscloudwatch.Metric, stat string) awscloudwatch.Metric {
 		return m.With(&awscloudwatch.MetricOptions{Statistic: jsii.String(stat), Period: seconds(300)})
 	}
@@ -1007,8 +1008,9 @@ func (s *webhookStack) monitoring() {
 			Width:  jsii.Number(12),
 			Height: jsii.Number(6),
 		}),
-		graph("Domain events published; publisher invocations, errors, throttles, failed batches",
-			custom("publisher", MetricDomainEventsPublished, "Sum", 60),
+		graph("Domain events published and not (retried); publisher invocations, errors, throttles, batches given up",
+			custom("publisher", publisher.MetricDomainEventsPublished, "Sum", 60),
+			custom("publisher", publisher.MetricPublishFailures, "Sum", 60),
 			minute(s.publisherFn.MetricInvocations(nil), "Sum"), minute(s.publisherFn.MetricErrors(nil), "Sum"),
 			minute(s.publisherFn.MetricThrottles(nil), "Sum"),
 			minute(s.publisherFailures.MetricApproximateNumberOfMessagesVisible(nil), "Maximum")),

@@ -1420,7 +1420,8 @@ func TestPublisherAlarms(t *testing.T) {
 		}
 	}
 	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
-	for _, metric := range []string{`[\"SmartcarWebhooks\",\"DomainEventsPublished\",\"Service\",\"publisher\"`, `\"Invocations\"`, `\"IteratorAge\"`} {
+	for _, metric := range []string{`[\"SmartcarWebhooks\",\"DomainEventsPublished\",\"Service\",\"publisher\"`,
+		`[\"SmartcarWebhooks\",\"PublishFailures\",\"Service\",\"publisher\"`, `\"Invocations\"`, `\"IteratorAge\"`} {
 		if !strings.Contains(string(dashboard), metric) {
 			t.Errorf("dashboard lacks %s", metric)
 		}

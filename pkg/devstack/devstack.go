@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/checkout"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
@@ -95,7 +96,7 @@ const (
 	EventsTailQueue = "smartcar-domain-events-tail"
 	EventsTailRule  = "smartcar-domain-events-tail"
 	// EventSource is the source of the domain events the publisher puts.
-	EventSource = "smartcar-webhook-receiver"
+	EventSource = domainevents.Source
 )
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.

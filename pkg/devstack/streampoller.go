@@ -45,6 +45,9 @@ const (
 	maxGetRecords = 1000
 	// shardRefresh is how often the stream's shards are listed again.
 	shardRefresh = time.Second
+	// phantomHold is how long a keys-only INSERT waits for the record
+	// that would show it to be moto's (see settle).
+	phantomHold = time.Second
 )
 
 // StreamPoller feeds a handler from a DynamoDB stream the way Lambda's
@@ -59,6 +62,10 @@ const (
 // doubles with each retry. As with Lambda's default (no
 // MaximumRetryAttempts), a record is retried until it succeeds: one
 // that always fails holds up its shard, which the log shows.
+//
+// moto records an UpdateItem that creates an item as two INSERTs, the
+// first of the bare keys; the poller drops that one (see settle), so the
+// handler sees the one INSERT DynamoDB would give.
 //
 // A StreamPoller keeps its position in memory: it serves one Run (or
 // PollOnce at a time), and a new one starts again from each shard's
@@ -101,6 +108,11 @@ type streamShard struct {
 type streamItem struct {
 	record events.DynamoDBEventRecord
 	size   int // its JSON's
+	// keys identifies the item changed; keysOnly marks an INSERT whose
+	// new image holds nothing but the keys (see settle).
+	keys     string
+	keysOnly bool
+	readAt   time.Time
 }
 
 // done reports whether every record of the shard was delivered.
@@ -109,7 +121,7 @@ func (s *streamShard) done() bool { return s.closed && len(s.pending) == 0 }
 // StreamBatchResult is what one PollOnce did.
 type StreamBatchResult struct {
 	// Invocations counts the handler's invocations, Delivered the records
-	// they completed, Retried those left to retry.
+	// they completed, Retried those of their batches left to retry.
 	Invocations, Delivered, Retried int
 }
 
@@ -133,13 +145,14 @@ func (p *StreamPoller) PollOnce(ctx context.Context) (StreamBatchResult, error) 
 			errs = append(errs, fmt.Errorf("shard %s: %w", s.id, err))
 			continue
 		}
-		if len(s.pending) == 0 {
+		batch := p.batch(s)
+		if len(batch.Records) == 0 {
 			continue
 		}
-		delivered := p.invoke(ctx, s)
+		delivered := p.invoke(ctx, s, batch)
 		res.Invocations++
 		res.Delivered += delivered
-		res.Retried += len(s.pending)
+		res.Retried += len(batch.Records) - delivered
 	}
 	return res, errors.Join(errs...)
 }
@@ -184,6 +197,10 @@ func (p *StreamPoller) describe(ctx context.Context) error {
 // GetRecords, unless the shard is closed.
 func (p *StreamPoller) read(ctx context.Context, s *streamShard) error {
 	want := p.batchSize() - len(s.pending)
+	if held(s.pending) {
+		// The record that would settle it may be next.
+		want = max(want, 10)
+	}
 	if want <= 0 || s.closed {
 		return nil
 	}
@@ -215,15 +232,74 @@ func (p *StreamPoller) read(ctx context.Context, s *streamShard) error {
 		if err != nil {
 			return fmt.Errorf("record %s: %w", rec.Change.SequenceNumber, err)
 		}
-		s.pending = append(s.pending, streamItem{record: rec, size: len(b)})
+		keys, _ := json.Marshal(rec.Change.Keys) // map keys sorted: one string per item
+		s.pending = append(s.pending, streamItem{record: rec, size: len(b), keys: string(keys), keysOnly: keysOnlyInsert(rec), readAt: time.Now()})
 		s.lastRead = rec.Change.SequenceNumber
 	}
+	p.settle(ctx, s)
 	s.iterator = out.NextShardIterator
 	if s.iterator == nil {
 		s.closed, p.rescan = true, true
 		p.log().DebugContext(ctx, "streampoller.shard_closed", "shardId", s.id)
 	}
 	return nil
+}
+
+// settle drops the records moto makes up: an UpdateItem that creates an
+// item gives, on moto, an INSERT of the bare keys followed by the INSERT
+// of the item, where DynamoDB gives the second alone. A keys-only INSERT
+// followed by another INSERT of the same item (impossible in DynamoDB
+// without a REMOVE between) is dropped; one followed by nothing yet is
+// held back, with the records after it, for up to phantomHold (see
+// batch), in case the second is still to be read.
+func (p *StreamPoller) settle(ctx context.Context, s *streamShard) {
+	kept := s.pending[:0]
+	for i, it := range s.pending {
+		if it.keysOnly {
+			if next := nextOf(s.pending[i+1:], it.keys); next != nil && next.record.EventName == string(events.DynamoDBOperationTypeInsert) {
+				p.log().DebugContext(ctx, "streampoller.phantom_insert_dropped", "shardId", s.id, "sequenceNumber", it.record.Change.SequenceNumber)
+				continue
+			}
+		}
+		kept = append(kept, it)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+}
+
+// held reports whether a keys-only INSERT among items has no record of
+// its item after it.
+func held(items []streamItem) bool {
+	for i, it := range items {
+		if it.keysOnly && nextOf(items[i+1:], it.keys) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// nextOf returns the first of items that changed the item keys, or nil.
+func nextOf(items []streamItem, keys string) *streamItem {
+	for i := range items {
+		if items[i].keys == keys {
+			return &items[i]
+		}
+	}
+	return nil
+}
+
+// keysOnlyInsert reports whether rec inserts an item of its keys alone.
+func keysOnlyInsert(rec events.DynamoDBEventRecord) bool {
+	c := rec.Change
+	if rec.EventName != string(events.DynamoDBOperationTypeInsert) || len(c.NewImage) != len(c.Keys) {
+		return false
+	}
+	for k := range c.Keys {
+		if _, ok := c.NewImage[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // open gets the shard an iterator of the given type.
@@ -251,8 +327,7 @@ func (p *StreamPoller) open(ctx context.Context, s *streamShard, typ types.Shard
 
 // invoke calls the handler with the shard's next batch and drops the
 // records done from its pending ones; it returns how many.
-func (p *StreamPoller) invoke(ctx context.Context, s *streamShard) int {
-	batch := p.batch(s.pending)
+func (p *StreamPoller) invoke(ctx context.Context, s *streamShard, batch events.DynamoDBEvent) int {
 	first, last := batch.Records[0].Change.SequenceNumber, batch.Records[len(batch.Records)-1].Change.SequenceNumber
 	doneCount, err := p.call(ctx, batch)
 	if err == nil {
@@ -273,12 +348,16 @@ func (p *StreamPoller) invoke(ctx context.Context, s *streamShard) int {
 }
 
 // batch is the event of the shard's next records: up to BatchSize of
-// them, within Lambda's payload limit (always one at least).
-func (p *StreamPoller) batch(pending []streamItem) events.DynamoDBEvent {
+// them, within Lambda's payload limit (always one at least), up to a
+// keys-only INSERT that settle holds back.
+func (p *StreamPoller) batch(s *streamShard) events.DynamoDBEvent {
 	var ev events.DynamoDBEvent
 	size := len(`{"Records":[]}`)
-	for _, it := range pending {
+	for i, it := range s.pending {
 		if len(ev.Records) == p.batchSize() || len(ev.Records) > 0 && size+it.size+1 > maxStreamPayload {
+			break
+		}
+		if it.keysOnly && !s.closed && time.Since(it.readAt) < phantomHold && nextOf(s.pending[i+1:], it.keys) == nil {
 			break
 		}
 		ev.Records = append(ev.Records, it.record)

@@ -251,6 +251,44 @@ func TestStreamPollerDeliversChangesAsLambda(t *testing.T) {
 	t.Logf("payload: %s", rec.payloads[0])
 }
 
+// TestStreamPollerDropsMotoPhantomInserts: an UpdateItem that creates
+// an item reaches the handler as one INSERT of the whole item, as from
+// DynamoDB (moto records a first INSERT of the bare keys); an item put
+// with its keys alone is delivered.
+func TestStreamPollerDropsMotoPhantomInserts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ddb, streams, table, arn := streamTable(t)
+	update := func(entry string) {
+		t.Helper()
+		if _, err := ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(table), Key: entryKey("v1", entry), UpdateExpression: aws.String("SET n = :n"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":n": &ddbtypes.AttributeValueMemberN{Value: "1"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("a")
+	if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: entryKey("v1", "bare")}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	p := &devstack.StreamPoller{Streams: streams, StreamARN: arn, Handler: rec.handler()}
+	go p.Run(ctx)
+	await(t, "two records", func() bool { return len(rec.records()) == 2 })
+	update("b")
+	await(t, "three records", func() bool { return len(rec.records()) == 3 })
+	time.Sleep(300 * time.Millisecond) // a record too many would show by now
+	got := rec.records()
+	var seen []string
+	for _, r := range got {
+		seen = append(seen, fmt.Sprintf("%s %s %d", r.EventName, r.Change.Keys[dynamostore.EntryKey].String(), len(r.Change.NewImage)))
+	}
+	if want := []string{"INSERT a 3", "INSERT bare 2", "INSERT b 3"}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("records %v, want %v", seen, want)
+	}
+}
+
 // TestStreamPollerRetries: a batch item failure retries the shard from
 // the record it names, the records before it done; a handler error, or a
 // failure naming no record of the batch, retries the whole batch.
@@ -287,7 +325,9 @@ func TestStreamPollerRetries(t *testing.T) {
 			ctx := context.Background()
 			ddb, streams, table, arn := streamTable(t)
 			for i := range 5 {
-				if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: entryKey("v1", fmt.Sprint("e", i))}); err != nil {
+				item := entryKey("v1", fmt.Sprint("e", i))
+				item["n"] = &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(i)}
+				if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
 					t.Fatal(err)
 				}
 			}

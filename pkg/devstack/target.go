@@ -48,15 +48,14 @@ const (
 // envMeaning says what each variable names, for the error that finds one
 // missing.
 var envMeaning = map[string]string{
-	EnvQueueURL:      "the event queue's URL",
-	EnvDLQURL:        "the dead-letter queue's URL",
-	EnvEventsTable:   "the events (idempotency) table",
-	EnvStateTable:    "the vehicle-state table",
-	EnvSecretID:      "the secret holding the Application Management Token",
-	EnvArchiveBucket: "the archive bucket",
-	EnvEventBusName:  "the domain events' EventBridge bus",
-	EnvEventsTailQueueURL: "the URL of an SQS queue that a rule on the domain events' bus sends them to " +
-		"(events-tail reads it, and deletes what it prints unless -keep)",
+	EnvQueueURL:           "the event queue's URL",
+	EnvDLQURL:             "the dead-letter queue's URL",
+	EnvEventsTable:        "the events (idempotency) table",
+	EnvStateTable:         "the vehicle-state table",
+	EnvSecretID:           "the secret holding the Application Management Token",
+	EnvArchiveBucket:      "the archive bucket",
+	EnvEventBusName:       "the domain events' EventBridge bus",
+	EnvEventsTailQueueURL: "the URL of an SQS queue a rule on the domain events' bus sends them to, which events-tail reads",
 }
 
 // Target says which stack a tool works on: the local one (the default), a
