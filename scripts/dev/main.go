@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
@@ -153,6 +154,10 @@ everything it started, and it exits 0.
 	if err != nil {
 		return err
 	}
+	pub, err := functions.NewPublisher(getenv(res.PublisherEnv()), cfg, os.Stdout)
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() {
 		err := devstack.Serve(ctx, ln, lambda.NewHandler(recv))
@@ -166,9 +171,19 @@ everything it started, and it exits 0.
 		SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN,
 		Handler: lambda.NewHandler(proc), Log: logging.New(os.Stdout, slog.LevelInfo).With("function", "event-source"),
 	}
+	// The publisher's event source: the state table's stream, as Lambda
+	// reads it.
+	streams := &devstack.StreamPoller{
+		Streams: dynamodbstreams.NewFromConfig(cfg), StreamARN: res.StateStreamARN, Handler: lambda.NewHandler(pub),
+		Log: logging.New(os.Stdout, slog.LevelInfo).With("function", "stream-source"),
+	}
+	streamed := make(chan struct{})
+	go func() { streams.Run(ctx); close(streamed) }()
 	banner(res, token, generated, srv)
 	poller.Run(ctx)
 	say("  stopped the event source (the processor's poller of " + res.QueueURL + ")")
+	<-streamed
+	say("  stopped the stream source (the publisher's reader of " + res.StateStreamARN + ")")
 	if err := <-served; err != nil {
 		return err
 	}
@@ -190,6 +205,7 @@ local stack ready
   queue:     %s  -> DLQ after %s receives
   tables:    %s, %s
   archive:   s3://%s/%s  (Firehose stream %s)
+  events:    bus %s  (domain events; make events-tail shows them)
 
 try:   make send EVENT=vehicle_state      then   make state VEHICLE=9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24
        make dlq-list                       make send EVENT=verify
@@ -197,7 +213,7 @@ try:   make send EVENT=vehicle_state      then   make state VEHICLE=9d4f1b7e-2c8
 public URL for Smartcar's dashboard:  ngrok http %s
 Ctrl-C stops everything.
 `, res.ReceiverURL, res.ReceiverURL, healthURL(res.ReceiverURL), tokenLine, srv.Endpoint, srv.Pid(), res.QueueURL,
-		res.ProcessorEnv()["MAX_RECEIVE_COUNT"], res.EventsTable, res.StateTable, res.ArchiveBucket, pipeline.ArchivePrefix, res.ArchiveStream,
+		res.ProcessorEnv()["MAX_RECEIVE_COUNT"], res.EventsTable, res.StateTable, res.ArchiveBucket, pipeline.ArchivePrefix, res.ArchiveStream, res.EventBusName,
 		portOf(res.ReceiverURL)))
 }
 
