@@ -24,8 +24,10 @@ type Faults struct {
 	// DynamoDB and SQSSend are the probabilities that a DynamoDB request,
 	// or an SQS SendMessage, fails.
 	DynamoDB, SQSSend float64
-	// Firehose is the probability that a Firehose PutRecordBatch fails.
-	Firehose float64
+	// Firehose and EventBridge are the probabilities that a Firehose
+	// PutRecordBatch, or an EventBridge PutEvents, fails: whole, or
+	// partly (see failSome).
+	Firehose, EventBridge float64
 	rng      *rand.Rand
 	// Sent, when set, is called with every request the service answered
 	// with 2xx (whether or not the caller then saw a fault).
@@ -48,8 +50,8 @@ func (f *Faults) Injected() (total, before, after int) {
 	return f.injected, f.before, f.after
 }
 
-// Partial returns how many Firehose answers were rewritten to fail some
-// records.
+// Partial returns how many Firehose and EventBridge answers were
+// rewritten to fail some records.
 func (f *Faults) Partial() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -66,7 +68,10 @@ const (
 	failSome // Firehose: stored, answered as partly failed
 )
 
-const putRecordBatch = "Firehose_20150804.PutRecordBatch"
+const (
+	putRecordBatch = "Firehose_20150804.PutRecordBatch"
+	putEvents      = "AWSEvents.PutEvents"
+)
 
 // decide says whether to fail a request to target, and how.
 func (f *Faults) decide(target string) fault {
@@ -80,12 +85,14 @@ func (f *Faults) decide(target string) fault {
 		p = f.SQSSend
 	case target == putRecordBatch:
 		p = f.Firehose
+	case target == putEvents:
+		p = f.EventBridge
 	}
 	if p == 0 || f.rng.Float64() >= p {
 		return noFault
 	}
 	f.injected++
-	if target == putRecordBatch && f.rng.IntN(3) == 0 {
+	if (target == putRecordBatch || target == putEvents) && f.rng.IntN(3) == 0 {
 		f.after++
 		f.partial++
 		return failSome
@@ -133,14 +140,15 @@ func (t faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return injected(r), nil
 	case failSome:
-		return t.failSome(resp)
+		return t.failSome(resp, r.Header.Get("X-Amz-Target"))
 	}
 	return resp, nil
 }
 
-// failSome rewrites a PutRecordBatch answer so that a random, non-empty
-// subset of its records failed, as Firehose reports a partial failure.
-func (t faultTransport) failSome(resp *http.Response) (*http.Response, error) {
+// failSome rewrites a PutRecordBatch or PutEvents answer so that a random,
+// non-empty subset of its records failed, as Firehose and EventBridge
+// report a partial failure.
+func (t faultTransport) failSome(resp *http.Response, target string) (*http.Response, error) {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
@@ -150,17 +158,21 @@ func (t faultTransport) failSome(resp *http.Response) (*http.Response, error) {
 	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("firehose answer: %w", err)
 	}
-	records, _ := out["RequestResponses"].([]any)
+	list, count, code := "RequestResponses", "FailedPutCount", "ServiceUnavailableException"
+	if target == putEvents {
+		list, count, code = "Entries", "FailedEntryCount", "InternalFailure"
+	}
+	records, _ := out[list].([]any)
 	t.f.mu.Lock()
 	failed := 0
 	for i := range records {
 		if failed == 0 && i == len(records)-1 || t.f.rng.IntN(2) == 0 {
-			records[i] = map[string]any{"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "injected partial failure"}
+			records[i] = map[string]any{"ErrorCode": code, "ErrorMessage": "injected partial failure"}
 			failed++
 		}
 	}
 	t.f.mu.Unlock()
-	out["FailedPutCount"] = failed
+	out[count] = failed
 	body, _ = json.Marshal(out)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
@@ -63,8 +64,9 @@ func stateEvent(eventID, vehicleID string, value int, oem int64) []byte {
 }
 
 // pipeline is the local stack's pieces, running in the test: the
-// gateway on a free port serving the receiver, and the event source
-// feeding the processor from the queue.
+// gateway on a free port serving the receiver, the event source feeding
+// the processor from the queue, and the stream source feeding the
+// publisher from the state table's stream.
 type pipeline struct {
 	cfg  aws.Config
 	res  devstack.Resources
@@ -98,10 +100,16 @@ func startPipeline(t *testing.T, name string, handlers ...processor.Handler) *pi
 	}
 	served := make(chan error, 1)
 	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
+	pub, err := functions.NewPublisher(env(res.PublisherEnv()), cfg, &loggingtest.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	poller := &devstack.Poller{SQS: sqs.NewFromConfig(cfg), QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: lambda.NewHandler(proc)}
-	polled := make(chan struct{})
+	polled, streamed := make(chan struct{}), make(chan struct{})
 	go func() { poller.Run(ctx); close(polled) }()
-	t.Cleanup(func() { cancel(); <-polled; <-served })
+	streams := &devstack.StreamPoller{Streams: dynamodbstreams.NewFromConfig(cfg), StreamARN: res.StateStreamARN, Handler: lambda.NewHandler(pub)}
+	go func() { streams.Run(ctx); close(streamed) }()
+	t.Cleanup(func() { cancel(); <-polled; <-streamed; <-served })
 	return &pipeline{cfg: cfg, res: res, url: "http://" + ln.Addr().String() + receiver.PathWebhook, logs: logs}
 }
 

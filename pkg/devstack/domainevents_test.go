@@ -1,0 +1,147 @@
+package devstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+)
+
+// busEvent is a domain event as a subscriber's queue receives it.
+type busEvent struct {
+	DetailType string `json:"detail-type"`
+	Source     string `json:"source"`
+	Detail     struct {
+		VehicleID      string `json:"vehicleId"`
+		EventID        string `json:"eventId"`
+		IdempotencyKey string `json:"idempotencyKey"`
+		Signals        []struct {
+			Code string         `json:"code"`
+			Body map[string]any `json:"body"`
+		} `json:"signals"`
+		Error *struct {
+			Key   string `json:"key"`
+			State string `json:"state"`
+		} `json:"error"`
+	} `json:"detail"`
+}
+
+// drainBus reads every event the subscriber's queue holds.
+func drainBus(t *testing.T, q *sqs.Client, url string) []busEvent {
+	t.Helper()
+	var out []busEvent
+	for {
+		res, err := q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			return out
+		}
+		for _, m := range res.Messages {
+			var ev busEvent
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
+				t.Fatalf("not an EventBridge event: %s", aws.ToString(m.Body))
+			}
+			out = append(out, ev)
+			q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+func (ev busEvent) String() string {
+	s := ev.DetailType + " " + ev.Detail.EventID
+	var codes []string
+	for _, sg := range ev.Detail.Signals {
+		codes = append(codes, sg.Code)
+	}
+	if len(codes) > 0 {
+		sort.Strings(codes)
+		s += " " + strings.Join(codes, ",")
+	}
+	if ev.Detail.Error != nil {
+		s += " " + ev.Detail.Error.Key
+	}
+	return s
+}
+
+// TestDomainEventsEndToEnd: webhooks sent over HTTP become, through the
+// state table's stream, the domain events of what was stored, on the bus
+// and in a subscriber's queue: the changed signals, errors raised and
+// resolved, reauth required and cleared; nothing for a duplicate, a stale
+// report or a rewrite that changes nothing.
+func TestDomainEventsEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	p := startPipeline(t, "bus")
+	q := sqs.NewFromConfig(p.cfg)
+	client := &http.Client{Timeout: 15 * time.Second}
+	send := func(b []byte) {
+		t.Helper()
+		r, err := delivery.Send(ctx, client, p.url, token, delivery.Rewrite{DeliveredAt: time.Now()}.Apply(b))
+		if err != nil || r.Status != 200 {
+			t.Fatalf("send: %v, %d", err, r.Status)
+		}
+	}
+	steps := []struct {
+		name string
+		body []byte
+		want []string // the events it publishes, sorted
+	}{
+		{"a new vehicle's signals", stateEvent("s1", "v-bus", 100, 1767300000000), []string{"vehicle.signals.changed s1 odometer-traveleddistance"}},
+		{"a newer value", stateEvent("s2", "v-bus", 150, 1767300060000), []string{"vehicle.signals.changed s2 odometer-traveleddistance"}},
+		{"a stale one", stateEvent("s0", "v-bus", 50, 1767200000000), nil},
+		{"Smartcar's retry of s2", stateEvent("s2", "v-bus", 150, 1767300060000), nil},
+		{"errors raised", events.MustRead("bodies/vehicle_error.json"), []string{
+			"vehicle.error.raised 7e9a1c3d-5b7f-4d2e-9a4c-6b8d0f2a4c57 PERMISSION:null",
+			"vehicle.error.raised 7e9a1c3d-5b7f-4d2e-9a4c-6b8d0f2a4c57 VEHICLE_STATE:UNREACHABLE",
+			"vehicle.reauth.required 7e9a1c3d-5b7f-4d2e-9a4c-6b8d0f2a4c57 PERMISSION:null",
+		}},
+		{"errors resolved", []byte(strings.ReplaceAll(strings.Replace(string(events.MustRead("bodies/vehicle_error.json")),
+			"7e9a1c3d-5b7f-4d2e-9a4c-6b8d0f2a4c57", "r1", 1), `"state":"ERROR"`, `"state":"RESOLVED"`)), []string{
+			"vehicle.error.resolved r1 PERMISSION:null",
+			"vehicle.error.resolved r1 VEHICLE_STATE:UNREACHABLE",
+			"vehicle.reauth.cleared r1 PERMISSION:null",
+		}},
+	}
+	processed := 0
+	for _, st := range steps {
+		send(st.body)
+		processed++
+		eventually(t, 30*time.Second, st.name+" processed", func() (bool, string) {
+			n := p.logs.Count("processing.succeeded") + p.logs.Count("processing.duplicate")
+			return n >= processed, fmt.Sprintf("%d of %d processed", n, processed)
+		})
+		var got []string
+		eventually(t, 30*time.Second, st.name+" published", func() (bool, string) {
+			for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+				if ev.Source != "smartcar-webhook-receiver" || ev.Detail.IdempotencyKey == "" {
+					t.Errorf("event %+v", ev)
+				}
+				if ev.Detail.VehicleID != "v-bus" && ev.Detail.VehicleID != exampleVehicle {
+					t.Errorf("event of vehicle %s", ev.Detail.VehicleID)
+				}
+				got = append(got, ev.String())
+			}
+			return len(got) >= len(st.want), fmt.Sprintf("%d of %d events: %v", len(got), len(st.want), got)
+		})
+		// And nothing more, once the stream has surely been read.
+		time.Sleep(1500 * time.Millisecond)
+		for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+			got = append(got, ev.String())
+		}
+		sort.Strings(got)
+		if strings.Join(got, "\n") != strings.Join(st.want, "\n") {
+			t.Errorf("%s published\n  %s\nwant\n  %s", st.name, strings.Join(got, "\n  "), strings.Join(st.want, "\n  "))
+		}
+	}
+}
