@@ -1,8 +1,10 @@
 // Package events holds the project's sample events, embedded: Smartcar
 // webhook bodies (bodies/, signed with the test token
 // 00000000-test-amt-0000-000000000000), API Gateway events for the receiver
-// (receiver/) and SQS events for the processor (processor/). SAM CLI,
-// `make invoke` and `make send` use them, and so do the tests.
+// (receiver/), SQS events for the processor (processor/) and DynamoDB
+// Streams events of the vehicle-state table for the publisher
+// (publisher/). SAM CLI, `make invoke` and `make send` use them, and so do
+// the tests.
 package events
 
 import (
@@ -14,7 +16,7 @@ import (
 // with: a published test value, never a real token.
 const TestToken = "00000000-test-amt-0000-000000000000"
 
-//go:embed bodies receiver processor
+//go:embed bodies receiver processor publisher
 var files embed.FS
 
 // Read returns the file at path, relative to events/: "bodies/verify.json".

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -29,14 +31,17 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/moto"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/publisher"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
@@ -47,6 +52,7 @@ type ledgerRun struct {
 	events            int
 	dynamoDB, sqsSend float64 // fault probabilities
 	firehose          float64 // of the archive's PutRecordBatch: whole or partial failures
+	eventBridge       float64 // of the publisher's PutEvents: whole or partial failures
 	killEvery         int     // kill every n-th processor invocation mid-batch; 0 never
 	// handler registers a handler, so that the processor claims events in
 	// the events table; without one, applying is the state merge alone.
@@ -128,11 +134,11 @@ func TestLedgerUnderFaults(t *testing.T) {
 	// visibility timeouts and stalled invocations, on stacks of its own.
 	t.Run("faults", func(t *testing.T) {
 		t.Parallel()
-		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, killEvery: 6})
+		checkLedger(t, ledgerRun{prefix: "lf-", seed: 20261123, events: 240, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, eventBridge: 0.3, killEvery: 6})
 	})
 	t.Run("faults, with a handler", func(t *testing.T) {
 		t.Parallel()
-		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, killEvery: 6, handler: true})
+		checkLedger(t, ledgerRun{prefix: "lh-", seed: 20261130, events: 160, dynamoDB: 0.3, sqsSend: 0.1, firehose: 0.3, eventBridge: 0.3, killEvery: 6, handler: true})
 	})
 	t.Run("no faults", func(t *testing.T) {
 		t.Parallel()
@@ -155,7 +161,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	// one attempt, so faults reach its answers; the processor's makes two,
 	// so an applied write whose answer was lost is retried by the SDK too.
 	faults := awstest.NewFaults(run.seed, run.dynamoDB, run.sqsSend)
-	faults.Firehose = run.firehose
+	faults.Firehose, faults.EventBridge = run.firehose, run.eventBridge
 	var enqMu sync.Mutex
 	enqueued := map[string]int{} // eventId -> messages SQS accepted
 	faults.Sent = func(target string, body []byte) {
@@ -215,9 +221,23 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	poller := &devstack.Poller{SQS: sqsClient, QueueURL: res.QueueURL, QueueARN: res.QueueARN, Handler: kill}
 	polled := make(chan struct{})
 	go func() { poller.Run(ctx); close(polled) }()
+	// The publisher, on the state table's stream, puts through the same
+	// faults and is killed as often; the stream source retries as Lambda's.
+	pubEnv := res.PublisherEnv()
+	pub, err := functions.NewPublisher(env(pubEnv), faultyProcessor, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubKill := &killer{next: lambda.NewHandler(pub), every: run.killEvery, rng: rand.New(rand.NewPCG(run.seed, 3))}
+	streams := &devstack.StreamPoller{Streams: dynamodbstreams.NewFromConfig(clean), StreamARN: res.StateStreamARN, Handler: pubKill,
+		Backoff: 50 * time.Millisecond}
+	streamed := make(chan struct{})
+	streamCtx, stopStream := context.WithCancel(context.Background())
+	go func() { streams.Run(streamCtx); close(streamed) }()
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); <-polled; <-served }) }
 	defer stop()
+	defer func() { stopStream(); <-streamed }()
 
 	// Deliver like Smartcar: every event once, some twice, in shuffled
 	// order; a non-2xx answer is retried up to 3 times with the same
@@ -263,6 +283,19 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	// Wait until the queue is drained: nothing visible or in flight.
 	waitDrained(ctx, t, sqsClient, res.QueueURL, logs.Len)
 	stop()
+	// Then until the publisher has published all it will: the bus's
+	// subscriber queue quiet for 5 s.
+	var onBus []busEvent
+	for quiet := time.Now(); time.Since(quiet) < 5*time.Second; {
+		got := drainBus(t, sqsClient, res.EventsTailQueueURL)
+		if len(got) > 0 {
+			onBus = append(onBus, got...)
+			quiet = time.Now()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stopStream()
+	<-streamed
 
 	// What was applied, read once the pipeline has stopped: with a
 	// handler, the events the ledger completed (each handled); without,
@@ -339,6 +372,29 @@ func checkLedger(t *testing.T, run ledgerRun) {
 
 	var violations []string
 	violate := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
+
+	// The bus against what was stored: every stored change of a signal's
+	// value (read from the stream itself, as the publisher reads it) is on
+	// the bus at least once, and nothing is on the bus that was not
+	// stored.
+	stored := storedSignalChanges(t, clean, res.StateStreamARN)
+	published := map[string]int{}
+	for _, ev := range onBus {
+		for _, sg := range ev.Detail.Signals {
+			b, _ := json.Marshal(sg.Body)
+			published[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)]++
+		}
+	}
+	for change := range stored {
+		if published[change] == 0 {
+			violate("%s: stored but never published", change)
+		}
+	}
+	for change := range published {
+		if !stored[change] {
+			violate("%s: published but never stored", change)
+		}
+	}
 	for _, ev := range events {
 		// Archived ⊇ acknowledged: whatever reached the queue was
 		// archived before it was processed, or parked.
@@ -414,10 +470,12 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	t.Logf("ledger %s: %d events, %d deliveries (%d attempts, %d given up after 4), %d acknowledged, %d enqueued at least once, "+
 		"%d applied, %d in the DLQ, %d duplicate skips, %d deferrals; %d signal entries stored, each the newest applied (%d from parked events); "+
 		"%d events archived in %d copies, %d records whose archive write failed; "+
-		"faults injected %d (%d before the call, %d after it took effect, %d of them partial Firehose failures), %d kills mid-batch",
+		"%d signal changes stored, published in %d bus events (%d publisher kills); "+
+		"faults injected %d (%d before the call, %d after it took effect, %d of them partial Firehose or EventBridge failures), %d kills mid-batch",
 		strings.TrimSuffix(run.prefix, "-"), len(events), len(deliveries), attempts.Load(), gaveUp.Load(), len(acked), len(enqueued),
 		len(completed), len(inDLQ), logs.Count("processing.duplicate"), logs.Count("processing.deferred"), entries, fromParked,
 		len(archived), copies, strings.Count(logs.String(), `"error":"archive: `),
+		len(stored), len(onBus), pubKill.kills.Load(),
 		injected, before, after, faults.Partial(), kill.kills.Load())
 	if run.dynamoDB == 0 && run.sqsSend == 0 && run.killEvery == 0 {
 		if len(parked) != 0 {
@@ -441,6 +499,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	}
 	if run.dynamoDB > 0 && (injected == 0 || len(completed) == 0) {
 		t.Fatalf("the fault run proved nothing: %d faults, %d applied", injected, len(completed))
+	}
+	if run.eventBridge > 0 && (logs.Count("publish.failed") == 0 || len(stored) == 0) {
+		t.Fatalf("the bus's faults proved nothing: no publish failed, %d changes stored", len(stored))
 	}
 	if run.firehose > 0 && (faults.Partial() == 0 || !strings.Contains(logs.String(), `"error":"archive: `)) {
 		t.Fatalf("the archive's faults proved nothing: %d partial failures injected, no archive write failed", faults.Partial())
@@ -468,4 +529,51 @@ func eventTrace(logs, id string) string {
 		return "      (the processor logged nothing about it)"
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// storedSignalChanges reads the state table's stream from its start and
+// returns every stored change of a signal's value, as the domain events
+// name it: "vehicleId eventId code body".
+func storedSignalChanges(t *testing.T, cfg aws.Config, streamARN string) map[string]bool {
+	t.Helper()
+	var records []publisher.Record
+	collect := lambda.NewHandler(func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		for _, r := range ev.Records {
+			ch, err := dynamostore.DecodeChange(streamlambda.AttributeValues(r.Change.Keys),
+				streamlambda.AttributeValues(r.Change.OldImage), streamlambda.AttributeValues(r.Change.NewImage))
+			if err != nil {
+				t.Errorf("stream record %s: %v", r.Change.SequenceNumber, err)
+				continue
+			}
+			records = append(records, publisher.Record{SequenceNumber: r.Change.SequenceNumber, Change: ch})
+		}
+		return events.DynamoDBEventResponse{}, nil
+	})
+	reader := &devstack.StreamPoller{Streams: dynamodbstreams.NewFromConfig(cfg), StreamARN: streamARN, Handler: collect}
+	for idle := 0; idle < 3; {
+		res, err := reader.PollOnce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Delivered == 0 {
+			idle++
+			time.Sleep(400 * time.Millisecond) // a held-back record is delivered after 1 s
+		}
+	}
+	changes := make([]vehicle.EntryChange, len(records))
+	for i, r := range records {
+		changes[i] = r.Change
+	}
+	evs, err := domainevents.Derive(context.Background(), changes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, ev := range evs {
+		for _, sg := range ev.Detail.Signals {
+			b, _ := json.Marshal(sg.Body)
+			out[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)] = true
+		}
+	}
+	return out
 }
