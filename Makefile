@@ -11,7 +11,8 @@ STACK ?= SmartcarWebhookReceiver
 SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE)) \
-	$(if $(STATE_TABLE_NAME),-c stateTableName=$(STATE_TABLE_NAME)) $(if $(ARCHIVE_RETENTION_DAYS),-c archiveRetentionDays=$(ARCHIVE_RETENTION_DAYS))
+	$(if $(STATE_TABLE_NAME),-c stateTableName=$(STATE_TABLE_NAME)) $(if $(STATE_TABLE_STREAM_ARN),-c stateTableStreamArn=$(STATE_TABLE_STREAM_ARN)) \
+	$(if $(ARCHIVE_RETENTION_DAYS),-c archiveRetentionDays=$(ARCHIVE_RETENTION_DAYS))
 comma := ,
 # What a failed diff or deploy prints under the CDK's own error.
 DEPLOY_HINT := hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): \

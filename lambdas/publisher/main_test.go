@@ -157,9 +157,8 @@ func TestBootstrap(t *testing.T) {
 				if ev.DetailType != domainevents.SignalsChanged || ev.Detail.EventID != nextStateEventID {
 					continue
 				}
-				sg := ev.Detail.Signals[0]
-				if fmt.Sprint(sg.Body["value"], sg.PreviousBody["value"]) != "58 63" {
-					t.Errorf("%s: body %v, previousBody %v; want 58 over 63", ev, sg.Body, sg.PreviousBody)
+				if sg := ev.Detail.Signals; len(sg) != 1 || fmt.Sprint(sg[0].Body["value"], sg[0].PreviousBody["value"]) != "58 63" {
+					t.Errorf("%s: signals %+v, want tractionbattery-stateofcharge at 58, previously 63", ev, sg)
 				}
 			}
 			if !strings.Contains(fn.Output.String(), `"DomainEventsPublished":4`) {

@@ -71,16 +71,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var target devstack.Target
 	target.AddFlags(fs)
-	fn := fs.String("fn", "receiver", "function: receiver or processor")
-	event := fs.String("event", "", "event file, e.g. events/receiver/httpapi-verify.json or events/processor/sqs-vehicle-state.json")
+	fn := fs.String("fn", "receiver", "function: receiver, processor or publisher")
+	event := fs.String("event", "", "event file, e.g. events/receiver/httpapi-verify.json, events/processor/sqs-vehicle-state.json "+
+		"or events/publisher/dynamodb-stream.json")
 	inProcess := fs.Bool("in-process", runtime.GOOS != "linux", "run the handler in this process instead of its Linux bootstrap under aws-lambda-rie (the default off Linux)")
 	bootstrap := fs.String("bootstrap", "", "the function's `executable`, built for linux and this machine's architecture (default: built from ./lambdas/FN)")
 	tags := fs.String("tags", "", "extra build `tags` for the function, comma-separated (handlertest adds the probe handler pkg/handlers registers in tests)")
-	samEnv := fs.String("sam-env", "", "write SAM CLI's --env-vars `file` for both functions on the stack, and exit")
+	samEnv := fs.String("sam-env", "", "write SAM CLI's --env-vars `file` for the stack's functions, and exit")
 	samTemplate := fs.String("sam-template", "", "with -sam-env: the synthesized `template`, copied beside itself as *.sam-local.template.json, declaring the variables the file sets")
 	samHost := fs.String("sam-host", "host.docker.internal", "with -sam-env: the `host` by which SAM's containers reach the local stack's emulator")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: invoke -fn receiver|processor -event FILE [flags]\n       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n")
+		fmt.Fprint(fs.Output(), "Usage: invoke -fn receiver|processor|publisher -event FILE [flags]\n       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -98,8 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	if *fn != "receiver" && *fn != "processor" {
-		return fmt.Errorf("-fn must be receiver or processor, not %q", *fn)
+	if !slices.Contains(functionNames, *fn) {
+		return fmt.Errorf("-fn must be receiver, processor or publisher, not %q", *fn)
 	}
 	res, cfg, err := target.Resolve(ctx)
 	if err != nil {
@@ -108,9 +109,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *samEnv != "" {
 		return writeSAMFiles(target, res, *samHost, *samEnv, *samTemplate, stderr)
 	}
+	if *fn == "publisher" && !target.Env && res.EventBusName == "" {
+		return errors.New("-fn publisher: the stack has no event bus (deployed before the publisher?): " +
+			"deploy the current stack, or pass -env with EVENT_BUS_NAME and STATE_TABLE set")
+	}
 	payload, err := os.ReadFile(*event)
 	if err != nil {
-		return fmt.Errorf("event: %w (the samples are events/receiver/*.json and events/processor/*.json)", err)
+		return fmt.Errorf("event: %w (the samples are events/receiver/*.json, events/processor/*.json and events/publisher/*.json)", err)
 	}
 	if *fn == "receiver" {
 		if payload, err = resignForStack(ctx, cfg, res, payload, stderr); err != nil {
@@ -137,6 +142,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// functionNames are the functions, as -fn names them: their directories
+// under lambdas/.
+var functionNames = []string{"receiver", "processor", "publisher"}
+
+// The publisher's timeout and SAM logical id, as infra/stack.go sets them
+// (publisherTimeout, PublisherFunctionID); pkg/pipeline has the other
+// functions'.
+const (
+	publisherTimeout    = 30 * time.Second
+	publisherFunctionID = "PublisherFunction"
+)
+
 // functionEnv is fn's variables on the target, as the stack sets them; the
 // receiver's MAX_DELIVERY_AGE=0 unless set, since events/ holds recordings
 // whose meta.deliveredAt it would refuse as replays; and, on the local
@@ -148,6 +165,8 @@ func functionEnv(fn string, target devstack.Target, res devstack.Resources) map[
 	case target.Env:
 	case fn == "receiver":
 		env = res.ReceiverEnv()
+	case fn == "publisher":
+		env = res.PublisherEnv()
 	default:
 		env = res.ProcessorEnv()
 	}
@@ -192,8 +211,11 @@ func emulatorEnv(target devstack.Target, res devstack.Resources, fnEnv map[strin
 }
 
 func timeout(fn string) time.Duration {
-	if fn == "processor" {
+	switch fn {
+	case "processor":
 		return pipeline.ProcessorTimeout
+	case "publisher":
+		return publisherTimeout
 	}
 	return pipeline.ReceiverTimeout
 }
@@ -268,13 +290,20 @@ func invokeInProcess(ctx context.Context, fn string, env map[string]string, cfg 
 		return os.Getenv(k)
 	}
 	var h lambda.Handler
-	if fn == "receiver" {
+	switch fn {
+	case "receiver":
 		f, err := functions.NewReceiver(getenv, cfg, stderr)
 		if err != nil {
 			return nil, err
 		}
 		h = lambda.NewHandler(f)
-	} else {
+	case "publisher":
+		f, err := functions.NewPublisher(getenv, cfg, stderr)
+		if err != nil {
+			return nil, err
+		}
+		h = lambda.NewHandler(f)
+	default:
 		f, err := functions.NewProcessor(getenv, cfg, stderr)
 		if err != nil {
 			return nil, err
@@ -290,13 +319,17 @@ func invokeInProcess(ctx context.Context, fn string, env map[string]string, cfg 
 }
 
 // samEnvVars is SAM CLI's --env-vars file for the target: each function's
-// variables, keyed by logical id; on the local stack, with the AWS SDK
-// pointed at its emulator by the name host, by which the containers reach
-// this machine.
+// variables, keyed by logical id (the publisher's only on a stack with an
+// event bus: one deployed before the publisher has no such function); on
+// the local stack, with the AWS SDK pointed at its emulator by the name
+// host, by which the containers reach this machine.
 func samEnvVars(target devstack.Target, res devstack.Resources, host string) map[string]map[string]string {
 	files := map[string]map[string]string{
 		pipeline.ReceiverFunctionID:  functionEnv("receiver", target, res),
 		pipeline.ProcessorFunctionID: functionEnv("processor", target, res),
+	}
+	if res.EventBusName != "" {
+		files[publisherFunctionID] = functionEnv("publisher", target, res)
 	}
 	if !local(target) {
 		return files

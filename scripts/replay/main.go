@@ -237,6 +237,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "  %d/%d sent (%.0f%%), %s elapsed\n", p.Sent, total, 100*float64(p.Sent)/float64(max(total, 1)), p.Elapsed.Round(time.Second))
 		}})
 	fmt.Fprintf(stdout, "sent %d events into %s as generation %s\n", done.Sent, into, o.generation)
+	if o.rebuild != "" {
+		// What the switch-over's deploy needs besides the table's name.
+		if arn, err := dynamostore.StateTableStream(ctx, dynamodb.NewFromConfig(cfg), o.rebuild); err == nil {
+			fmt.Fprintf(stdout, "switch over with: make deploy STATE_TABLE_NAME=%s STATE_TABLE_STREAM_ARN=%s\n", o.rebuild, arn)
+		}
+	}
 	if p, ok := sink.(*rebuildSink); ok {
 		p.report(stdout)
 	}
