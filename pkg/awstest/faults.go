@@ -28,7 +28,7 @@ type Faults struct {
 	// PutRecordBatch, or an EventBridge PutEvents, fails: whole, or
 	// partly (see failSome).
 	Firehose, EventBridge float64
-	rng      *rand.Rand
+	rng                   *rand.Rand
 	// Sent, when set, is called with every request the service answered
 	// with 2xx (whether or not the caller then saw a fault).
 	Sent func(target string, body []byte)

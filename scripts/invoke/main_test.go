@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -66,7 +69,9 @@ func invoke(t *testing.T, state string, args ...string) (stdout, stderr string) 
 // it under aws-lambda-rie against the local stack, and prints the
 // function's documented answer: the receiver acknowledges a signed
 // VEHICLE_STATE once it is in the queue, byte for byte; the processor
-// applies a batch, dead-letters its poison record and reports no failures.
+// applies a batch, dead-letters its poison record and reports no failures;
+// the publisher puts the domain events of a stream batch on the stack's
+// bus and reports no failures.
 func TestInvokeUnderEmulator(t *testing.T) {
 	awstest.RIE(t) // skips where the emulator cannot run
 	// The function sees this process's variables, as under `make invoke`.
@@ -110,6 +115,46 @@ func TestInvokeUnderEmulator(t *testing.T) {
 			t.Errorf("DLQ holds %q, want the poison record", dead)
 		}
 	})
+
+	t.Run("publisher", func(t *testing.T) {
+		stdout, stderr := invoke(t, state, "-fn", "publisher", "-event", "../../events/publisher/dynamodb-stream.json")
+		checkPublished(t, res, stdout)
+		if !strings.Contains(stderr, "REPORT RequestId: ") || !strings.Contains(stderr, `"DomainEventsPublished":4`) {
+			t.Errorf("stderr lacks the emulator's REPORT or the DomainEventsPublished metric:\n%s", stderr)
+		}
+	})
+}
+
+// publishedSample are the detail-types of the domain events of
+// events/publisher/dynamodb-stream.json (lambdas/publisher documents them).
+var publishedSample = []string{"vehicle.error.raised", "vehicle.reauth.required", "vehicle.signals.changed", "vehicle.signals.changed"}
+
+// checkPublished checks the publisher's answer to
+// events/publisher/dynamodb-stream.json, no batchItemFailures, and that
+// its events reached the stack's bus: its tail queue receives them.
+func checkPublished(t *testing.T, res devstack.Resources, stdout string) {
+	t.Helper()
+	var resp events.DynamoDBEventResponse
+	if err := json.Unmarshal([]byte(stdout), &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("response %s (%v), want no batchItemFailures", stdout, err)
+	}
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); len(got) < len(publishedSample) && time.Now().Before(deadline); {
+		for _, body := range awstest.QueueBodies(t, res.EventsTailQueueURL) {
+			var ev struct {
+				DetailType string `json:"detail-type"`
+				Source     string `json:"source"`
+			}
+			if err := json.Unmarshal([]byte(body), &ev); err != nil || ev.Source != res.EventSource {
+				t.Fatalf("not a domain event of source %s (%v): %s", res.EventSource, err, body)
+			}
+			got = append(got, ev.DetailType)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, publishedSample) {
+		t.Errorf("the bus got %q, want %q", got, publishedSample)
+	}
 }
 
 // TestInvokeRunsRegisteredHandlers: a handler registered in pkg/handlers
@@ -136,6 +181,12 @@ func TestInvokeInProcess(t *testing.T) {
 	if strings.Contains(stderr, "START RequestId") {
 		t.Errorf("-in-process ran the emulator:\n%s", stderr)
 	}
+
+	t.Run("publisher", func(t *testing.T) {
+		res, state := localStack(t)
+		stdout, _ := invoke(t, state, "-in-process", "-fn", "publisher", "-event", "../../events/publisher/dynamodb-stream.json")
+		checkPublished(t, res, stdout)
+	})
 }
 
 // TestSamplesAgainstADevToken: against a local stack whose token is not
@@ -192,6 +243,7 @@ func TestSAMEnv(t *testing.T) {
 		"ReceiverFunction": {"Type": "AWS::Lambda::Function", "Metadata": {"aws:asset:path": "asset.r"},
 			"Properties": {"Environment": {"Variables": {"QUEUE_URL": {"Ref": "Queue"}, "AMT_SECRET_ID": "smartcar/amt", "MAX_DELIVERY_AGE": "1h", "LOG_LEVEL": "INFO"}}}},
 		"ProcessorFunction": {"Type": "AWS::Lambda::Function", "Properties": {}},
+		"PublisherFunction": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"EVENT_BUS_NAME": {"Ref": "Bus"}}}}},
 		"Queue": {"Type": "AWS::SQS::Queue"}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +273,14 @@ func TestSAMEnv(t *testing.T) {
 			t.Errorf("ProcessorFunction %s = %q, want %q", k, proc[k], want)
 		}
 	}
+	pub := files["PublisherFunction"]
+	for k, want := range map[string]string{
+		"EVENT_BUS_NAME": res.EventBusName, "EVENT_SOURCE": res.EventSource, "STATE_TABLE": res.StateTable, "AWS_ENDPOINT_URL": endpoint,
+	} {
+		if pub[k] != want {
+			t.Errorf("PublisherFunction %s = %q, want %q", k, pub[k], want)
+		}
+	}
 
 	var doc struct {
 		Resources map[string]struct {
@@ -247,5 +307,19 @@ func TestSAMEnv(t *testing.T) {
 	}
 	if doc.Resources["ReceiverFunction"].Metadata["aws:asset:path"] != "asset.r" {
 		t.Error("the copy lost the asset metadata SAM CLI finds the code by")
+	}
+}
+
+// TestSAMEnvWithoutBus: a stack deployed before the publisher has no
+// event bus, nor a PublisherFunction for the --env-vars file to name.
+func TestSAMEnvWithoutBus(t *testing.T) {
+	res := devstack.Resources{QueueURL: "https://sqs/q", DLQURL: "https://sqs/d", EventsTable: "e", StateTable: "s", SecretID: "x"}
+	files := samEnvVars(devstack.Target{Stack: "Old"}, res, "host.docker.internal")
+	if _, ok := files["PublisherFunction"]; ok || len(files) != 2 {
+		t.Errorf("files for %v, want ReceiverFunction and ProcessorFunction alone", slices.Collect(maps.Keys(files)))
+	}
+	res.EventBusName, res.EventSource = "bus", "src"
+	if pub := samEnvVars(devstack.Target{Stack: "New"}, res, "")["PublisherFunction"]; pub["EVENT_BUS_NAME"] != "bus" || pub["STATE_TABLE"] != "s" {
+		t.Errorf("PublisherFunction's variables %v", pub)
 	}
 }
