@@ -104,7 +104,7 @@ replay: ## Run archived webhooks through processing again: FROM=<time> [TO= TYPE
 	  $(if $(EVENTS),-events $(EVENTS)) $(if $(RATE),-rate $(RATE)) $(if $(GENERATION),-generation $(GENERATION)) $(if $(DRY_RUN),-dry-run) \
 	  $(if $(YES),-yes) $(if $(REBUILD),-rebuild $(REBUILD)) $(if $(CREATE),-create-table)
 
-invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
+invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor|publisher EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) $(if $(FN),-fn $(FN)) $(if $(EVENT),-event $(EVENT)) $(if $(IN_PROCESS),-in-process)
 
 sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]

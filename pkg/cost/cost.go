@@ -129,6 +129,10 @@ type Measured struct {
 	// leaves it out).
 	ArchiveEntryBytes float64
 	ArchiveCPU        time.Duration
+	// DomainEventsPerState and DomainEventsPerError are the domain events
+	// a VEHICLE_STATE and a VEHICLE_ERROR publish (duplicates publish
+	// none); 0 for both leaves the bus out.
+	DomainEventsPerState, DomainEventsPerError float64
 }
 
 // Assumptions are the quantities not measured.
@@ -182,15 +186,10 @@ type Assumptions struct {
 	ArchiveBufferInterval time.Duration
 	ArchiveBufferBytes    float64
 	ArchiveRetentionDays  float64
-	// DomainEventsPerState and DomainEventsPerError are the domain events
-	// a VEHICLE_STATE and a VEHICLE_ERROR publish (signals.changed; an
-	// error raised or resolved, now and then with reauth's); duplicates
-	// publish none. PublisherWindow is the stream source's batching
-	// window: one publisher invocation per window while webhooks arrive,
-	// each waiting PutEventsWait on EventBridge. 0 domain events leave the
-	// bus out.
-	DomainEventsPerState, DomainEventsPerError float64
-	PublisherWindow, PutEventsWait             time.Duration
+	// PublisherWindow is the stream source's batching window: one
+	// publisher invocation per window while webhooks arrive, each waiting
+	// PutEventsWait on EventBridge.
+	PublisherWindow, PutEventsWait time.Duration
 }
 
 // DefaultAssumptions returns the assumptions `make bench` states.
@@ -220,8 +219,6 @@ func DefaultAssumptions() Assumptions {
 		ArchiveBufferInterval: pipeline.ArchiveBufferInterval,
 		ArchiveBufferBytes:    pipeline.ArchiveBufferMiB << 20,
 		ArchiveRetentionDays:  pipeline.ArchiveRetentionDays,
-		DomainEventsPerState:  1,
-		DomainEventsPerError:  1.2,
 		PublisherWindow:       time.Second,
 		PutEventsWait:         20 * time.Millisecond,
 	}
@@ -340,8 +337,8 @@ func Price(p Prices, a Assumptions, m Measured) Bill {
 	if m.ArchiveEntryBytes > 0 {
 		lines = append(lines, archiveLines(p, a, m, deliveries, invocations)...)
 	}
-	if a.DomainEventsPerState > 0 {
-		lines = append(lines, busLines(p, a)...)
+	if m.DomainEventsPerState > 0 || m.DomainEventsPerError > 0 {
+		lines = append(lines, busLines(p, a, m)...)
 	}
 	b := Bill{Lines: lines}
 	for _, l := range lines {
@@ -381,8 +378,8 @@ func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations f
 
 // busLines price the domain events: the entries put on the bus (each
 // under 64 KB: one event each) and the publisher's invocations.
-func busLines(p Prices, a Assumptions) []Line {
-	events := (1-a.ErrorShare)*a.DomainEventsPerState + a.ErrorShare*a.DomainEventsPerError
+func busLines(p Prices, a Assumptions, m Measured) []Line {
+	events := (1-a.ErrorShare)*m.DomainEventsPerState + a.ErrorShare*m.DomainEventsPerError
 	invocations := 1 / math.Max(1, a.WebhooksPerSecond*a.PublisherWindow.Seconds())
 	gbs := invocations * a.PutEventsWait.Seconds() * a.ProcessorMemoryMB / lambdaMBPerGB
 	return []Line{

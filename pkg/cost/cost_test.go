@@ -24,7 +24,6 @@ func TestPrice(t *testing.T) {
 	// The stack of then logged Lambda's START, END and REPORT lines, and
 	// published no domain events.
 	realistic.PlatformLogBytes, realistic.PlatformLogLines = 270, 3
-	realistic.DomainEventsPerState = 0
 	tests := []struct {
 		name string
 		a    cost.Assumptions
@@ -99,10 +98,10 @@ func TestPrice(t *testing.T) {
 			a: func() cost.Assumptions {
 				a := bare
 				a.ErrorShare, a.WebhooksPerSecond = 0.5, 10
-				a.DomainEventsPerState, a.DomainEventsPerError, a.PublisherWindow, a.PutEventsWait = 1, 2, time.Second, 20*time.Millisecond
+				a.PublisherWindow, a.PutEventsWait = time.Second, 20*time.Millisecond
 				return a
 			}(),
-			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}},
+			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}, DomainEventsPerState: 1, DomainEventsPerError: 2},
 			want: map[string]float64{
 				"API Gateway HTTP API requests":             1.00,
 				"Lambda requests (receiver + processor)":    0.40,

@@ -183,6 +183,8 @@ type capacityStack struct {
 	deliveries int
 	// archive is the stack's archive writer, as the processor's.
 	archive *firehosearchive.Writer
+	// streamARN is the state table's stream, which the publisher reads.
+	streamARN string
 }
 
 func newCapacityStack(b *testing.B, metered bool) *capacityStack {
@@ -210,6 +212,7 @@ func newCapacityStack(b *testing.B, metered bool) *capacityStack {
 		b.Fatal(err)
 	}
 	s.archive = firehosearchive.New(firehose.NewFromConfig(cfg), res.ArchiveStream)
+	s.streamARN = res.StateStreamARN
 	s.sqs, s.queueURL = sqs.NewFromConfig(cfg), res.QueueURL
 	if s.meter != nil {
 		s.meter.Take()
@@ -428,6 +431,20 @@ func measureCapacity(b *testing.B, n int) map[string]float64 {
 	metrics["steady-logB"], metrics["steady-loglines"] = steady.procBytes/(k-1), steady.procLines/(k-1)
 	metrics["recv-logB"], metrics["recv-loglines"], metrics["recv-msgB"] = recvSum.recvBytes/k, recvSum.recvLines/k, recvSum.messageBytes/k
 	metrics["archive-B"], metrics["body-B"] = archiveBytes/k, bodyBytes/k
+
+	// The domain events they publish, derived from the stream as the
+	// publisher derives them: per event of the stream (each VEHICLE_STATE
+	// changes signals), and per VEHICLE_ERROR (the one above).
+	var stateEvents, errorEvents float64
+	for _, ev := range streamEvents(b, awstest.Config(b), s.streamARN) {
+		switch {
+		case ev.Detail.VehicleID == stream.id:
+			stateEvents++
+		case ev.Detail.VehicleID == v.id && ev.Detail.Error != nil:
+			errorEvents++
+		}
+	}
+	metrics["state-domain-events"], metrics["error-domain-events"] = stateEvents/k, errorEvents
 
 	// CPU time, without the meter's own work: a warm stream on another
 	// stack, the first events (cold clients, first secret fetch) left out.

@@ -536,13 +536,27 @@ func eventTrace(logs, id string) string {
 // name it: "vehicleId eventId code body".
 func storedSignalChanges(t *testing.T, cfg aws.Config, streamARN string) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for _, ev := range streamEvents(t, cfg, streamARN) {
+		for _, sg := range ev.Detail.Signals {
+			b, _ := json.Marshal(sg.Body)
+			out[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)] = true
+		}
+	}
+	return out
+}
+
+// streamEvents reads the state table's stream from its start, as the
+// publisher reads it, and returns the domain events of everything stored.
+func streamEvents(tb testing.TB, cfg aws.Config, streamARN string) []domainevents.Event {
+	tb.Helper()
 	var records []publisher.Record
 	collect := lambda.NewHandler(func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		for _, r := range ev.Records {
 			ch, err := dynamostore.DecodeChange(streamlambda.AttributeValues(r.Change.Keys),
 				streamlambda.AttributeValues(r.Change.OldImage), streamlambda.AttributeValues(r.Change.NewImage))
 			if err != nil {
-				t.Errorf("stream record %s: %v", r.Change.SequenceNumber, err)
+				tb.Errorf("stream record %s: %v", r.Change.SequenceNumber, err)
 				continue
 			}
 			records = append(records, publisher.Record{SequenceNumber: r.Change.SequenceNumber, Change: ch})
@@ -553,7 +567,7 @@ func storedSignalChanges(t *testing.T, cfg aws.Config, streamARN string) map[str
 	for idle := 0; idle < 3; {
 		res, err := reader.PollOnce(context.Background())
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		if res.Delivered == 0 {
 			idle++
@@ -564,16 +578,14 @@ func storedSignalChanges(t *testing.T, cfg aws.Config, streamARN string) map[str
 	for i, r := range records {
 		changes[i] = r.Change
 	}
-	evs, err := domainevents.Derive(context.Background(), changes, nil)
+	evs, err := domainevents.Derive(context.Background(), changes, noReauth{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	out := map[string]bool{}
-	for _, ev := range evs {
-		for _, sg := range ev.Detail.Signals {
-			b, _ := json.Marshal(sg.Body)
-			out[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)] = true
-		}
-	}
-	return out
+	return evs
 }
+
+// noReauth says no vehicle needs re-authentication.
+type noReauth struct{}
+
+func (noReauth) NeedsReauth(context.Context, string) (bool, error) { return false, nil }

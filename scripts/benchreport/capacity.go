@@ -33,6 +33,7 @@ func measured(m map[string]float64) cost.Measured {
 		State: event("steady"), First: event("first"), Error: event("error"), Duplicate: event("duplicate"),
 		Receiver:          cost.Delivery{LogBytes: m["recv-logB"], LogLines: m["recv-loglines"], CPU: micros(m["recv-cpu-us"]), MessageBytes: m["recv-msgB"]},
 		ArchiveEntryBytes: m["archive-B"], ArchiveCPU: micros(m["archive-cpu-us"]),
+		DomainEventsPerState: m["state-domain-events"], DomainEventsPerError: m["error-domain-events"],
 	}
 }
 
@@ -212,9 +213,10 @@ func printCapacity(results []result) {
 			"at once and expire after %g days (30 days frequent, 60 infrequent, the rest archive instant access), their storage "+
 			"for the whole retention charged to the webhook",
 			assume.FirehoseWait, assume.ArchiveBufferInterval, assume.WebhooksPerSecond, assume.ArchiveBufferBytes/(1<<20), assume.ArchiveRetentionDays),
-		fmt.Sprintf("domain events (assumed, not measured): %g per VEHICLE_STATE, %g per VEHICLE_ERROR, none for duplicates, each under "+
-			"64 KB (one EventBridge event); the publisher is invoked once per %v batching window at %g webhooks/s and waits %v on PutEvents",
-			assume.DomainEventsPerState, assume.DomainEventsPerError, assume.PublisherWindow, assume.WebhooksPerSecond, assume.PutEventsWait),
+		fmt.Sprintf("domain events: as many per VEHICLE_STATE and per VEHICLE_ERROR as the events above made (derived from the state "+
+			"table's stream, as the publisher derives them; none for duplicates), each under 64 KB (one EventBridge event); the publisher "+
+			"is invoked once per %v batching window at %g webhooks/s and waits %v on PutEvents",
+			assume.PublisherWindow, assume.WebhooksPerSecond, assume.PutEventsWait),
 	} {
 		fmt.Println("- " + a)
 	}

@@ -139,7 +139,7 @@ func checkPublished(t *testing.T, res devstack.Resources, stdout string) {
 		t.Fatalf("response %s (%v), want no batchItemFailures", stdout, err)
 	}
 	var got []string
-	for deadline := time.Now().Add(5 * time.Second); len(got) < len(publishedSample) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); len(got) < len(publishedSample) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		for _, body := range awstest.QueueBodies(t, res.EventsTailQueueURL) {
 			var ev struct {
 				DetailType string `json:"detail-type"`
