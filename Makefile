@@ -107,7 +107,7 @@ replay: ## Run archived webhooks through processing again: FROM=<time> [TO= TYPE
 invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor|publisher EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) $(if $(FN),-fn $(FN)) $(if $(EVENT),-event $(EVENT)) $(if $(IN_PROCESS),-in-process)
 
-sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]
+sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor|publisher EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]
 	@command -v sam >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
 	  echo "sam-invoke needs SAM CLI and a running Docker engine; without them use: make invoke FN=$(FN) EVENT=$(EVENT)" >&2; exit 1; }
 	@# The --env-vars file: the stack's resources, the local emulator as the containers reach it (SAM_HOST, default
@@ -115,7 +115,7 @@ sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=re
 	@# declares, so a copy of the template (for SAM only) declares AWS_ENDPOINT_URL and the rest.
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) -sam-env cdk.out/sam-env.json \
 	  -sam-template cdk.out/$(STACK).template.json $(if $(SAM_HOST),-sam-host $(SAM_HOST))
-	sam local invoke -t cdk.out/$(STACK).sam-local.template.json $(if $(filter processor,$(FN)),ProcessorFunction,ReceiverFunction) -e $(EVENT) \
+	sam local invoke -t cdk.out/$(STACK).sam-local.template.json $(if $(filter processor,$(FN)),ProcessorFunction,$(if $(filter publisher,$(FN)),PublisherFunction,ReceiverFunction)) -e $(EVENT) \
 	  --env-vars cdk.out/sam-env.json
 
 synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)

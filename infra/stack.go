@@ -43,7 +43,7 @@ import (
 const (
 	ReceiverFunctionID  = pipeline.ReceiverFunctionID
 	ProcessorFunctionID = pipeline.ProcessorFunctionID
-	PublisherFunctionID = "PublisherFunction"
+	PublisherFunctionID = pipeline.PublisherFunctionID
 )
 
 // The publisher: it reads the vehicle-state table's stream and puts domain
@@ -52,10 +52,6 @@ const (
 	// DefaultEventSource is the events' source unless the stack is told
 	// otherwise (context eventSource).
 	DefaultEventSource = domainevents.Source
-	// publisherTimeout is the publisher's timeout: a batch of up to
-	// publisherBatchSize records is a few PutEvents calls (ten entries
-	// each) and a Query per vehicle whose reauth error went.
-	publisherTimeout   = 30 * time.Second
 	publisherBatchSize = 100
 	// publisherRetries is how often the event source retries a failing
 	// batch (halving it each time: BisectBatchOnError) before it sends
@@ -718,7 +714,7 @@ func (s *webhookStack) domainEvents() {
 	}}, jsii.Bool(false))
 
 	s.publisherFn, s.publisherLogs = s.function(PublisherFunctionID, "Smartcar domain-event publisher: the vehicle-state table's stream to EventBridge",
-		s.props.PublisherCode, s.props.PublisherMemoryMB, seconds(publisherTimeout.Seconds()), map[string]string{
+		s.props.PublisherCode, s.props.PublisherMemoryMB, seconds(pipeline.PublisherTimeout.Seconds()), map[string]string{
 			"EVENT_SOURCE": s.props.EventSource,
 			"LOG_LEVEL":    s.props.LogLevel,
 		})

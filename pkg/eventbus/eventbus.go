@@ -20,13 +20,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 )
 
 // PutEvents' limits, which cannot be raised. Sizes are counted by
@@ -139,14 +140,7 @@ func utf8Bytes(s string) int {
 // EntryError is the error of an entry EventBridge refused on every
 // attempt, or once with a code that no resend can change (Permanent): the
 // ErrorCode and ErrorMessage of its last refusal.
-type EntryError struct {
-	Code, Message string
-	Attempts      int // made, the last refused
-}
-
-func (e *EntryError) Error() string {
-	return fmt.Sprintf("eventbridge refused the entry (attempt %d): %s: %s", e.Attempts, e.Code, e.Message)
-}
+type EntryError = resend.Error
 
 // Permanent reports whether EventBridge's ErrorCode code is one of the
 // errors its API reference calls non-retryable (the entry, the caller's
@@ -213,58 +207,15 @@ func (p *Publisher) requestEntry(e Entry) types.PutEventsRequestEntry {
 	return re
 }
 
-// put sends one batch, resending the entries refused, and sets the error
-// of each entry not accepted in the end.
+// put sends one batch, resending what was refused (resend.Send).
 func (p *Publisher) put(ctx context.Context, batch []pending, errs []error) {
-	todo := batch
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			fail(todo, errs, fmt.Errorf("eventbridge put events: %w", err))
-			return
-		}
-		refused, err := p.send(ctx, todo)
-		if err != nil {
-			fail(todo, errs, err)
-			return
-		}
-		var last []*EntryError
-		todo = nil
-		for _, r := range refused {
-			e := &EntryError{Code: r.code, Message: r.message, Attempts: attempt}
-			if Permanent(r.code) {
-				errs[r.index] = e
-				continue
-			}
-			todo = append(todo, r.pending)
-			last = append(last, e)
-		}
-		if len(todo) == 0 {
-			return
-		}
-		if attempt == p.attempts {
-			for j, r := range todo {
-				errs[r.index] = last[j]
-			}
-			return
-		}
-		if err := sleep(ctx, p.wait(attempt)); err != nil {
-			for j, r := range todo {
-				errs[r.index] = fmt.Errorf("eventbridge resend: %w: %w", err, last[j])
-			}
-			return
-		}
-	}
-}
-
-// refusal is an entry EventBridge refused, with its reason.
-type refusal struct {
-	pending
-	code, message string
+	resend.Send(ctx, resend.Policy{Service: "eventbridge", Attempts: p.attempts, Backoff: p.backoff, Permanent: Permanent},
+		batch, func(b pending) int { return b.index }, errs, p.send)
 }
 
 // send makes one PutEvents call and returns the entries refused; an error
 // means none was accepted, as far as is known.
-func (p *Publisher) send(ctx context.Context, batch []pending) ([]refusal, error) {
+func (p *Publisher) send(ctx context.Context, batch []pending) ([]resend.Refusal, error) {
 	in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, len(batch))}
 	for i, b := range batch {
 		in.Entries[i] = b.entry
@@ -276,7 +227,7 @@ func (p *Publisher) send(ctx context.Context, batch []pending) ([]refusal, error
 	if len(out.Entries) != len(batch) {
 		return nil, fmt.Errorf("eventbridge put events: %d results for %d entries", len(out.Entries), len(batch))
 	}
-	var refused []refusal
+	var refused []resend.Refusal
 	for i, res := range out.Entries {
 		code, message := aws.ToString(res.ErrorCode), aws.ToString(res.ErrorMessage)
 		if code == "" && aws.ToString(res.EventId) == "" {
@@ -285,43 +236,8 @@ func (p *Publisher) send(ctx context.Context, batch []pending) ([]refusal, error
 			code, message = "MissingEventId", "no EventId in the answer"
 		}
 		if code != "" {
-			refused = append(refused, refusal{pending: batch[i], code: code, message: message})
+			refused = append(refused, resend.Refusal{Index: i, Code: code, Message: message})
 		}
 	}
 	return refused, nil
-}
-
-// maxWait bounds the wait before a resend, however many attempts.
-const maxWait = time.Second
-
-// wait returns the jittered wait before resend number attempt (1 for the
-// first).
-func (p *Publisher) wait(attempt int) time.Duration {
-	d := p.backoff
-	for i := 1; i < attempt && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d-d/2)
-}
-
-// sleep waits d or until ctx is done, and returns ctx's error then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func fail(batch []pending, errs []error, err error) {
-	for _, b := range batch {
-		errs[b.index] = err
-	}
 }

@@ -14,7 +14,6 @@ package firehosearchive
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 )
 
 // Firehose's PutRecordBatch limits, which cannot be raised. A record may
@@ -77,14 +77,7 @@ func (w *Writer) Stream() string { return w.stream }
 
 // RecordError is the error of an entry whose record Firehose refused on
 // every attempt: the ErrorCode and ErrorMessage of its last refusal.
-type RecordError struct {
-	Code, Message string
-	Attempts      int // made, the last refused
-}
-
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("firehose refused the record (attempt %d): %s: %s", e.Attempts, e.Code, e.Message)
-}
+type RecordError = resend.Error
 
 // record is an encoded entry on its way, with its index in Archive's
 // entries.
@@ -125,53 +118,15 @@ func (w *Writer) Archive(ctx context.Context, entries []archive.Entry) []error {
 	return errs
 }
 
-// put sends one batch, resending the records refused, and sets the error
-// of each record not accepted in the end.
+// put sends one batch, resending what was refused (resend.Send).
 func (w *Writer) put(ctx context.Context, batch []record, errs []error) {
-	pending := batch
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			fail(pending, errs, fmt.Errorf("firehose put record batch: %w", err))
-			return
-		}
-		refused, err := w.send(ctx, pending)
-		if err != nil {
-			fail(pending, errs, err)
-			return
-		}
-		var last []*RecordError
-		pending = nil
-		for _, r := range refused {
-			pending = append(pending, r.record)
-			last = append(last, &RecordError{Code: r.code, Message: r.message, Attempts: attempt})
-		}
-		if len(pending) == 0 {
-			return
-		}
-		if attempt == w.attempts {
-			for j, r := range pending {
-				errs[r.index] = last[j]
-			}
-			return
-		}
-		if err := sleep(ctx, w.wait(attempt)); err != nil {
-			for j, r := range pending {
-				errs[r.index] = fmt.Errorf("firehose resend: %w: %w", err, last[j])
-			}
-			return
-		}
-	}
-}
-
-// refusal is a record Firehose refused, with its reason.
-type refusal struct {
-	record
-	code, message string
+	resend.Send(ctx, resend.Policy{Service: "firehose", Attempts: w.attempts, Backoff: w.backoff},
+		batch, func(b record) int { return b.index }, errs, w.send)
 }
 
 // send makes one PutRecordBatch call and returns the records refused; an
 // error means none was accepted, as far as is known.
-func (w *Writer) send(ctx context.Context, records []record) ([]refusal, error) {
+func (w *Writer) send(ctx context.Context, records []record) ([]resend.Refusal, error) {
 	in := &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(w.stream), Records: make([]types.Record, len(records))}
 	for i, r := range records {
 		in.Records[i] = types.Record{Data: r.data}
@@ -183,7 +138,7 @@ func (w *Writer) send(ctx context.Context, records []record) ([]refusal, error) 
 	if len(out.RequestResponses) != len(records) {
 		return nil, fmt.Errorf("firehose put record batch: %d responses for %d records", len(out.RequestResponses), len(records))
 	}
-	var refused []refusal
+	var refused []resend.Refusal
 	for i, resp := range out.RequestResponses {
 		code, message := aws.ToString(resp.ErrorCode), aws.ToString(resp.ErrorMessage)
 		if code == "" && aws.ToString(resp.RecordId) == "" {
@@ -192,43 +147,8 @@ func (w *Writer) send(ctx context.Context, records []record) ([]refusal, error) 
 			code, message = "MissingRecordId", "no RecordId in the answer"
 		}
 		if code != "" {
-			refused = append(refused, refusal{record: records[i], code: code, message: message})
+			refused = append(refused, resend.Refusal{Index: i, Code: code, Message: message})
 		}
 	}
 	return refused, nil
-}
-
-// maxWait bounds the wait before a resend, however many attempts.
-const maxWait = time.Second
-
-// wait returns the jittered wait before resend number attempt (1 for the
-// first).
-func (w *Writer) wait(attempt int) time.Duration {
-	d := w.backoff
-	for i := 1; i < attempt && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d-d/2)
-}
-
-// sleep waits d or until ctx is done, and returns ctx's error then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func fail(records []record, errs []error, err error) {
-	for _, r := range records {
-		errs[r.index] = err
-	}
 }

@@ -42,7 +42,13 @@ const (
 const (
 	ReceiverFunctionID  = "ReceiverFunction"
 	ProcessorFunctionID = "ProcessorFunction"
+	PublisherFunctionID = "PublisherFunction"
 )
+
+// PublisherTimeout is the domain-event publisher's timeout: a batch of up
+// to 100 stream records is a few PutEvents calls (ten entries each) and a
+// Query per vehicle whose reauth error went.
+const PublisherTimeout = 30 * time.Second
 
 // The archive of raw webhooks: the processor hands every record to a
 // Firehose delivery stream (DirectPut) before processing it, and Firehose

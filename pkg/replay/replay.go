@@ -22,6 +22,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 )
 
 // Defaults for Options and Selection.
@@ -191,7 +192,7 @@ func Run(ctx context.Context, src Source, sink Sink, sel Selection, opts Options
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = resend.Sleep
 	}
 	var st Stats
 	start := opts.Now()
@@ -331,15 +332,4 @@ func (d *deduper) ready(all bool) []archive.Entry {
 		d.pruned = d.clock
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

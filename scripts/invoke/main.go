@@ -146,13 +146,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // under lambdas/.
 var functionNames = []string{"receiver", "processor", "publisher"}
 
-// The publisher's timeout and SAM logical id, as infra/stack.go sets them
-// (publisherTimeout, PublisherFunctionID); pkg/pipeline has the other
-// functions'.
-const (
-	publisherTimeout    = 30 * time.Second
-	publisherFunctionID = "PublisherFunction"
-)
 
 // functionEnv is fn's variables on the target, as the stack sets them; the
 // receiver's MAX_DELIVERY_AGE=0 unless set, since events/ holds recordings
@@ -215,7 +208,7 @@ func timeout(fn string) time.Duration {
 	case "processor":
 		return pipeline.ProcessorTimeout
 	case "publisher":
-		return publisherTimeout
+		return pipeline.PublisherTimeout
 	}
 	return pipeline.ReceiverTimeout
 }
@@ -329,7 +322,7 @@ func samEnvVars(target devstack.Target, res devstack.Resources, host string) map
 		pipeline.ProcessorFunctionID: functionEnv("processor", target, res),
 	}
 	if res.EventBusName != "" {
-		files[publisherFunctionID] = functionEnv("publisher", target, res)
+		files[pipeline.PublisherFunctionID] = functionEnv("publisher", target, res)
 	}
 	if !local(target) {
 		return files
