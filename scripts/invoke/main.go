@@ -146,7 +146,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // under lambdas/.
 var functionNames = []string{"receiver", "processor", "publisher"}
 
-
 // functionEnv is fn's variables on the target, as the stack sets them; the
 // receiver's MAX_DELIVERY_AGE=0 unless set, since events/ holds recordings
 // whose meta.deliveredAt it would refuse as replays; and, on the local
