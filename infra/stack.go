@@ -56,9 +56,23 @@ const (
 	// publisherRetries is how often the event source retries a failing
 	// batch (halving it each time: BisectBatchOnError) before it sends
 	// the batch's shard and sequence range to the failure queue and moves
-	// on; publisherMaxRecordAge is the oldest record it still reads.
-	publisherRetries      = 10
-	publisherMaxRecordAge = 24 * time.Hour
+	// on.
+	publisherRetries = 10
+	// streamRetention is how long DynamoDB Streams keeps a record, from
+	// when it was written; AWS's, not a setting.
+	streamRetention = 24 * time.Hour
+	// publisherMaxRecordAge is the oldest record the event source still
+	// reads: a batch with an older one is given up on, like one whose
+	// retries ran out. Lambda then sends PublisherFailureQueue only the
+	// batch's description (shard, first and last sequence numbers); the
+	// records themselves stay in the stream until streamRetention after
+	// they were written. Were this the stream's retention, a record given
+	// up on for its age would leave the stream as it reached the queue,
+	// and the operator could not read it again; 6 hours leaves at least
+	// 18 (streamRetention - publisherMaxRecordAge) for `make
+	// events-redrive`, which reads the failure queue and publishes those
+	// stream ranges again.
+	publisherMaxRecordAge = 6 * time.Hour
 	// publisherLagAlarm is the publisher's iterator age (how far behind the
 	// stream's newest record it reads) that alarms, for 3 × 5 minutes.
 	publisherLagAlarm = 5 * time.Minute
@@ -677,22 +691,28 @@ func (d *sqsOnFailure) Bind(awslambda.IEventSourceMapping, awslambda.IFunction) 
 // an EventBridge bus (the stack's DomainEventBus, or the one
 // props.EventBusName names).
 //
-// The event source reads from LATEST: a new mapping (the first deployment
-// with the publisher, or a switch of stateTableName, which replaces the
-// mapping) starts with the changes made from then on. TRIM_HORIZON would
-// publish up to 24 hours of the stream again: changes users were told of
-// already, or, for a table a rebuild has just filled, its whole replayed
-// history. The price is that changes made while the stream is enabled and
-// the mapping not yet created, seconds during that one deployment, are not
-// published.
+// The event source reads from TRIM_HORIZON, the stream's oldest record: a
+// new mapping (the first deployment with the publisher, or a switch of
+// stateTableName, which replaces the mapping) starts with everything the
+// stream holds. LATEST would skip what is written between the stream being
+// enabled (in the same deployment) and the mapping's first poll, and, on a
+// switch-over, what the processor writes to the new table before the new
+// mapping exists. With TRIM_HORIZON nothing written since the stream was
+// enabled is skipped. The price is repeats: on a switch-over the rebuilt
+// table's stream, at most streamRetention (24 hours) of it, is read again,
+// and its changes' domain events are put on the bus a second time. Each
+// carries an idempotency key derived from the stored change (the same
+// change, the same key), so consumers drop the repeats as duplicates.
 //
 // One batch per shard at a time (ParallelizationFactor 1), so that a
 // vehicle's events go out in the order its entries changed. A batch is
 // retried from the first record the publisher could not publish
 // (ReportBatchItemFailures), or halved if the invocation failed
 // (BisectBatchOnError), up to publisherRetries times; then its shard and
-// sequence range go to PublisherFailureQueue, from which an operator can
-// read the records again while the stream keeps them (24 hours).
+// sequence range go to PublisherFailureQueue (so do a batch's with a
+// record older than publisherMaxRecordAge), from which `make
+// events-redrive` reads the records again while the stream keeps them
+// (streamRetention from when they were written).
 func (s *webhookStack) domainEvents() {
 	if s.props.EventBusName != "" {
 		s.bus = awsevents.EventBus_FromEventBusName(s.stack, jsii.String("DomainEventBus"), jsii.String(s.props.EventBusName))
@@ -720,7 +740,12 @@ func (s *webhookStack) domainEvents() {
 		})
 	s.publisherFn.AddEnvironment(jsii.String("EVENT_BUS_NAME"), s.bus.EventBusName(), nil)
 	s.publisherFn.AddEnvironment(jsii.String("STATE_TABLE"), s.state.TableName(), nil)
-	allow(s.publisherFn, []string{"events:PutEvents"}, s.bus.EventBusArn())
+	// Events of the configured source alone, on the one bus.
+	s.publisherFn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  &[]*string{s.bus.EventBusArn()},
+		Conditions: &map[string]any{"StringEquals": map[string]any{"events:source": s.props.EventSource}},
+	}))
 	// A vehicle's entries, to tell whether a reauth error was its last.
 	allow(s.publisherFn, []string{"dynamodb:Query"}, s.state.TableArn())
 	allow(s.publisherFn, []string{"sqs:SendMessage"}, s.publisherFailures.QueueArn())
@@ -735,7 +760,7 @@ func (s *webhookStack) domainEvents() {
 		AppliesTo: &[]any{jsii.String("Resource::*")},
 	}}, jsii.Bool(true))
 	s.publisherFn.AddEventSource(awslambdaeventsources.NewDynamoEventSource(s.state, &awslambdaeventsources.DynamoEventSourceProps{
-		StartingPosition:        awslambda.StartingPosition_LATEST,
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(publisherBatchSize),
 		MaxBatchingWindow:       seconds(1),
 		BisectBatchOnError:      jsii.Bool(true),
@@ -939,8 +964,11 @@ func (s *webhookStack) monitoring() {
 	// The publisher's. Its failed invocations (crashes, timeouts) are
 	// retried up to publisherRetries times: one failing period may be a
 	// hiccup the retries got through; two in a row is not. Records it
-	// could not publish (PublishFailures, retried without an invocation
-	// error) show as lag, then in the failure queue.
+	// could not publish (PutEvents entries that failed) are no invocation
+	// error: the publisher returns them as batch item failures, which
+	// Lambda Errors does not count, so PublishFailuresAlarm watches its
+	// PublishFailures metric. A period or two of them is a blip the retries
+	// get through; three in a row will run the retries out.
 	fiveMinutes := func(m awscloudwatch.Metric, stat string) awscloudwatch.Metric {
 		return m.With(&awscloudwatch.MetricOptions{Statistic: jsii.String(stat), Period: seconds(300)})
 	}
@@ -948,12 +976,18 @@ func (s *webhookStack) monitoring() {
 	addAlarm("PublisherErrorsAlarm", "The domain-event publisher failed in two 5-minute periods in a row: its batches are "+
 		"retried, and sent to PublisherFailureQueue once their retries run out (see the PublisherFunctionLogs log group)",
 		fiveMinutes(s.publisherFn.MetricErrors(nil), "Sum"), 0, 2)
-	addAlarm("PublisherFailuresAlarm", "Stream batches the publisher gave up on are in PublisherFailureQueue: their domain events "+
-		"were not all published; each message names a shard and sequence range, readable from the stream for 24 hours",
+	addAlarm("PublishFailuresAlarm", "The domain-event publisher could not put events on the bus (EventBridge PutEvents entries "+
+		"failed) in three 5-minute periods in a row: their records are retried, and sent to PublisherFailureQueue once their "+
+		"retries run out (see the PublisherFunctionLogs log group)",
+		custom("publisher", publisher.MetricPublishFailures, "Sum", 300), 0, 3)
+	addAlarm("PublisherFailuresAlarm", fmt.Sprintf("Stream batches the publisher gave up on are in PublisherFailureQueue: their "+
+		"domain events were not all published; each message names a shard and sequence range, readable from the stream for "+
+		"%.0f hours after it was written (make events-redrive publishes them again)", streamRetention.Hours()),
 		minute(s.publisherFailures.MetricApproximateNumberOfMessagesVisible(nil), "Maximum"), 0, 1)
 	addAlarm("PublisherLagAlarm", fmt.Sprintf("The domain-event publisher reads the state table's stream more than %.0f minutes "+
-		"behind for 15 minutes: events reach users late, and records older than a day are skipped (sent to PublisherFailureQueue)",
-		publisherLagAlarm.Minutes()), fiveMinutes(iteratorAge, "Maximum"), float64(publisherLagAlarm.Milliseconds()), 3)
+		"behind for 15 minutes: events reach users late, and batches with records older than %.0f hours are given up on "+
+		"(sent to PublisherFailureQueue)", publisherLagAlarm.Minutes(), publisherMaxRecordAge.Hours()),
+		fiveMinutes(iteratorAge, "Maximum"), float64(publisherLagAlarm.Milliseconds()), 3)
 
 	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{

@@ -592,7 +592,7 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(16)) })
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(17)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -611,6 +611,7 @@ func TestAlarms(t *testing.T) {
 		"ArchiveFailuresAlarm":     {"ArchiveFailures", 0},
 		"ArchiveDeliveryAlarm":     {"DeliveryToS3.DataFreshness", 1800},
 		"PublisherErrorsAlarm":     {"Errors", 0},
+		"PublishFailuresAlarm":     {"PublishFailures", 0},
 		"PublisherFailuresAlarm":   {"ApproximateNumberOfMessagesVisible", 0},
 		"PublisherLagAlarm":        {"IteratorAge", 300000},
 	}
@@ -1244,9 +1245,11 @@ func TestStateStream(t *testing.T) {
 }
 
 // TestPublisher: the publisher is told the bus, the source and the state
-// table, and reads the entries table's stream from LATEST, a vehicle's
-// changes in order, halving and retrying a failing batch, and sends the
-// batches it gives up on to PublisherFailureQueue.
+// table, and reads the entries table's stream from TRIM_HORIZON (nothing
+// written since the stream was enabled is skipped), a vehicle's changes in
+// order, halving and retrying a failing batch, and sends the batches it
+// gives up on, after 10 retries or a record 6 hours old, to
+// PublisherFailureQueue, 18 hours before the stream drops their records.
 func TestPublisher(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	bus := logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus")
@@ -1266,10 +1269,13 @@ func TestPublisher(t *testing.T) {
 	}
 	want := `{"BatchSize":100,"BisectBatchOnFunctionError":true,"DestinationConfig":{"OnFailure":{"Destination":{"Fn::GetAtt":["` + failures + `","Arn"]}}},` +
 		`"EventSourceArn":{"Fn::GetAtt":["` + entriesTableID + `","StreamArn"]},"FunctionName":{"Ref":"` + PublisherFunctionID + `"},` +
-		`"FunctionResponseTypes":["ReportBatchItemFailures"],"MaximumBatchingWindowInSeconds":1,"MaximumRecordAgeInSeconds":86400,` +
-		`"MaximumRetryAttempts":10,"ParallelizationFactor":1,"StartingPosition":"LATEST"}`
+		`"FunctionResponseTypes":["ReportBatchItemFailures"],"MaximumBatchingWindowInSeconds":1,"MaximumRecordAgeInSeconds":21600,` +
+		`"MaximumRetryAttempts":10,"ParallelizationFactor":1,"StartingPosition":"TRIM_HORIZON"}`
 	if len(mappings) != 1 || mappings[0] != want {
 		t.Errorf("publisher event source mappings %v, want %s", mappings, want)
+	}
+	if left := streamRetention - publisherMaxRecordAge; left < 18*time.Hour {
+		t.Errorf("a batch given up on for its age leaves %v to redrive its records, want at least 18h", left)
 	}
 	// The failure queue keeps the failure records as long as the DLQ does.
 	q := resource(t, doc, failures)
@@ -1278,8 +1284,9 @@ func TestPublisher(t *testing.T) {
 	}
 }
 
-// TestPublisherGrants: exactly what the publisher may do, and nobody else
-// may put events, read the stream or use the failure queue.
+// TestPublisherGrants: exactly what the publisher may do (put events of
+// the configured source alone), and nobody else may put events, read the
+// stream or use the failure queue.
 func TestPublisherGrants(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	bus := logicalID(t, doc, "AWS::Events::EventBus", "DomainEventBus")
@@ -1294,6 +1301,10 @@ func TestPublisherGrants(t *testing.T) {
 		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
 		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
 			on, _ := json.Marshal(st.(m)["Resource"])
+			if c, ok := st.(m)["Condition"]; ok {
+				cond, _ := json.Marshal(c)
+				on = append(on, " if "+string(cond)...)
+			}
 			publisher := strings.HasPrefix(role, PublisherFunctionID+"Role")
 			for _, a := range asList(st.(m)["Action"]) {
 				if publisher {
@@ -1313,7 +1324,7 @@ func TestPublisherGrants(t *testing.T) {
 		"dynamodb:GetShardIterator " + stream,
 		`dynamodb:ListStreams "*"`,
 		"dynamodb:Query " + getAtt(entriesTableID, "Arn"),
-		"events:PutEvents " + getAtt(bus, "Arn"),
+		"events:PutEvents " + getAtt(bus, "Arn") + ` if {"StringEquals":{"events:source":"smartcar-webhook-receiver"}}`,
 		"logs:CreateLogStream " + getAtt(logs, "Arn"),
 		"logs:PutLogEvents " + getAtt(logs, "Arn"),
 		"sqs:SendMessage " + getAtt(failures, "Arn"),
@@ -1372,7 +1383,8 @@ func TestDomainEventBus(t *testing.T) {
 			}
 		}
 	}
-	if want := `{"Action":"events:PutEvents","Effect":"Allow","Resource":` + string(arn) + `}`; len(puts) != 1 || puts[0] != want {
+	if want := `{"Action":"events:PutEvents","Condition":{"StringEquals":{"events:source":"com.example.vehicles"}},"Effect":"Allow",` +
+		`"Resource":` + string(arn) + `}`; len(puts) != 1 || puts[0] != want {
 		t.Errorf("bus grants %v, want %s", puts, want)
 	}
 	outputs = doc["Outputs"].(m)
@@ -1388,9 +1400,10 @@ func TestDomainEventBus(t *testing.T) {
 }
 
 // TestPublisherAlarms: the publisher failing two 5-minute periods in a
-// row, a batch given up on, and the publisher 5 minutes behind the stream
-// for 15 minutes notify the alarm topic; the dashboard graphs what the
-// publisher does.
+// row, events it could not put on the bus (a partial batch response, no
+// invocation error) in three 5-minute periods in a row, a batch given up
+// on, and the publisher 5 minutes behind the stream for 15 minutes notify
+// the alarm topic; the dashboard graphs what the publisher does.
 func TestPublisherAlarms(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
@@ -1401,6 +1414,7 @@ func TestPublisherAlarms(t *testing.T) {
 		period, threshold, periods                       float64
 	}{
 		{"PublisherErrorsAlarm", "AWS/Lambda", "Errors", function, "Sum", 300, 0, 2},
+		{"PublishFailuresAlarm", "SmartcarWebhooks", "PublishFailures", `[{"Name":"Service","Value":"publisher"}]`, "Sum", 300, 0, 3},
 		{"PublisherFailuresAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "Maximum", 60, 0, 1},
 		{"PublisherLagAlarm", "AWS/Lambda", "IteratorAge", function, "Maximum", 300, 300000, 3},
 	} {

@@ -76,7 +76,10 @@
 // new entry's orderedAt in ms (decimal) and <eventId> the webhook event
 // that wrote it. The key of a vehicle.signals.changed depends on which
 // signals it holds, so on which of its webhook event's changes share a
-// stream batch: a single signal's event has the same key in any batch.
+// stream batch (a retry may batch them otherwise): each of its signals
+// therefore carries its own key, the one its change would have alone,
+// which is the same whenever that change is published. Consumers of
+// signals dedupe on the signals' keys.
 package domainevents
 
 import (
@@ -148,9 +151,13 @@ type Detail struct {
 
 // SignalChange is one signal's new stored value.
 type SignalChange struct {
-	Code  string `json:"code"`
-	Name  string `json:"name,omitempty"`
-	Group string `json:"group,omitempty"`
+	Code string `json:"code"`
+	// IdempotencyKey is the signal change's own key: the same whenever
+	// this stored change is published, whatever event carries it. Dedupe
+	// a vehicle.signals.changed's signals on it.
+	IdempotencyKey string `json:"idempotencyKey"`
+	Name           string `json:"name,omitempty"`
+	Group          string `json:"group,omitempty"`
 	// Status is the reported status: SUCCESS or ERROR.
 	Status string `json:"status"`
 	// ErrorType and ErrorCode say why a signal in ERROR failed.
@@ -321,7 +328,7 @@ func (g *group) events() ([]Event, error) {
 	var changes [][]SignalChange
 	size := overhead
 	for _, m := range members {
-		sc := signalChange(m)
+		sc := signalChange(g.vehicleID, m)
 		b, err := marshal(sc)
 		if err != nil || overhead+len(b) > MaxDetailSize {
 			// Too large, or not JSON (never seen): without its bodies.
@@ -377,10 +384,13 @@ func signalOrderedAt(s *vehicle.Signal) int64 {
 	return s.RetrievedAt
 }
 
-func signalChange(m *member) SignalChange {
+func signalChange(vehicleID string, m *member) SignalChange {
 	n := m.new
 	sc := SignalChange{Code: m.code, Name: n.Name, Group: n.Group, Status: n.Status, ErrorType: n.ErrorType, ErrorCode: n.ErrorCode,
-		Body: nonEmpty(n.Body), OEMUpdatedAt: optStamp(n.OEMUpdatedAt), RetrievedAt: optStamp(n.RetrievedAt)}
+		Body: nonEmpty(n.Body), OEMUpdatedAt: optStamp(n.OEMUpdatedAt), RetrievedAt: optStamp(n.RetrievedAt),
+		// The key the signal's change would have alone: the same in any
+		// event, however the stream's records are batched.
+		IdempotencyKey: key(SignalsChanged, vehicleID, []entry{{"signal:" + m.code, n.OrderedAt, n.EventID}}, -1)}
 	if m.old != nil {
 		sc.PreviousStatus, sc.PreviousBody = m.old.Status, nonEmpty(m.old.Body)
 	}

@@ -331,7 +331,13 @@ func TestSignalChangeDetail(t *testing.T) {
 			if len(evs) != 1 || len(evs[0].Detail.Signals) != 1 {
 				t.Fatalf("events %v", evs)
 			}
-			if got := evs[0].Detail.Signals[0]; !reflect.DeepEqual(got, tt.want) {
+			got := evs[0].Detail.Signals[0]
+			// Alone in its event, the signal's key is the event's.
+			if got.IdempotencyKey != evs[0].Detail.IdempotencyKey {
+				t.Errorf("signal key %s, event key %s", got.IdempotencyKey, evs[0].Detail.IdempotencyKey)
+			}
+			got.IdempotencyKey = ""
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("signal change\n got %+v\nwant %+v", got, tt.want)
 			}
 		})
@@ -546,11 +552,31 @@ func TestDetailJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"schemaVersion":"1","vehicleId":"` + v1 + `","eventId":"e1","occurredAt":"1970-01-01T00:00:01.000Z","idempotencyKey":"` +
-		evs[0].Detail.IdempotencyKey + `","signals":[{"code":"soc","status":"SUCCESS","body":{"note":"<&>"}}]}`
+		evs[0].Detail.IdempotencyKey + `","signals":[{"code":"soc","idempotencyKey":"` + evs[0].Detail.IdempotencyKey +
+		`","status":"SUCCESS","body":{"note":"<&>"}}]}`
 	if string(b) != want {
 		t.Errorf("detail\n got %s\nwant %s", b, want)
 	}
 	if evs[0].Time != time.UnixMilli(1000).UTC() {
 		t.Errorf("time %v", evs[0].Time)
+	}
+}
+
+// A signal's own key does not depend on the company it keeps: grouped
+// with another signal of its webhook, or alone (as a retry may batch it),
+// it is the same.
+func TestSignalKeyWhateverTheBatch(t *testing.T) {
+	a := signal(v1, "a", nil, &vehicle.Signal{Body: value(1), Status: "SUCCESS", OrderedAt: 1000, EventID: "e1"})
+	b := signal(v1, "b", nil, &vehicle.Signal{Body: value(2), Status: "SUCCESS", OrderedAt: 1000, EventID: "e1"})
+	together := derive(t, []vehicle.EntryChange{a, b}, nil)
+	alone := derive(t, []vehicle.EntryChange{b}, nil)
+	if len(together) != 1 || len(together[0].Detail.Signals) != 2 || len(alone) != 1 {
+		t.Fatalf("events %v, %v", together, alone)
+	}
+	if together[0].Detail.IdempotencyKey == alone[0].Detail.IdempotencyKey {
+		t.Error("the events' keys should differ: they carry different changes")
+	}
+	if k1, k2 := together[0].Detail.Signals[1].IdempotencyKey, alone[0].Detail.Signals[0].IdempotencyKey; k1 != k2 || k1 == "" {
+		t.Errorf("signal b's key %s grouped, %s alone", k1, k2)
 	}
 }
