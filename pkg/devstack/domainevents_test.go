@@ -26,8 +26,9 @@ type busEvent struct {
 		EventID        string `json:"eventId"`
 		IdempotencyKey string `json:"idempotencyKey"`
 		Signals        []struct {
-			Code string         `json:"code"`
-			Body map[string]any `json:"body"`
+			Code   string         `json:"code"`
+			Status string         `json:"status"`
+			Body   map[string]any `json:"body"`
 		} `json:"signals"`
 		Error *struct {
 			Key   string `json:"key"`

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -381,8 +382,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	published := map[string]int{}
 	for _, ev := range onBus {
 		for _, sg := range ev.Detail.Signals {
-			b, _ := json.Marshal(sg.Body)
-			published[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)]++
+			published[signalChangeKey(ev.Detail.VehicleID, ev.Detail.EventID, sg.Code, sg.Status, sg.Body)]++
 		}
 	}
 	for change := range stored {
@@ -532,23 +532,63 @@ func eventTrace(logs, id string) string {
 }
 
 // storedSignalChanges reads the state table's stream from its start and
-// returns every stored change of a signal's value, as the domain events
-// name it: "vehicleId eventId code body".
+// returns every stored change of a signal's value or status
+// (signalChangeKey), decided here from each record's old and new images,
+// not by the code under test.
 func storedSignalChanges(t *testing.T, cfg aws.Config, streamARN string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	for _, ev := range streamEvents(t, cfg, streamARN) {
-		for _, sg := range ev.Detail.Signals {
-			b, _ := json.Marshal(sg.Body)
-			out[ev.Detail.VehicleID+" "+ev.Detail.EventID+" "+sg.Code+" "+string(b)] = true
+	for _, r := range streamRecords(t, cfg, streamARN) {
+		sg := r.Change.Signal
+		if sg == nil || sg.New == nil {
+			continue
 		}
+		if sg.Old != nil && sg.Old.Status == sg.New.Status && sameJSON(sg.Old.Body, sg.New.Body) {
+			continue // rewritten, unchanged
+		}
+		out[signalChangeKey(r.Change.VehicleID, sg.New.EventID, sg.Code, sg.New.Status, sg.New.Body)] = true
 	}
 	return out
+}
+
+// signalChangeKey names a stored change of a signal.
+func signalChangeKey(vehicleID, eventID, code, status string, body map[string]any) string {
+	b, _ := json.Marshal(body)
+	if len(body) == 0 {
+		b = nil
+	}
+	return strings.Join([]string{vehicleID, eventID, code, status, string(b)}, " ")
+}
+
+// sameJSON reports whether two bodies are the same JSON value.
+func sameJSON(a, b map[string]any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	var va, vb any
+	_ = json.Unmarshal(ja, &va)
+	_ = json.Unmarshal(jb, &vb)
+	return reflect.DeepEqual(va, vb)
 }
 
 // streamEvents reads the state table's stream from its start, as the
 // publisher reads it, and returns the domain events of everything stored.
 func streamEvents(tb testing.TB, cfg aws.Config, streamARN string) []domainevents.Event {
+	tb.Helper()
+	records := streamRecords(tb, cfg, streamARN)
+	changes := make([]vehicle.EntryChange, len(records))
+	for i, r := range records {
+		changes[i] = r.Change
+	}
+	evs, err := domainevents.Derive(context.Background(), changes, noReauth{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return evs
+}
+
+// streamRecords reads the state table's stream from its start, as the
+// publisher's event source does, and decodes its records.
+func streamRecords(tb testing.TB, cfg aws.Config, streamARN string) []publisher.Record {
 	tb.Helper()
 	var records []publisher.Record
 	collect := lambda.NewHandler(func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -574,15 +614,7 @@ func streamEvents(tb testing.TB, cfg aws.Config, streamARN string) []domainevent
 			time.Sleep(400 * time.Millisecond) // a held-back record is delivered after 1 s
 		}
 	}
-	changes := make([]vehicle.EntryChange, len(records))
-	for i, r := range records {
-		changes[i] = r.Change
-	}
-	evs, err := domainevents.Derive(context.Background(), changes, noReauth{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return evs
+	return records
 }
 
 // noReauth says no vehicle needs re-authentication.
