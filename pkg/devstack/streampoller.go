@@ -227,7 +227,7 @@ func (p *StreamPoller) read(ctx context.Context, s *streamShard) error {
 		return fmt.Errorf("get records: %w", err)
 	}
 	for _, r := range out.Records {
-		rec := p.record(r)
+		rec := LambdaStreamRecord(p.StreamARN, r)
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", rec.Change.SequenceNumber, err)
@@ -408,18 +408,25 @@ func (p *StreamPoller) call(ctx context.Context, batch events.DynamoDBEvent) (in
 	return from, fmt.Errorf("batch item failure from sequence number %s", batch.Records[from].Change.SequenceNumber)
 }
 
-// record converts a stream record into the one Lambda delivers.
-func (p *StreamPoller) record(r types.Record) events.DynamoDBEventRecord {
+// LambdaStreamRecord converts a record that DynamoDB Streams' GetRecords
+// returned, from the stream streamARN, into the record of the
+// events.DynamoDBEvent that Lambda's DynamoDB event source delivers: its
+// JSON is Lambda's ("dynamodb" with Keys, NewImage, OldImage,
+// SequenceNumber..., "eventSourceARN" the stream's), attribute values in
+// Lambda's {"S": ...} form, the approximate creation time in whole
+// seconds. The StreamPoller and the redrive of the ranges the deployed
+// publisher gave up on (package streamredrive) deliver what it returns.
+func LambdaStreamRecord(streamARN string, r types.Record) events.DynamoDBEventRecord {
 	rec := events.DynamoDBEventRecord{
 		AWSRegion:      aws.ToString(r.AwsRegion),
 		EventID:        aws.ToString(r.EventID),
 		EventName:      string(r.EventName),
 		EventSource:    "aws:dynamodb",
 		EventVersion:   "1.1",
-		EventSourceArn: p.StreamARN,
+		EventSourceArn: streamARN,
 	}
 	if rec.AWSRegion == "" {
-		rec.AWSRegion = arnRegion(p.StreamARN)
+		rec.AWSRegion = arnRegion(streamARN)
 	}
 	if r.UserIdentity != nil {
 		rec.UserIdentity = &events.DynamoDBUserIdentity{Type: aws.ToString(r.UserIdentity.Type), PrincipalID: aws.ToString(r.UserIdentity.PrincipalId)}
