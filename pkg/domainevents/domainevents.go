@@ -48,11 +48,11 @@
 // Re-authentication. An error raised that asks for re-authentication
 // also yields vehicle.reauth.required, with the same error and time. Such
 // an error resolved also yields vehicle.reauth.cleared, only if the
-// vehicle has no other open error that asks for it. Derive asks the
-// ReauthState, which reads the stored vehicle, at most once per vehicle
-// per batch and only for such a resolution: so the answer reflects what
-// is stored when Derive runs, which may already hold changes later than
-// the batch's (a later raise then yields its own required event).
+// vehicle has no other open error that asks for it, as the processor
+// stored with the resolution (vehicle.Error.VehicleNeedsReauth): decided
+// by the stored change alone, the same however often it is derived. For
+// an entry stored before that, Derive asks the ReauthState, which reads
+// the stored vehicle, at most once per vehicle per batch.
 //
 // The vehicle's details (make, model, year, user, mode) are not in the
 // catalogue: their changes yield nothing. Nor does an entry removed.
@@ -416,11 +416,18 @@ func (d *deriver) addError(ctx context.Context, i int, vehicleID string, c *vehi
 	case n.State == vehicle.ErrorResolved && was == vehicle.ErrorActive:
 		types = append(types, ErrorResolved)
 		if n.AsksReauth() || c.Old.AsksReauth() {
-			needs, err := d.needsReauth(ctx, vehicleID)
-			if err != nil {
-				return err
+			// What the processor stored with the resolution; entries
+			// stored before it say nothing, and the stored vehicle is
+			// asked.
+			needs := n.VehicleNeedsReauth
+			if needs == nil {
+				v, err := d.needsReauth(ctx, vehicleID)
+				if err != nil {
+					return err
+				}
+				needs = &v
 			}
-			if !needs {
+			if !*needs {
 				types = append(types, ReauthCleared)
 			}
 		}

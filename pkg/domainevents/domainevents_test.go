@@ -580,3 +580,31 @@ func TestSignalKeyWhateverTheBatch(t *testing.T) {
 		t.Errorf("signal b's key %s grouped, %s alone", k1, k2)
 	}
 }
+
+// A resolution stored with whether the vehicle still needs
+// re-authentication is decided by that alone, the stored vehicle never
+// asked: two reauth errors resolved one after the other clear it once,
+// with the second, however late the batch is derived.
+func TestReauthClearedFromTheStoredChange(t *testing.T) {
+	resolved := func(key, eventID string, at int64, stillNeeded bool) vehicle.EntryChange {
+		n := er(key, vehicle.ErrorResolved, eventID, at)
+		n.VehicleNeedsReauth = &stillNeeded
+		return errorChange(v1, key, er(key, vehicle.ErrorActive, "e0", 1), n)
+	}
+	reauth := &fakeReauth{err: errors.New("the stored vehicle must not be asked")}
+	evs := derive(t, []vehicle.EntryChange{
+		resolved("PERMISSION:null", "e1", 10, true),            // another one still open
+		resolved("AUTHENTICATION:PERMISSION", "e2", 20, false), // the last one
+	}, reauth)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.DetailType+" "+ev.Detail.EventID)
+	}
+	want := "vehicle.error.resolved e1 vehicle.error.resolved e2 vehicle.reauth.cleared e2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %v, want %s", got, want)
+	}
+	if len(reauth.calls) != 0 {
+		t.Errorf("asked the stored vehicle about %v", reauth.calls)
+	}
+}

@@ -55,6 +55,7 @@ const (
 	attrResolutionType = "rt"
 	attrSignals        = "sg" // list of {c, n, g}: the signals' codes, names and groups
 	attrDeliveredAt    = "da" // the meta.deliveredAt that reported it (ms)
+	attrNeedsReauth    = "nr" // whether the vehicle needed re-authentication once it was merged (BOOL)
 )
 
 func signalEntry(code string) string { return entrySignalPrefix + code }
@@ -72,6 +73,9 @@ func errorItemOf(vehicleID, key string, e vehicle.Error, updatedAt int64) map[st
 	item[attrDeliveredAt] = num(e.UpdatedAt)
 	item[attrOrderedAt] = num(e.Ordered())
 	item[attrUpdatedAt] = num(updatedAt)
+	if e.VehicleNeedsReauth != nil {
+		item[attrNeedsReauth] = &types.AttributeValueMemberBOOL{Value: *e.VehicleNeedsReauth}
+	}
 	for attr, v := range map[string]string{attrCode: e.Code, attrDescription: e.Description, attrResolutionType: e.ResolutionType, attrEventID: e.EventID} {
 		if v != "" {
 			item[attr] = str(v)
@@ -133,6 +137,10 @@ func (e *entryState) add(item map[string]types.AttributeValue) error {
 			Type: getS(item, attrType), Code: getS(item, attrCode), State: getS(item, attrStatus),
 			Description: getS(item, attrDescription), ResolutionType: getS(item, attrResolutionType),
 			UpdatedAt: getN(item, attrDeliveredAt), OrderedAt: getN(item, attrOrderedAt), EventID: getS(item, attrEventID),
+		}
+		if b, ok := item[attrNeedsReauth].(*types.AttributeValueMemberBOOL); ok {
+			needs := b.Value
+			er.VehicleNeedsReauth = &needs
 		}
 		if l, ok := item[attrSignals].(*types.AttributeValueMemberL); ok {
 			for _, v := range l.Value {

@@ -255,3 +255,31 @@ func TestArchiveBoundedByTheInvocation(t *testing.T) {
 		t.Errorf("failed %v after %v: want m1 failed within half of 400 ms", failed, took)
 	}
 }
+
+// Every error entry written says whether the vehicle needs
+// re-authentication once it was merged: what its resolution publishes.
+func TestErrorsStoreWhetherReauthIsNeeded(t *testing.T) {
+	f := newStateOnlyFixture(t)
+	ctx := context.Background()
+	body := events.MustRead("bodies/vehicle_error.json")
+	resolved := []byte(strings.ReplaceAll(strings.Replace(string(body), "7e9a1c3d-5b7f-4d2e-9a4c-6b8d0f2a4c57", "r1", 1),
+		`"state":"ERROR"`, `"state":"RESOLVED"`))
+	resolved = bytes.Replace(resolved, []byte(`"deliveredAt":`), []byte(`"deliveredAt":9`), 1)
+	for i, step := range []struct {
+		body []byte
+		want bool
+	}{{body, true}, {resolved, false}} {
+		if failed := f.p.ProcessBatch(ctx, []processor.Record{rec(fmt.Sprint("m", i), step.body)}); len(failed) != 0 {
+			t.Fatalf("step %d failed:\n%s", i, f.logs)
+		}
+		st, _ := f.store.GetVehicle(ctx, "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24")
+		if len(st.Errors) != 2 {
+			t.Fatalf("step %d: %d errors", i, len(st.Errors))
+		}
+		for key, e := range st.Errors {
+			if e.VehicleNeedsReauth == nil || *e.VehicleNeedsReauth != step.want || st.NeedsReauth != step.want {
+				t.Errorf("step %d, error %s: stored needs-reauth %v, vehicle %v; want %v", i, key, e.VehicleNeedsReauth, st.NeedsReauth, step.want)
+			}
+		}
+	}
+}

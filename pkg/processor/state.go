@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
@@ -113,6 +114,17 @@ func (h *StateFinisher) Finish(ctx context.Context, ev smartcar.Event, claim Cla
 	}
 	if !ch.Empty() {
 		s.UpdatedAt = now.UnixMilli()
+		// Each error written says whether the vehicle needs
+		// re-authentication now: its resolution's news (reauth cleared or
+		// not) is then part of the stored change.
+		needs := s.NeedsReauth
+		for key := range s.Errors {
+			if ch.All || slices.Contains(ch.Errors, key) {
+				e := s.Errors[key]
+				e.VehicleNeedsReauth = &needs
+				s.Errors[key] = e
+			}
+		}
 		w, err := h.store.WriteEntries(ctx, s, ch)
 		if err != nil {
 			return fmt.Errorf("write vehicle: %w", err)

@@ -145,6 +145,11 @@ type Error struct {
 	// before it existed, which are ordered by UpdatedAt.
 	OrderedAt int64  `json:"orderedAt"`
 	EventID   string `json:"eventId,omitempty"`
+	// VehicleNeedsReauth is whether the vehicle needed re-authentication
+	// once this report was merged, as the writer of the entry saw it
+	// (State.NeedsReauth): what a resolution's domain event is decided
+	// by, from the stored change alone. Nil in entries stored before it.
+	VehicleNeedsReauth *bool `json:"-"`
 }
 
 // ErrorKey returns the errors map key, "TYPE:CODE", with "null" for a null
