@@ -188,8 +188,9 @@ type Assumptions struct {
 	ArchiveRetentionDays  float64
 	// PublisherWindow is the stream source's batching window: one
 	// publisher invocation per window while webhooks arrive, each waiting
-	// PutEventsWait on EventBridge.
+	// PutEventsWait on EventBridge, with PublisherMemoryMB.
 	PublisherWindow, PutEventsWait time.Duration
+	PublisherMemoryMB              float64
 }
 
 // DefaultAssumptions returns the assumptions `make bench` states.
@@ -220,6 +221,7 @@ func DefaultAssumptions() Assumptions {
 		ArchiveBufferBytes:    pipeline.ArchiveBufferMiB << 20,
 		ArchiveRetentionDays:  pipeline.ArchiveRetentionDays,
 		PublisherWindow:       time.Second,
+		PublisherMemoryMB:     pipeline.MemoryMB,
 		PutEventsWait:         20 * time.Millisecond,
 	}
 }
@@ -381,7 +383,7 @@ func archiveLines(p Prices, a Assumptions, m Measured, deliveries, invocations f
 func busLines(p Prices, a Assumptions, m Measured) []Line {
 	events := (1-a.ErrorShare)*m.DomainEventsPerState + a.ErrorShare*m.DomainEventsPerError
 	invocations := 1 / math.Max(1, a.WebhooksPerSecond*a.PublisherWindow.Seconds())
-	gbs := invocations * a.PutEventsWait.Seconds() * a.ProcessorMemoryMB / lambdaMBPerGB
+	gbs := invocations * a.PutEventsWait.Seconds() * a.PublisherMemoryMB / lambdaMBPerGB
 	return []Line{
 		{"EventBridge custom events (domain events)", events, UnitEvents, events * p.EventBridgePerMillion, PartBus},
 		{"Lambda, publisher: requests and duration", invocations, UnitRequests,

@@ -98,7 +98,7 @@ func TestPrice(t *testing.T) {
 			a: func() cost.Assumptions {
 				a := bare
 				a.ErrorShare, a.WebhooksPerSecond = 0.5, 10
-				a.PublisherWindow, a.PutEventsWait = time.Second, 20*time.Millisecond
+				a.PublisherWindow, a.PutEventsWait, a.PublisherMemoryMB = time.Second, 20*time.Millisecond, 1024
 				return a
 			}(),
 			m: cost.Measured{Receiver: cost.Delivery{MessageBytes: 1000}, DomainEventsPerState: 1, DomainEventsPerError: 2},
