@@ -26,7 +26,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 TARGET := $(if $(AWS),-stack $(STACK))
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
-	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke events-tail
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke events-tail events-redrive
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -94,6 +94,9 @@ events-tail: ## Print the domain events published on the local stack's bus [FOLL
 	@# queue; AWS=1 explains how to subscribe a queue of your own to the deployed stack's bus, QUEUE=<url> reads it.
 	@mkdir -p .dev/bin && $(GO) build -o .dev/bin/eventstail ./scripts/eventstail
 	.dev/bin/eventstail $(TARGET) $(if $(FOLLOW),-follow) $(if $(DETAIL),-detail) $(if $(KEEP),-keep) $(if $(QUEUE),-queue $(QUEUE))
+
+events-redrive: ## Re-publish the stream ranges the publisher gave up on (PublisherFailureQueue) [DRY_RUN=1] AWS=1
+	$(GO) run ./scripts/eventsredrive $(TARGET) $(if $(DRY_RUN),-dry-run)
 
 migrate-state: ## Move vehicles from the legacy one-item state table into the entry layout (idempotent) [DRY_RUN=1 START_AFTER=<vehicleId> LEGACY_TABLE=<name>]
 	$(GO) run ./scripts/migratestate $(TARGET) $(if $(DRY_RUN),-dry-run) $(if $(START_AFTER),-start-after $(START_AFTER)) \
