@@ -10,7 +10,7 @@
 // Redrive parses that description, reads the range from the shard
 // (GetShardIterator AT_SEQUENCE_NUMBER, then GetRecords until a record
 // passes the last sequence number), converts the records into the event
-// Lambda delivers (devstack.LambdaStreamRecord) and invokes the handler
+// Lambda delivers (streamlambda.FromStream) and invokes the handler
 // with them in order, in batches, honouring its batchItemFailures as the
 // event source does, within a bounded number of attempts.
 //
@@ -35,7 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client Redrive uses.
@@ -347,7 +347,7 @@ func (r Redriver) Read(ctx context.Context, b BatchInfo) ([]events.DynamoDBEvent
 			if n.Cmp(start) < 0 {
 				continue
 			}
-			out = append(out, devstack.LambdaStreamRecord(b.StreamARN, rec))
+			out = append(out, streamlambda.FromStream(b.StreamARN, rec))
 			if n.Cmp(end) == 0 {
 				return out, nil
 			}
