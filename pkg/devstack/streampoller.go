@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -371,43 +369,8 @@ func (p *StreamPoller) batch(s *streamShard) events.DynamoDBEvent {
 // call invokes the handler with batch and returns how many of its
 // records, from the first, are done; an error says why the rest are not.
 func (p *StreamPoller) call(ctx context.Context, batch events.DynamoDBEvent) (int, error) {
-	payload, err := json.Marshal(batch)
-	if err != nil {
-		return 0, err
-	}
 	p.invocations++
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
-		AwsRequestID: fmt.Sprintf("dev-ddb-%d-%d", time.Now().UnixNano(), p.invocations),
-	})
-	out, err := p.Handler.Invoke(ctx, payload)
-	if err != nil {
-		// A failed invocation fails the whole batch, as with Lambda.
-		return 0, fmt.Errorf("invoke: %w", err)
-	}
-	var resp events.DynamoDBEventResponse
-	if len(strings.TrimSpace(string(out))) > 0 {
-		if err := json.Unmarshal(out, &resp); err != nil {
-			return 0, fmt.Errorf("handler response: %w", err)
-		}
-	}
-	if len(resp.BatchItemFailures) == 0 {
-		return len(batch.Records), nil
-	}
-	index := map[string]int{}
-	for i, r := range batch.Records {
-		index[r.Change.SequenceNumber] = i
-	}
-	// The earliest record named is the checkpoint, as with Lambda; one
-	// the batch does not hold (or an empty one) fails it whole.
-	from := len(batch.Records)
-	for _, f := range resp.BatchItemFailures {
-		i, ok := index[f.ItemIdentifier]
-		if !ok {
-			return 0, fmt.Errorf("batchItemFailures names %q, no sequence number of the batch: the whole batch is retried", f.ItemIdentifier)
-		}
-		from = min(from, i)
-	}
-	return from, fmt.Errorf("batch item failure from sequence number %s", batch.Records[from].Change.SequenceNumber)
+	return streamlambda.Invoke(ctx, p.Handler, fmt.Sprintf("dev-ddb-%d-%d", time.Now().UnixNano(), p.invocations), batch.Records)
 }
 
 func (p *StreamPoller) batchSize() int {

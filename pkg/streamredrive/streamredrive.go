@@ -19,7 +19,6 @@
 package streamredrive
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +29,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -403,42 +401,7 @@ func isGone(err error) bool {
 // invoke calls the handler with batch and returns how many of its
 // records, from the first, are done; an error says why the rest are not.
 func (r Redriver) invoke(ctx context.Context, b BatchInfo, n int, batch []events.DynamoDBEventRecord) (int, error) {
-	payload, err := json.Marshal(events.DynamoDBEvent{Records: batch})
-	if err != nil {
-		return 0, err
-	}
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
-		AwsRequestID: fmt.Sprintf("redrive-%s-%s-%d", b.ShardID, b.StartSequenceNumber, n),
-	})
-	out, err := r.Handler.Invoke(ctx, payload)
-	if err != nil {
-		// A failed invocation fails the whole batch, as with Lambda.
-		return 0, fmt.Errorf("invoke: %w", err)
-	}
-	var resp events.DynamoDBEventResponse
-	if len(bytes.TrimSpace(out)) > 0 {
-		if err := json.Unmarshal(out, &resp); err != nil {
-			return 0, fmt.Errorf("handler response: %w", err)
-		}
-	}
-	if len(resp.BatchItemFailures) == 0 {
-		return len(batch), nil
-	}
-	index := make(map[string]int, len(batch))
-	for i, rec := range batch {
-		index[rec.Change.SequenceNumber] = i
-	}
-	// The earliest record named is the checkpoint, as with Lambda; one
-	// the batch does not hold (or an empty one) fails it whole.
-	from := len(batch)
-	for _, f := range resp.BatchItemFailures {
-		i, ok := index[f.ItemIdentifier]
-		if !ok {
-			return 0, fmt.Errorf("batchItemFailures names %q, no sequence number of the batch: the whole batch is retried", f.ItemIdentifier)
-		}
-		from = min(from, i)
-	}
-	return from, fmt.Errorf("batch item failure from sequence number %s", batch[from].Change.SequenceNumber)
+	return streamlambda.Invoke(ctx, r.Handler, fmt.Sprintf("redrive-%s-%s-%d", b.ShardID, b.StartSequenceNumber, n), batch)
 }
 
 func (r Redriver) batchSize() int {
