@@ -227,17 +227,9 @@ func (p *Publisher) send(ctx context.Context, batch []pending) ([]resend.Refusal
 	if len(out.Entries) != len(batch) {
 		return nil, fmt.Errorf("eventbridge put events: %d results for %d entries", len(out.Entries), len(batch))
 	}
-	var refused []resend.Refusal
-	for i, res := range out.Entries {
-		code, message := aws.ToString(res.ErrorCode), aws.ToString(res.ErrorMessage)
-		if code == "" && aws.ToString(res.EventId) == "" {
-			// Neither accepted (an EventId) nor refused: not known to be
-			// published, so sent again.
-			code, message = "MissingEventId", "no EventId in the answer"
-		}
-		if code != "" {
-			refused = append(refused, resend.Refusal{Index: i, Code: code, Message: message})
-		}
+	answers := make([]resend.Answer, len(out.Entries))
+	for i, r := range out.Entries {
+		answers[i] = resend.Answer{ID: aws.ToString(r.EventId), Code: aws.ToString(r.ErrorCode), Message: aws.ToString(r.ErrorMessage)}
 	}
-	return refused, nil
+	return resend.Refusals(answers, "MissingEventId"), nil
 }

@@ -138,17 +138,9 @@ func (w *Writer) send(ctx context.Context, records []record) ([]resend.Refusal, 
 	if len(out.RequestResponses) != len(records) {
 		return nil, fmt.Errorf("firehose put record batch: %d responses for %d records", len(out.RequestResponses), len(records))
 	}
-	var refused []resend.Refusal
-	for i, resp := range out.RequestResponses {
-		code, message := aws.ToString(resp.ErrorCode), aws.ToString(resp.ErrorMessage)
-		if code == "" && aws.ToString(resp.RecordId) == "" {
-			// Neither accepted (a RecordId) nor refused: not known to be
-			// stored, so sent again.
-			code, message = "MissingRecordId", "no RecordId in the answer"
-		}
-		if code != "" {
-			refused = append(refused, resend.Refusal{Index: i, Code: code, Message: message})
-		}
+	answers := make([]resend.Answer, len(out.RequestResponses))
+	for i, r := range out.RequestResponses {
+		answers[i] = resend.Answer{ID: aws.ToString(r.RecordId), Code: aws.ToString(r.ErrorCode), Message: aws.ToString(r.ErrorMessage)}
 	}
-	return refused, nil
+	return resend.Refusals(answers, "MissingRecordId"), nil
 }

@@ -121,3 +121,24 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Answer is what a service said of one item it was sent: the id it gave
+// an item it took, or the code and message of its refusal.
+type Answer struct{ ID, Code, Message string }
+
+// Refusals returns the refusals among answers, one per item sent, in
+// order. An answer that neither gives an id nor refuses is refused with
+// the code missing: nothing shows the item was taken, so it is sent again.
+func Refusals(answers []Answer, missing string) []Refusal {
+	var refused []Refusal
+	for i, a := range answers {
+		code, message := a.Code, a.Message
+		if code == "" && a.ID == "" {
+			code, message = missing, "no id in the answer"
+		}
+		if code != "" {
+			refused = append(refused, Refusal{Index: i, Code: code, Message: message})
+		}
+	}
+	return refused
+}
