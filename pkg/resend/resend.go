@@ -15,10 +15,12 @@ import (
 const MaxWait = time.Second
 
 // Refusal is an item the service refused: its index in the batch sent,
-// and the service's reason.
+// and the service's reason. Permanent marks a refusal no resend can
+// change (the service said the fault is the sender's).
 type Refusal struct {
 	Index         int
 	Code, Message string
+	Permanent     bool
 }
 
 // Error is an item refused in every attempt made.
@@ -69,7 +71,7 @@ func Send[T any](ctx context.Context, p Policy, batch []T, index func(T) int, er
 		var last []*Error
 		for _, r := range refused {
 			e := &Error{Service: p.Service, Code: r.Code, Message: r.Message, Attempts: attempt}
-			if p.Permanent != nil && p.Permanent(r.Code) {
+			if r.Permanent || p.Permanent != nil && p.Permanent(r.Code) {
 				errs[index(todo[r.Index])] = e
 				continue
 			}

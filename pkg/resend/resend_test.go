@@ -84,7 +84,7 @@ func TestSend(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	got := resend.Refusals([]resend.Answer{{ID: "a"}, {Code: "Throttled", Message: "slow down"}, {}, {ID: "d"}}, "MissingId")
-	want := "[{1 Throttled slow down} {2 MissingId no id in the answer}]"
+	want := "[{1 Throttled slow down false} {2 MissingId no id in the answer false}]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("refusals %v, want %s: an answer with neither id nor code is refused", got, want)
 	}

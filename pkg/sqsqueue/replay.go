@@ -2,9 +2,9 @@ package sqsqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -67,43 +68,38 @@ func (r *Replayer) Send(ctx context.Context, entries []archive.Entry, generation
 	return r.sendBatch(ctx, batch)
 }
 
+// sendBatch sends batch, resending what SQS failed on its side; a
+// message SQS refuses as the sender's fault is not resent.
 func (r *Replayer) sendBatch(ctx context.Context, batch []types.SendMessageBatchRequestEntry) error {
 	attempts := r.Attempts
 	if attempts <= 0 {
 		attempts = 3
 	}
-	for n := 1; ; n++ {
-		out, err := r.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.queueURL), Entries: batch})
-		if err != nil {
-			return fmt.Errorf("sqs send batch: %w", err)
-		}
-		if len(out.Failed) == 0 {
-			return nil
-		}
-		var retry []types.SendMessageBatchRequestEntry
-		var reasons []string
-		for _, f := range out.Failed {
-			reason := fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
-			if f.SenderFault {
-				return fmt.Errorf("sqs refused a message: %s", reason)
-			}
-			reasons = append(reasons, reason)
-			for _, m := range batch {
-				if aws.ToString(m.Id) == aws.ToString(f.Id) {
-					retry = append(retry, m)
-				}
-			}
-		}
-		if n == attempts {
-			return fmt.Errorf("sqs failed %d messages %d times: %s", len(retry), n, strings.Join(reasons, "; "))
-		}
-		select {
-		case <-time.After(time.Duration(n) * 100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		batch = retry
+	items := make([]int, len(batch)) // indices into batch
+	for i := range items {
+		items[i] = i
 	}
+	errs := make([]error, len(batch))
+	policy := resend.Policy{Service: "sqs", Attempts: attempts, Backoff: 100 * time.Millisecond}
+	resend.Send(ctx, policy, items, func(i int) int { return i }, errs, func(ctx context.Context, sent []int) ([]resend.Refusal, error) {
+		entries := make([]types.SendMessageBatchRequestEntry, len(sent))
+		at := make(map[string]int, len(sent)) // entry id -> index in sent
+		for j, i := range sent {
+			entries[j] = batch[i]
+			at[aws.ToString(batch[i].Id)] = j
+		}
+		out, err := r.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.queueURL), Entries: entries})
+		if err != nil {
+			return nil, fmt.Errorf("sqs send batch: %w", err)
+		}
+		var refused []resend.Refusal
+		for _, f := range out.Failed {
+			refused = append(refused, resend.Refusal{Index: at[aws.ToString(f.Id)], Code: aws.ToString(f.Code),
+				Message: aws.ToString(f.Message), Permanent: f.SenderFault})
+		}
+		return refused, nil
+	})
+	return errors.Join(errs...)
 }
 
 // replayMessage is e as a batch entry: its body as Publisher sends it,
