@@ -12,7 +12,11 @@ SECRET_NAME ?= smartcar/amt
 CDK_CONTEXT := -c stackName=$(STACK) -c secretName=$(SECRET_NAME) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(MAX_DELIVERY_AGE),-c maxDeliveryAge=$(MAX_DELIVERY_AGE)) $(if $(KEEP_LEGACY_TABLE),-c legacyStateTable=$(KEEP_LEGACY_TABLE)) \
 	$(if $(STATE_TABLE_NAME),-c stateTableName=$(STATE_TABLE_NAME)) $(if $(STATE_TABLE_STREAM_ARN),-c stateTableStreamArn=$(STATE_TABLE_STREAM_ARN)) \
-	$(if $(ARCHIVE_RETENTION_DAYS),-c archiveRetentionDays=$(ARCHIVE_RETENTION_DAYS))
+	$(if $(ARCHIVE_RETENTION_DAYS),-c archiveRetentionDays=$(ARCHIVE_RETENTION_DAYS)) \
+	$(if $(SMARTCAR_CREDENTIALS_SECRET),-c smartcarCredentialsSecret=$(SMARTCAR_CREDENTIALS_SECRET)) \
+	$(if $(RECONCILE_EVERY),-c reconcileEvery=$(RECONCILE_EVERY)) $(if $(RECONCILE_STALE_AFTER),-c reconcileStaleAfter=$(RECONCILE_STALE_AFTER)) \
+	$(if $(SMARTCAR_API_BASE),-c smartcarApiBase=$(SMARTCAR_API_BASE)) $(if $(SMARTCAR_TOKEN_URL),-c smartcarTokenUrl=$(SMARTCAR_TOKEN_URL)) \
+	$(if $(SILENCE_ALARM_AFTER),-c silenceAlarmAfter=$(SILENCE_ALARM_AFTER))
 comma := ,
 # What a failed diff or deploy prints under the CDK's own error.
 DEPLOY_HINT := hint: if the error above is about credentials, the account or EC2 IMDS (Unable to resolve AWS account): \
@@ -26,7 +30,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 TARGET := $(if $(AWS),-stack $(STACK))
 
 .PHONY: help build test lint bench deps tools clean synth deploy diff destroy create-secret put-secret \
-	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay invoke sam-invoke events-tail events-redrive
+	dev send dlq-list dlq-show dlq-redrive dlq-purge state migrate-state replay reconcile invoke sam-invoke events-tail events-redrive
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -107,10 +111,14 @@ replay: ## Run archived webhooks through processing again: FROM=<time> [TO= TYPE
 	  $(if $(EVENTS),-events $(EVENTS)) $(if $(RATE),-rate $(RATE)) $(if $(GENERATION),-generation $(GENERATION)) $(if $(DRY_RUN),-dry-run) \
 	  $(if $(YES),-yes) $(if $(REBUILD),-rebuild $(REBUILD)) $(if $(CREATE),-create-table)
 
-invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor|publisher EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
+reconcile: ## Poll Smartcar's API for vehicles whose webhooks were lost and merge their signals, newest wins: VEHICLE=id[,id] | SINCE=<time> | STALE=1 [STALE_AFTER= DRY_RUN=1 YES=1 RATE= AWS=1]
+	$(GO) run ./scripts/reconcile $(TARGET) $(if $(VEHICLE),-vehicle $(VEHICLE)) $(if $(SINCE),-since "$(SINCE)") $(if $(STALE),-stale) \
+	  $(if $(STALE_AFTER),-stale-after $(STALE_AFTER)) $(if $(RATE),-rate $(RATE)) $(if $(DRY_RUN),-dry-run) $(if $(YES),-yes)
+
+invoke: ## Run a function's Linux bootstrap under the Lambda Runtime Interface Emulator, as sam local invoke does but without Docker: FN=receiver|processor|publisher|reconciler EVENT=events/...json (local stack) [IN_PROCESS=1 AWS=1]
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) $(if $(FN),-fn $(FN)) $(if $(EVENT),-event $(EVENT)) $(if $(IN_PROCESS),-in-process)
 
-sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor|publisher EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]
+sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=receiver|processor|publisher|reconciler EVENT=events/...json (needs SAM CLI and Docker) [SAM_HOST= AWS=1]
 	@command -v sam >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
 	  echo "sam-invoke needs SAM CLI and a running Docker engine; without them use: make invoke FN=$(FN) EVENT=$(EVENT)" >&2; exit 1; }
 	@# The --env-vars file: the stack's resources, the local emulator as the containers reach it (SAM_HOST, default
@@ -118,7 +126,7 @@ sam-invoke: synth ## sam local invoke against cdk.out and the local stack: FN=re
 	@# declares, so a copy of the template (for SAM only) declares AWS_ENDPOINT_URL and the rest.
 	$(if $(AWS),AMT_SECRET_ID=$(SECRET_NAME) )$(GO) run ./scripts/invoke $(TARGET) -sam-env cdk.out/sam-env.json \
 	  -sam-template cdk.out/$(STACK).template.json $(if $(SAM_HOST),-sam-host $(SAM_HOST))
-	sam local invoke -t cdk.out/$(STACK).sam-local.template.json $(if $(filter processor,$(FN)),ProcessorFunction,$(if $(filter publisher,$(FN)),PublisherFunction,ReceiverFunction)) -e $(EVENT) \
+	sam local invoke -t cdk.out/$(STACK).sam-local.template.json $(if $(filter processor,$(FN)),ProcessorFunction,$(if $(filter publisher,$(FN)),PublisherFunction,$(if $(filter reconciler,$(FN)),ReconcilerFunction,ReceiverFunction))) -e $(EVENT) \
 	  --env-vars cdk.out/sam-env.json
 
 synth: build ## Synthesize the stack into cdk.out/ (no AWS account needed)

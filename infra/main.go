@@ -27,7 +27,21 @@
 // the stack's own DomainEventBus),
 // eventSource (the domain events' source; default
 // smartcar-webhook-receiver; at most 256 characters, not starting with
-// "aws.").
+// "aws."),
+// smartcarCredentialsSecret (the name, or ARN, of an existing Secrets
+// Manager secret holding the Smartcar application's {"clientId": ...,
+// "clientSecret": ...}: deploys the reconciler; unset or empty: no
+// reconciler, and the four settings after it are refused),
+// reconcileEvery (a duration, whole minutes, at least 5m: schedules a
+// reconciliation of the stale vehicles; unset, empty, "off" or 0: no
+// schedule),
+// reconcileStaleAfter (a duration, at least 1m: how long a vehicle may go
+// without news before a scheduled run polls it; default 6h),
+// smartcarApiBase and smartcarTokenUrl (https URLs: another Smartcar API
+// and token endpoint for the reconciler; unset: Smartcar's),
+// silenceAlarmAfter (a duration, whole minutes, 5m to 24h: how long
+// without a webhook before WebhooksSilent alarms, if some came in the last
+// week; default 1h; "off" or 0: no silence alarm).
 package main
 
 import (
@@ -63,6 +77,9 @@ func main() {
 	props.ReceiverCode = awslambda.Code_FromAsset(jsii.String("bin/receiver"), nil)
 	props.ProcessorCode = awslambda.Code_FromAsset(jsii.String("bin/processor"), nil)
 	props.PublisherCode = awslambda.Code_FromAsset(jsii.String("bin/publisher"), nil)
+	if props.SmartcarCredentialsSecret != "" {
+		props.ReconcilerCode = awslambda.Code_FromAsset(jsii.String("bin/reconciler"), nil)
+	}
 	name := contextString(app, "stackName", DefaultStackName)
 	stack := NewWebhookStack(app, name, props)
 	AddNagChecks(app, stack)
@@ -174,6 +191,9 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 		}
 		p.EventSource = source
 	}
+	if err := reconcilerFromContext(app, p); err != nil {
+		return nil, err
+	}
 	switch legacy := contextString(app, "legacyStateTable", "true"); legacy {
 	case "true":
 	case "false":
@@ -190,6 +210,99 @@ func propsFromContext(app awscdk.App) (*WebhookStackProps, error) {
 		return nil, fmt.Errorf("context removalPolicy: want retain or destroy, got %q", rp)
 	}
 	return p, nil
+}
+
+// contextDuration reads a duration such as 1h or 30m; off (unset, empty,
+// "off", or a zero duration) is 0.
+func contextDuration(app awscdk.App, key, want string) (time.Duration, error) {
+	s := contextString(app, key, "")
+	if s == "" || s == "off" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("context %s: want %s, got %q", key, want, s)
+	}
+	return d, nil
+}
+
+// reconcilerFromContext reads the reconciler's settings and the silence
+// alarm's.
+func reconcilerFromContext(app awscdk.App, p *WebhookStackProps) error {
+	if ref := contextString(app, "smartcarCredentialsSecret", ""); ref != "" {
+		if err := ValidateSmartcarCredentialsSecret(ref); err != nil {
+			return fmt.Errorf("context smartcarCredentialsSecret: %w", err)
+		}
+		p.SmartcarCredentialsSecret = ref
+	}
+	// The reconciler's settings are refused without it: a schedule asked
+	// for and silently not deployed would be worse.
+	needsSecret := func(key string) error {
+		if p.SmartcarCredentialsSecret != "" {
+			return nil
+		}
+		return fmt.Errorf("context %s: needs smartcarCredentialsSecret (the secret with the Smartcar application's clientId and "+
+			"clientSecret, which the reconciler polls Smartcar's API with), got %s=%q without it", key, key, contextString(app, key, ""))
+	}
+
+	const everyWant = "a whole number of minutes, at least 5m (such as 1h or 30m), or off"
+	every, err := contextDuration(app, "reconcileEvery", everyWant)
+	if err != nil {
+		return err
+	}
+	if every != 0 {
+		if err := needsSecret("reconcileEvery"); err != nil {
+			return err
+		}
+		if ValidateReconcileEvery(every) != nil {
+			return fmt.Errorf("context reconcileEvery: want %s, got %q", everyWant, contextString(app, "reconcileEvery", ""))
+		}
+		p.ReconcileEvery = every
+	}
+
+	if s := contextString(app, "reconcileStaleAfter", ""); s != "" {
+		if err := needsSecret("reconcileStaleAfter"); err != nil {
+			return err
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || ValidateReconcileStaleAfter(d) != nil {
+			return fmt.Errorf("context reconcileStaleAfter: want a duration of at least 1m (such as 6h), got %q", s)
+		}
+		p.ReconcileStaleAfter = d
+	}
+
+	for _, u := range []struct {
+		key string
+		dst *string
+	}{{"smartcarApiBase", &p.SmartcarAPIBase}, {"smartcarTokenUrl", &p.SmartcarTokenURL}} {
+		s := contextString(app, u.key, "")
+		if s == "" {
+			continue
+		}
+		if err := needsSecret(u.key); err != nil {
+			return err
+		}
+		if err := ValidateHTTPSURL(s); err != nil {
+			return fmt.Errorf("context %s: %w", u.key, err)
+		}
+		*u.dst = s
+	}
+
+	const silenceWant = "a whole number of minutes from 5m to 24h (such as 1h), or off"
+	silence, err := contextDuration(app, "silenceAlarmAfter", silenceWant)
+	switch {
+	case err != nil:
+		return err
+	case contextString(app, "silenceAlarmAfter", "") == "":
+		// The default, DefaultSilenceAlarmAfter.
+	case silence == 0:
+		p.NoSilenceAlarm = true
+	case ValidateSilenceAlarmAfter(silence) != nil:
+		return fmt.Errorf("context silenceAlarmAfter: want %s, got %q", silenceWant, contextString(app, "silenceAlarmAfter", ""))
+	default:
+		p.SilenceAlarmAfter = silence
+	}
+	return nil
 }
 
 // AddNagChecks applies cdk-nag's AWS Solutions rules to the app, with the

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
@@ -37,6 +39,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/publisher"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/receiver"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/reconcile"
 )
 
 // Logical ids kept stable, so `sam local invoke` and runbooks can name them.
@@ -44,6 +47,9 @@ const (
 	ReceiverFunctionID  = pipeline.ReceiverFunctionID
 	ProcessorFunctionID = pipeline.ProcessorFunctionID
 	PublisherFunctionID = pipeline.PublisherFunctionID
+	// ReconcilerFunctionID is the reconciler's, deployed only with
+	// WebhookStackProps.SmartcarCredentialsSecret.
+	ReconcilerFunctionID = pipeline.ReconcilerFunctionID
 )
 
 // The publisher: it reads the vehicle-state table's stream and puts domain
@@ -168,7 +174,56 @@ type WebhookStackProps struct {
 	// EventSource is the domain events' source. Default DefaultEventSource;
 	// see ValidateEventSource.
 	EventSource string
+
+	// SmartcarCredentialsSecret, if set, names (or, starting with "arn:",
+	// is the ARN of) an existing Secrets Manager secret holding the
+	// Smartcar application's {"clientId": ..., "clientSecret": ...}, and
+	// deploys the reconciler (ReconcilerFunction, its alarms and outputs),
+	// which polls Smartcar's API for vehicles' current state and heals
+	// what the webhooks missed. Default "": no reconciler. See
+	// ValidateSmartcarCredentialsSecret.
+	SmartcarCredentialsSecret string
+	// ReconcilerCode is the reconciler's code (bin/reconciler): required
+	// with SmartcarCredentialsSecret.
+	ReconcilerCode awslambda.Code
+	// ReconcileEvery, if not 0, schedules a reconciliation of the stale
+	// vehicles at this rate (an EventBridge Scheduler schedule): whole
+	// minutes, at least 5. Needs SmartcarCredentialsSecret. Default 0: no
+	// schedule (run it with make reconcile).
+	ReconcileEvery time.Duration
+	// ReconcileStaleAfter is how long a vehicle may go without news before
+	// a scheduled run polls it (the reconciler's RECONCILE_STALE_AFTER), at
+	// least a minute. Default DefaultReconcileStaleAfter.
+	ReconcileStaleAfter time.Duration
+	// SmartcarAPIBase and SmartcarTokenURL, if set, point the reconciler
+	// at another Smartcar API and token endpoint (SMARTCAR_API_BASE,
+	// SMARTCAR_TOKEN_URL): absolute https URLs. Default "": the
+	// reconciler's own defaults, Smartcar's.
+	SmartcarAPIBase  string
+	SmartcarTokenURL string
+	// SilenceAlarmAfter is how long without a webhook enqueued, in a fleet
+	// that sent some in the last week, before WebhooksSilent alarms: whole
+	// minutes, 5m to 24h. Default DefaultSilenceAlarmAfter.
+	SilenceAlarmAfter time.Duration
+	// NoSilenceAlarm leaves WebhooksSilent (and the two alarms it combines)
+	// out of the stack.
+	NoSilenceAlarm bool
 }
+
+// The reconciler's and the silence alarm's defaults and bounds.
+const (
+	DefaultReconcileStaleAfter = 6 * time.Hour
+	DefaultSilenceAlarmAfter   = time.Hour
+	// MinReconcileEvery is the shortest schedule: a run may take minutes
+	// (Smartcar's rate limits pace it), and one runs at a time.
+	MinReconcileEvery      = 5 * time.Minute
+	MinReconcileStaleAfter = time.Minute
+	MinSilenceAlarmAfter   = 5 * time.Minute
+	// MaxSilenceAlarmAfter bounds WebhooksQuiet's one period: a day,
+	// well inside the week WebhooksSeenThisWeek looks back (a silence
+	// longer than that week can no longer alarm).
+	MaxSilenceAlarmAfter = 24 * time.Hour
+)
 
 // tableName is what DynamoDB accepts as a table name.
 var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
@@ -226,6 +281,99 @@ func ValidateEventSource(source string) error {
 		return fmt.Errorf("event source %q: sources starting with \"aws.\" are AWS services'", source)
 	}
 	return nil
+}
+
+// secretName is what Secrets Manager accepts as a secret's name; secretArn
+// a secret's ARN, complete (the name, '-' and 6 random characters) or
+// partial (the name alone).
+var (
+	secretName = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+	secretArn  = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$`)
+	// completeSecretArn is how CDK tells a complete ARN from a partial one
+	// (aws-secretsmanager's arnIsComplete): a partial ARN whose name ends
+	// in '-' and 6 letters or digits looks complete, and is taken as one.
+	completeSecretArn = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+)
+
+// ValidateSmartcarCredentialsSecret reports whether ref names an existing
+// Secrets Manager secret: a name (1 to 512 of a-z, A-Z, 0-9 and /_+=.@-),
+// or, starting with "arn:", a secret's ARN.
+func ValidateSmartcarCredentialsSecret(ref string) error {
+	if strings.HasPrefix(ref, "arn:") {
+		if !secretArn.MatchString(ref) {
+			return fmt.Errorf("%q is not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", ref)
+		}
+		return nil
+	}
+	if !secretName.MatchString(ref) {
+		return fmt.Errorf("%q is not a Secrets Manager secret name: want 1 to 512 characters of a-z, A-Z, 0-9 and /_+=.@- (or the secret's ARN)", ref)
+	}
+	return nil
+}
+
+// ValidateHTTPSURL reports whether s is an absolute https URL with a host.
+func ValidateHTTPSURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return fmt.Errorf("want an absolute https URL (such as https://api.smartcar.com), got %q", s)
+	}
+	return nil
+}
+
+// ValidateReconcileEvery reports whether d is a rate EventBridge Scheduler
+// can run the reconciler at: whole minutes, at least MinReconcileEvery.
+func ValidateReconcileEvery(d time.Duration) error {
+	if d < MinReconcileEvery || d%time.Minute != 0 {
+		return fmt.Errorf("want a whole number of minutes, at least %v (such as 1h or 30m), got %v", MinReconcileEvery, d)
+	}
+	return nil
+}
+
+// ValidateReconcileStaleAfter reports whether d is at least
+// MinReconcileStaleAfter.
+func ValidateReconcileStaleAfter(d time.Duration) error {
+	if d < MinReconcileStaleAfter {
+		return fmt.Errorf("want a duration of at least %v (such as 6h), got %v", MinReconcileStaleAfter, d)
+	}
+	return nil
+}
+
+// ValidateSilenceAlarmAfter reports whether d can be WebhooksQuiet's period:
+// whole minutes, from MinSilenceAlarmAfter to MaxSilenceAlarmAfter.
+func ValidateSilenceAlarmAfter(d time.Duration) error {
+	if d < MinSilenceAlarmAfter || d > MaxSilenceAlarmAfter || d%time.Minute != 0 {
+		return fmt.Errorf("want a whole number of minutes from %v to %v (such as 1h), got %v", MinSilenceAlarmAfter, MaxSilenceAlarmAfter, d)
+	}
+	return nil
+}
+
+// rateExpression is EventBridge Scheduler's rate expression for d, whole
+// minutes: in hours when it is whole hours. The unit is singular for 1,
+// plural otherwise, as Scheduler asks.
+func rateExpression(d time.Duration) string {
+	n, unit := int64(d/time.Minute), "minute"
+	if d%time.Hour == 0 {
+		n, unit = int64(d/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("rate(%d %s)", n, unit)
+}
+
+// spoken is d as a sentence says it: "1 hour", "90 minutes", "1 day".
+func spoken(d time.Duration) string {
+	n, unit := int64(d/time.Minute), "minute"
+	switch {
+	case d%(24*time.Hour) == 0:
+		n, unit = int64(d/(24*time.Hour)), "day"
+	case d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 func (p *WebhookStackProps) withDefaults() {
@@ -312,6 +460,38 @@ func (p *WebhookStackProps) withDefaults() {
 	if err := ValidateEventSource(p.EventSource); err != nil {
 		panic("NewWebhookStack: EventSource " + err.Error())
 	}
+	if p.SmartcarCredentialsSecret != "" {
+		if err := ValidateSmartcarCredentialsSecret(p.SmartcarCredentialsSecret); err != nil {
+			panic("NewWebhookStack: SmartcarCredentialsSecret " + err.Error())
+		}
+		if p.ReconcileStaleAfter == 0 {
+			p.ReconcileStaleAfter = DefaultReconcileStaleAfter
+		}
+		if err := ValidateReconcileStaleAfter(p.ReconcileStaleAfter); err != nil {
+			panic("NewWebhookStack: ReconcileStaleAfter " + err.Error())
+		}
+		if p.ReconcileEvery != 0 {
+			if err := ValidateReconcileEvery(p.ReconcileEvery); err != nil {
+				panic("NewWebhookStack: ReconcileEvery " + err.Error())
+			}
+		}
+		for name, u := range map[string]string{"SmartcarAPIBase": p.SmartcarAPIBase, "SmartcarTokenURL": p.SmartcarTokenURL} {
+			if u != "" {
+				if err := ValidateHTTPSURL(u); err != nil {
+					panic("NewWebhookStack: " + name + " " + err.Error())
+				}
+			}
+		}
+	} else if p.ReconcileEvery != 0 || p.ReconcileStaleAfter != 0 || p.SmartcarAPIBase != "" || p.SmartcarTokenURL != "" {
+		panic("NewWebhookStack: ReconcileEvery, ReconcileStaleAfter, SmartcarAPIBase and SmartcarTokenURL configure the reconciler: " +
+			"they need SmartcarCredentialsSecret")
+	}
+	if p.SilenceAlarmAfter == 0 {
+		p.SilenceAlarmAfter = DefaultSilenceAlarmAfter
+	}
+	if err := ValidateSilenceAlarmAfter(p.SilenceAlarmAfter); err != nil {
+		panic("NewWebhookStack: SilenceAlarmAfter " + err.Error())
+	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
@@ -334,12 +514,16 @@ func NewWebhookStack(scope constructs.Construct, id string, props *WebhookStackP
 	if p.ReceiverCode == nil || p.ProcessorCode == nil || p.PublisherCode == nil {
 		panic("NewWebhookStack: ReceiverCode, ProcessorCode and PublisherCode are required")
 	}
+	if p.SmartcarCredentialsSecret != "" && p.ReconcilerCode == nil {
+		panic("NewWebhookStack: ReconcilerCode is required with SmartcarCredentialsSecret")
+	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	s := &webhookStack{stack: stack, props: p}
 	s.storage()
 	s.archive()
 	s.functions()
 	s.domainEvents()
+	s.reconciler()
 	s.api()
 	s.monitoring()
 	s.outputs()
@@ -374,6 +558,13 @@ type webhookStack struct {
 	publisherLogs     awslogs.LogGroup
 	bus               awsevents.IEventBus
 	publisherFailures awssqs.Queue
+
+	// The reconciler, nil without props.SmartcarCredentialsSecret, and
+	// the secret it reads the Smartcar application's credentials from.
+	reconcilerFn      awslambda.Function
+	reconcilerLogs    awslogs.LogGroup
+	smartcarSecret    awssecretsmanager.ISecret
+	reconcileSchedule awsscheduler.CfnSchedule // nil without props.ReconcileEvery
 }
 
 func (s *webhookStack) storage() {
@@ -772,6 +963,121 @@ func (s *webhookStack) domainEvents() {
 	}))
 }
 
+// The reconciler's metrics (EMF, dimension Service=reconciler; APIErrors
+// also by Kind, the kind of error Smartcar's API answered).
+const (
+	reconcilerService         = "reconciler"
+	metricVehiclesReconciled  = reconcile.MetricVehiclesReconciled
+	metricSignalsHealed       = reconcile.MetricSignalsHealed
+	metricReconcileStopped    = reconcile.MetricReconcileStopped // 1 when a run stopped on an authentication or billing error
+	metricReconcileFailures   = reconcile.MetricReconcileFailures
+	metricReconcilerAPIErrors = reconcile.MetricAPIErrors
+)
+
+// The reconciler's function and schedule.
+const (
+	reconcilerMemoryMB = 256
+	reconcilerTimeout  = pipeline.ReconcilerTimeout
+	// reconcilerMaxEventAge is how long an asynchronous invocation (a
+	// scheduled tick) may wait, behind a run under way, before Lambda
+	// drops it: one run's timeout.
+	reconcilerMaxEventAge = reconcilerTimeout
+	// reconcileScheduleInput is what a scheduled tick asks: the stale
+	// vehicles alone.
+	reconcileScheduleInput = `{"stale":true}`
+)
+
+// reconciler deploys, with props.SmartcarCredentialsSecret, the function
+// that polls Smartcar's API for vehicles' current state and merges it into
+// the state table through the processor's newest-wins rules: what the
+// webhooks missed (a delivery Smartcar gave up on, a webhook disabled) is
+// healed. With props.ReconcileEvery an EventBridge Scheduler schedule runs
+// it on the stale vehicles; `make reconcile` runs it by hand.
+//
+// One run at a time (reserved concurrency 1): Smartcar's rate limits are
+// the application's, so two runs would share one budget and each pace
+// itself as if alone. A failed run is not retried (the next tick, or the
+// operator, starts over), nor is a scheduled invocation that waited
+// longer than a run's timeout behind another run.
+func (s *webhookStack) reconciler() {
+	ref := s.props.SmartcarCredentialsSecret
+	if ref == "" {
+		return
+	}
+	id := jsii.String("SmartcarCredentialsSecret")
+	switch {
+	case !strings.HasPrefix(ref, "arn:"):
+		s.smartcarSecret = awssecretsmanager.Secret_FromSecretNameV2(s.stack, id, jsii.String(ref))
+	case completeSecretArn.MatchString(ref):
+		s.smartcarSecret = awssecretsmanager.Secret_FromSecretCompleteArn(s.stack, id, jsii.String(ref))
+	default:
+		s.smartcarSecret = awssecretsmanager.Secret_FromSecretPartialArn(s.stack, id, jsii.String(ref))
+	}
+	env := map[string]string{
+		"RECONCILE_STALE_AFTER": s.props.ReconcileStaleAfter.String(),
+		"LOG_LEVEL":             s.props.LogLevel,
+	}
+	if s.props.SmartcarAPIBase != "" {
+		env["SMARTCAR_API_BASE"] = s.props.SmartcarAPIBase
+	}
+	if s.props.SmartcarTokenURL != "" {
+		env["SMARTCAR_TOKEN_URL"] = s.props.SmartcarTokenURL
+	}
+	fn, logs := s.function(ReconcilerFunctionID, "Smartcar reconciler: polls Smartcar's API for vehicles' current state and heals the state table",
+		s.props.ReconcilerCode, reconcilerMemoryMB, seconds(reconcilerTimeout.Seconds()), env)
+	s.reconcilerFn, s.reconcilerLogs = fn, logs
+	fn.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(1))
+	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(0),
+		MaxEventAge:   seconds(reconcilerMaxEventAge.Seconds()),
+	})
+	fn.AddEnvironment(jsii.String("STATE_TABLE"), s.state.TableName(), nil)
+	fn.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
+	fn.AddEnvironment(jsii.String("SMARTCAR_CREDENTIALS_SECRET"), s.smartcarSecret.SecretArn(), nil)
+	// It lists the vehicles (Scan), reads and writes their entries as the
+	// processor does (conditional UpdateItem and PutItem), and records its
+	// synthetic events' ids in the events table.
+	allow(fn, []string{"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.state.TableArn())
+	allow(fn, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, s.eventsTable.TableArn())
+	// GetSecretValue and DescribeSecret on the one secret. A secret
+	// encrypted with a customer-managed KMS key also needs kms:Decrypt on
+	// that key for this function's role, which the stack does not know of:
+	// that grant (in the key's policy) is the secret owner's to make.
+	s.smartcarSecret.GrantRead(fn, nil)
+
+	if s.props.ReconcileEvery == 0 {
+		return
+	}
+	// Scheduler assumes this role to invoke the function, for this
+	// account's schedules only (confused deputy), and may invoke nothing
+	// else.
+	role := awsiam.NewRole(s.stack, jsii.String("ReconcileScheduleRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil).WithConditions(&map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()},
+		}),
+		Description: jsii.String("EventBridge Scheduler's role for the reconcile schedule (invokes the reconciler only)"),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: jsii.Strings(*fn.FunctionArn()),
+	}))
+	s.reconcileSchedule = awsscheduler.NewCfnSchedule(s.stack, jsii.String("ReconcileSchedule"), &awsscheduler.CfnScheduleProps{
+		Description:        jsii.String("Reconciles the vehicles whose state is stale with Smartcar's API"),
+		ScheduleExpression: jsii.String(rateExpression(s.props.ReconcileEvery)),
+		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
+		State:              jsii.String("ENABLED"),
+		Target: &awsscheduler.CfnSchedule_TargetProperty{
+			Arn:     fn.FunctionArn(),
+			RoleArn: role.RoleArn(),
+			Input:   jsii.String(reconcileScheduleInput),
+			// Not retried: the next tick is the retry.
+			RetryPolicy: &awsscheduler.CfnSchedule_RetryPolicyProperty{MaximumRetryAttempts: jsii.Number(0)},
+		},
+	})
+	// The role's policy exists before the first tick.
+	s.reconcileSchedule.Node().AddDependency(role)
+}
+
 // accessLogSettings implements awsapigatewayv2.IAccessLogSettings.
 type accessLogSettings struct {
 	dest   awsapigatewayv2.IAccessLogDestination
@@ -930,10 +1236,23 @@ func (s *webhookStack) monitoring() {
 			minute(s.processor.MetricThrottles(nil), "Sum"), 0},
 	}
 	var alarmWidgets []awscloudwatch.IWidget
+	addWidget := func(alarm awscloudwatch.Alarm, title string) {
+		alarmWidgets = append(alarmWidgets, awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
+			Alarm: alarm, Title: jsii.String(title), Width: jsii.Number(8), Height: jsii.Number(5),
+		}))
+	}
+	// newAlarm creates an alarm that notifies the alarm topic, and puts
+	// it on the dashboard.
+	newAlarm := func(id string, props *awscloudwatch.AlarmProps) awscloudwatch.Alarm {
+		alarm := awscloudwatch.NewAlarm(s.stack, jsii.String(id), props)
+		alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.alarmTopic))
+		addWidget(alarm, *props.AlarmDescription)
+		return alarm
+	}
 	// addAlarm fires when the metric is above the threshold in periods
 	// consecutive periods.
 	addAlarm := func(id, description string, metric awscloudwatch.IMetric, threshold, periods float64) {
-		alarm := awscloudwatch.NewAlarm(s.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+		newAlarm(id, &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
@@ -941,10 +1260,6 @@ func (s *webhookStack) monitoring() {
 			EvaluationPeriods:  jsii.Number(periods),
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
-		alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.alarmTopic))
-		alarmWidgets = append(alarmWidgets, awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
-			Alarm: alarm, Title: jsii.String(description), Width: jsii.Number(8), Height: jsii.Number(5),
-		}))
 	}
 	for _, a := range alarms {
 		addAlarm(a.id, a.description, a.metric, a.threshold, 1)
@@ -988,6 +1303,35 @@ func (s *webhookStack) monitoring() {
 		"behind for 15 minutes: events reach users late, and batches with records older than %.0f hours are given up on "+
 		"(sent to PublisherFailureQueue)", publisherLagAlarm.Minutes(), publisherMaxRecordAge.Hours()),
 		fiveMinutes(iteratorAge, "Maximum"), float64(publisherLagAlarm.Milliseconds()), 3)
+
+	// Composite alarms, shown by status on the dashboard.
+	var statusAlarms []awscloudwatch.IAlarm
+	if !s.props.NoSilenceAlarm {
+		statusAlarms = append(statusAlarms, s.silenceAlarm(addWidget))
+	}
+	if s.reconcilerFn != nil {
+		newAlarm("ReconcileStopped", &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String("The reconciler stopped a run on an authentication or billing error from Smartcar's API: " +
+				"the Smartcar credentials (the clientId and clientSecret in the smartcarCredentialsSecret secret) or the Smartcar " +
+				"application's billing need attention. Check the ReconcilerFunctionLogs log group for reconcile.stopped (its hint " +
+				"and error say which), fix it, then run make reconcile"),
+			Metric:             custom(reconcilerService, metricReconcileStopped, "Sum", 300),
+			Threshold:          jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		newAlarm("ReconcilerErrors", &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String("The reconciler failed (an error, a crash or its 15-minute timeout) in the last 5 minutes: " +
+				"that run did not finish, and is not retried (the next scheduled run, or make reconcile, starts over); see the " +
+				"ReconcilerFunctionLogs log group"),
+			Metric:             fiveMinutes(s.reconcilerFn.MetricErrors(nil), "Sum"),
+			Threshold:          jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
 
 	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -1047,7 +1391,33 @@ func (s *webhookStack) monitoring() {
 		graph("Publisher iterator age (ms behind the stream's newest record)",
 			minute(iteratorAge, "Maximum")),
 	)
+	if s.reconcilerFn != nil {
+		// APIErrors has a Kind dimension whose values the reconciler
+		// decides: a search graphs every kind there is.
+		apiErrors := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String(fmt.Sprintf(`SEARCH('{%s,Kind,Service} MetricName="%s" Service="%s"', 'Sum', 300)`,
+				emf.DefaultNamespace, metricReconcilerAPIErrors, reconcilerService)),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{},
+			Label:        jsii.String("Smartcar API errors by kind"),
+			Period:       seconds(300),
+		})
+		s.dashboard.AddWidgets(
+			graph("Reconciler: vehicles reconciled, signals healed, vehicles failed, runs stopped",
+				custom(reconcilerService, metricVehiclesReconciled, "Sum", 300),
+				custom(reconcilerService, metricSignalsHealed, "Sum", 300),
+				custom(reconcilerService, metricReconcileFailures, "Sum", 300),
+				custom(reconcilerService, metricReconcileStopped, "Sum", 300)),
+			graph("Reconciler: Smartcar API errors by kind; invocations, errors, throttles", apiErrors,
+				fiveMinutes(s.reconcilerFn.MetricInvocations(nil), "Sum"), fiveMinutes(s.reconcilerFn.MetricErrors(nil), "Sum"),
+				fiveMinutes(s.reconcilerFn.MetricThrottles(nil), "Sum")),
+		)
+	}
 	s.dashboard.AddWidgets(alarmWidgets...)
+	if len(statusAlarms) > 0 {
+		s.dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+			Alarms: &statusAlarms, Title: jsii.String("Composite alarms"), Width: jsii.Number(8), Height: jsii.Number(3),
+		}))
+	}
 
 	both := &[]awslogs.ILogGroup{s.receiverLogs, s.procLogs}
 	queries := []struct{ name, query string }{
@@ -1065,6 +1435,63 @@ func (s *webhookStack) monitoring() {
 			LogGroupNames: jsii.Strings(*(*both)[0].LogGroupName(), *(*both)[1].LogGroupName()),
 		})
 	}
+}
+
+// silenceAlarm creates WebhooksSilent: webhooks stopped arriving, though
+// vehicles sent some in the last week. CloudWatch cannot tell whether
+// vehicles exist, so the week's webhooks stand for them, and the alarm
+// combines two without actions of their own (put on the dashboard with
+// addWidget):
+//
+//   - WebhooksQuiet: fewer than one WebhooksEnqueued (the receiver's, one
+//     per webhook persisted to the queue) in the last
+//     props.SilenceAlarmAfter, no data counting as none;
+//   - WebhooksSeenThisWeek: at least one in any of the last 7 days, no
+//     data counting as none.
+//
+// A stack that never received a webhook (or none for a week) is never
+// silent; one whose webhooks stopped alarms from SilenceAlarmAfter on, for
+// up to a week. 7 daily periods are CloudWatch's longest evaluation range
+// (period × evaluation periods at most 604,800 seconds, 7 days, for
+// periods of an hour or more: PutMetricAlarm's Period and
+// EvaluationPeriods).
+func (s *webhookStack) silenceAlarm(addWidget func(awscloudwatch.Alarm, string)) awscloudwatch.IAlarm {
+	after := s.props.SilenceAlarmAfter
+	quietDescription := fmt.Sprintf("No webhook enqueued in the last %s (no actions of its own: WebhooksSilent notifies, "+
+		"if webhooks came in the last 7 days)", spoken(after))
+	quiet := awscloudwatch.NewAlarm(s.stack, jsii.String("WebhooksQuiet"), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String(quietDescription),
+		Metric:             custom("receiver", receiver.MetricWebhooksEnqueued, "Sum", after.Seconds()),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
+	})
+	seenDescription := "Webhooks enqueued on at least one of the last 7 days (no actions of its own: WebhooksSilent combines it with WebhooksQuiet)"
+	seen := awscloudwatch.NewAlarm(s.stack, jsii.String("WebhooksSeenThisWeek"), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String(seenDescription),
+		Metric:             custom("receiver", receiver.MetricWebhooksEnqueued, "Sum", (24 * time.Hour).Seconds()),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(7),
+		DatapointsToAlarm:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	addWidget(quiet, quietDescription)
+	addWidget(seen, seenDescription)
+	silent := awscloudwatch.NewCompositeAlarm(s.stack, jsii.String("WebhooksSilent"), &awscloudwatch.CompositeAlarmProps{
+		AlarmDescription: jsii.String(fmt.Sprintf("No Smartcar webhook has reached the queue for %s, though some did in the last 7 days: "+
+			"vehicle data has stopped arriving. Smartcar may have disabled the webhook after failed deliveries, or the endpoint "+
+			"is unreachable. Check the webhook's status in Smartcar's dashboard (re-enable or re-verify it there), the API's 4xx "+
+			"and 5xx on this stack's dashboard and the receiver's log group; once webhooks arrive again, run make reconcile "+
+			"(with smartcarCredentialsSecret deployed) to fetch what was missed from Smartcar's API", spoken(after))),
+		AlarmRule: awscloudwatch.AlarmRule_AllOf(
+			awscloudwatch.AlarmRule_FromAlarm(quiet, awscloudwatch.AlarmState_ALARM),
+			awscloudwatch.AlarmRule_FromAlarm(seen, awscloudwatch.AlarmState_ALARM),
+		),
+	})
+	silent.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.alarmTopic))
+	return silent
 }
 
 func (s *webhookStack) outputs() {
@@ -1097,6 +1524,12 @@ func (s *webhookStack) outputs() {
 	out("EventSource", "The domain events' source (match it in the bus's rules)", jsii.String(s.props.EventSource))
 	out("PublisherFailureQueueUrl", "Stream batches the publisher gave up on (shard and sequence range, readable from the stream for 24 hours)",
 		s.publisherFailures.QueueUrl())
+	if s.reconcilerFn != nil {
+		out("ReconcilerFunctionName", "The reconciler (make reconcile invokes it): polls Smartcar's API and heals the vehicles' state",
+			s.reconcilerFn.FunctionName())
+		out("SmartcarCredentialsSecretArn", "Secrets Manager secret holding the Smartcar application's clientId and clientSecret "+
+			"(context smartcarCredentialsSecret)", s.smartcarSecret.SecretArn())
+	}
 	out("AlarmTopicArn", "SNS topic the alarms notify", s.alarmTopic.TopicArn())
 	out("DashboardUrl", "CloudWatch dashboard", awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 		"https://console.aws.amazon.com/cloudwatch/home?region=", *s.stack.Region(), "#dashboards:name=", *s.dashboard.DashboardName())))

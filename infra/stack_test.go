@@ -43,9 +43,11 @@ func codeDir(t *testing.T, dir, name string) awslambda.Code {
 	return awslambda.Code_FromAsset(jsii.String(path), nil)
 }
 
-// setCode gives props fake code for the three functions, under dir.
+// setCode gives props fake code for the functions, under dir: the three,
+// and the reconciler's (used only with SmartcarCredentialsSecret).
 func setCode(t *testing.T, dir string, props *WebhookStackProps) {
 	props.ReceiverCode, props.ProcessorCode, props.PublisherCode = codeDir(t, dir, "receiver"), codeDir(t, dir, "processor"), codeDir(t, dir, "publisher")
+	props.ReconcilerCode = codeDir(t, dir, "reconciler")
 }
 
 func stackUnderTest(t *testing.T) (assertions.Template, map[string]any) {
@@ -592,7 +594,8 @@ func TestAPI(t *testing.T) {
 
 func TestAlarms(t *testing.T) {
 	tpl, doc := stackUnderTest(t)
-	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(17)) })
+	// 17, and the silence alarm's two (WebhooksQuiet, WebhooksSeenThisWeek).
+	check(t, func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(19)) })
 	want := map[string]struct {
 		metric    string
 		threshold float64
@@ -1057,6 +1060,14 @@ func TestNag(t *testing.T) {
 // the project's .tools/venv (`make tools`).
 func TestCfnLint(t *testing.T) {
 	stackUnderTest(t)
+	lint := cfnLint(t)
+	built.app.Synth(nil)
+	runCfnLint(t, lint, filepath.Join(built.outdir, "TestStack.template.json"))
+}
+
+// cfnLint is cfn-lint's path; the test is skipped without it (failed on CI).
+func cfnLint(t *testing.T) string {
+	t.Helper()
 	lint, err := moto.Tool("cfn-lint")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -1064,12 +1075,15 @@ func TestCfnLint(t *testing.T) {
 		}
 		t.Skip("cfn-lint is not installed (make tools)")
 	}
-	built.app.Synth(nil)
-	template := filepath.Join(built.outdir, "TestStack.template.json")
+	return lint
+}
+
+func runCfnLint(t *testing.T, lint, template string) {
+	t.Helper()
 	// W3005: CDK adds an explicit DependsOn beside a GetAtt on the role.
 	out, err := exec.Command(lint, "--ignore-checks", "W3005", "--", template).CombinedOutput()
 	if err != nil {
-		t.Fatalf("cfn-lint: %v\n%s", err, out)
+		t.Fatalf("cfn-lint %s: %v\n%s", filepath.Base(template), err, out)
 	}
 }
 
@@ -1466,4 +1480,566 @@ func TestEventSourceValidated(t *testing.T) {
 			p.withDefaults()
 		}()
 	}
+}
+
+// synthChecked synthesizes a stack from context as the app does, with
+// cdk-nag's checks, into its own cloud assembly: the template as a
+// document, the stack (for its annotations) and the template's file.
+func synthChecked(t *testing.T, context map[string]any) (map[string]any, awscdk.Stack, string) {
+	t.Helper()
+	dir := t.TempDir()
+	outdir := filepath.Join(dir, "cdk.out")
+	ctx := map[string]any{"aws:cdk:enable-asset-metadata": true}
+	for k, v := range context {
+		ctx[k] = v
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &ctx})
+	props, err := propsFromContext(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setCode(t, dir, props)
+	stack := NewWebhookStack(app, "Checked", props)
+	AddNagChecks(app, stack)
+	app.Synth(nil)
+	file := filepath.Join(outdir, "Checked.template.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc, stack, file
+}
+
+// noNagFindings fails on any cdk-nag AWS Solutions error or warning.
+func noNagFindings(t *testing.T, stack awscdk.Stack) {
+	t.Helper()
+	ann := assertions.Annotations_FromStack(stack)
+	nagRule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, msg := range append(*ann.FindError(jsii.String("*"), nagRule), *ann.FindWarning(jsii.String("*"), nagRule)...) {
+		data, _ := json.Marshal(msg.Entry.Data)
+		t.Errorf("cdk-nag at %s: %s", *msg.Id, data)
+	}
+}
+
+// resourcesOfType are the logical ids of a type's resources whose id
+// starts with prefix.
+func resourcesOfType(doc map[string]any, typ, prefix string) []string {
+	var ids []string
+	for id, r := range doc["Resources"].(m) {
+		if r.(m)["Type"] == typ && strings.HasPrefix(id, prefix) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// grantsOf lists what the roles whose logical ids start with rolePrefix
+// may do, as "action resource-JSON", sorted.
+func grantsOf(doc map[string]any, rolePrefix string) []string {
+	var got []string
+	for _, r := range doc["Resources"].(m) {
+		res := r.(m)
+		if res["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+		if !strings.HasPrefix(role, rolePrefix) {
+			continue
+		}
+		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+			for _, target := range asList(st.(m)["Resource"]) {
+				on, _ := json.Marshal(target)
+				for _, a := range asList(st.(m)["Action"]) {
+					got = append(got, fmt.Sprintf("%s %s", a, on))
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+// reconcilerContext deploys the reconciler, scheduled hourly, with every
+// setting given.
+var reconcilerContext = map[string]any{
+	"smartcarCredentialsSecret": "smartcar/app", "reconcileEvery": "1h", "reconcileStaleAfter": "3h",
+	"smartcarApiBase": "https://api.example.com/v3", "smartcarTokenUrl": "https://auth.example.com/oauth/token",
+}
+
+// TestReconcilerOffByDefault: without context smartcarCredentialsSecret
+// nothing of the reconciler is deployed (function, schedule, alarms,
+// outputs), while the silence alarm is.
+func TestReconcilerOffByDefault(t *testing.T) {
+	_, base := stackUnderTest(t)
+	for name, doc := range map[string]map[string]any{"props": base, "no context": synthFromContext(t, map[string]any{}),
+		"empty context": synthFromContext(t, map[string]any{"smartcarCredentialsSecret": "", "reconcileEvery": "off"})} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := doc["Resources"].(m)[ReconcilerFunctionID]; ok {
+				t.Error("ReconcilerFunction deployed")
+			}
+			for _, typ := range []string{"AWS::Scheduler::Schedule", "AWS::Lambda::EventInvokeConfig"} {
+				if ids := resourcesOfType(doc, typ, ""); len(ids) != 0 {
+					t.Errorf("%s: %v", typ, ids)
+				}
+			}
+			for _, prefix := range []string{"Reconcile", "SmartcarCredentials"} {
+				for id := range doc["Resources"].(m) {
+					if strings.HasPrefix(id, prefix) {
+						t.Errorf("resource %s", id)
+					}
+				}
+				for id := range doc["Outputs"].(m) {
+					if strings.HasPrefix(id, prefix) {
+						t.Errorf("output %s", id)
+					}
+				}
+			}
+			if ids := resourcesOfType(doc, "AWS::Lambda::Function", ""); len(ids) != 3 {
+				t.Errorf("functions %v, want the receiver, processor and publisher", ids)
+			}
+			if ids := resourcesOfType(doc, "AWS::CloudWatch::CompositeAlarm", "WebhooksSilent"); len(ids) != 1 {
+				t.Errorf("WebhooksSilent: %v", ids)
+			}
+			dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+			if strings.Contains(string(dashboard), "reconciler") {
+				t.Error("the dashboard graphs the reconciler")
+			}
+		})
+	}
+}
+
+// TestReconciler: with context smartcarCredentialsSecret, the reconciler
+// is built as the other functions are, runs one at a time for up to 15
+// minutes, is not retried, is told its tables, secret and settings, may do
+// exactly what it needs, alarms when a run stops or fails, and is named in
+// the outputs; with reconcileEvery a schedule invokes it through a role of
+// its own. cdk-nag and cfn-lint pass.
+func TestReconciler(t *testing.T) {
+	doc, stack, template := synthChecked(t, reconcilerContext)
+	noNagFindings(t, stack)
+	fn := resource(t, doc, ReconcilerFunctionID)
+	props := fn["Properties"].(m)
+	for name, want := range map[string]any{
+		"Runtime": "provided.al2023", "Handler": "bootstrap", "Architectures": []any{"arm64"}, "Timeout": 900.0, "MemorySize": 256.0,
+		"ReservedConcurrentExecutions": 1.0, "LoggingConfig": m{"ApplicationLogLevel": "DEBUG", "LogFormat": "JSON", "SystemLogLevel": "WARN",
+			"LogGroup": m{"Ref": logicalID(t, doc, "AWS::Logs::LogGroup", ReconcilerFunctionID+"Logs")}},
+	} {
+		got, _ := json.Marshal(props[name])
+		if w, _ := json.Marshal(want); string(got) != string(w) {
+			t.Errorf("reconciler %s = %s, want %s", name, got, w)
+		}
+	}
+	if meta, _ := fn["Metadata"].(m); meta == nil || meta["aws:asset:path"] == nil || meta["aws:asset:property"] != "Code" {
+		t.Errorf("reconciler lacks aws:asset:path metadata: %v", fn["Metadata"])
+	}
+	if lg := resource(t, doc, logicalID(t, doc, "AWS::Logs::LogGroup", ReconcilerFunctionID+"Logs")); lg["DeletionPolicy"] != "Retain" ||
+		lg["Properties"].(m)["RetentionInDays"] != float64(30) {
+		t.Errorf("reconciler log group %v", lg)
+	}
+	secretArn := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:smartcar/app"]]}`
+	env, _ := json.Marshal(props["Environment"].(m)["Variables"])
+	if want := `{"EVENTS_TABLE":{"Ref":"` + logicalID(t, doc, "AWS::DynamoDB::Table", "EventsTable") + `"},"LOG_LEVEL":"INFO",` +
+		`"RECONCILE_STALE_AFTER":"3h0m0s","SMARTCAR_API_BASE":"https://api.example.com/v3","SMARTCAR_CREDENTIALS_SECRET":` + secretArn + `,` +
+		`"SMARTCAR_TOKEN_URL":"https://auth.example.com/oauth/token","STATE_TABLE":{"Ref":"` + entriesTableID + `"}}`; string(env) != want {
+		t.Errorf("reconciler env\n%s\nwant\n%s", env, want)
+	}
+	invoke := resourcesOfType(doc, "AWS::Lambda::EventInvokeConfig", "")
+	if len(invoke) != 1 {
+		t.Fatalf("event invoke configs %v", invoke)
+	}
+	if got, _ := json.Marshal(resource(t, doc, invoke[0])["Properties"]); string(got) !=
+		`{"FunctionName":{"Ref":"`+ReconcilerFunctionID+`"},"MaximumEventAgeInSeconds":900,"MaximumRetryAttempts":0,"Qualifier":"$LATEST"}` {
+		t.Errorf("reconciler async invoke config %s", got)
+	}
+
+	// Exactly what it may do: no wildcard, nothing beyond its tables, the
+	// secret and its log group.
+	getAtt := func(id, attr string) string { return fmt.Sprintf(`{"Fn::GetAtt":["%s","%s"]}`, id, attr) }
+	events, entries := getAtt(logicalID(t, doc, "AWS::DynamoDB::Table", "EventsTable"), "Arn"), getAtt(entriesTableID, "Arn")
+	logs := getAtt(logicalID(t, doc, "AWS::Logs::LogGroup", ReconcilerFunctionID+"Logs"), "Arn")
+	secretGrant := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:smartcar/app-??????"]]}`
+	want := []string{
+		"dynamodb:GetItem " + events, "dynamodb:GetItem " + entries, "dynamodb:PutItem " + events, "dynamodb:PutItem " + entries,
+		"dynamodb:Query " + entries, "dynamodb:Scan " + entries, "dynamodb:UpdateItem " + entries,
+		"logs:CreateLogStream " + logs, "logs:PutLogEvents " + logs,
+		"secretsmanager:DescribeSecret " + secretGrant, "secretsmanager:GetSecretValue " + secretGrant,
+	}
+	sort.Strings(want)
+	if got := grantsOf(doc, ReconcilerFunctionID+"Role"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reconciler may:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, role := range []string{ReceiverFunctionID + "Role", ProcessorFunctionID + "Role", PublisherFunctionID + "Role", "ArchiveStreamRole"} {
+		for _, g := range grantsOf(doc, role) {
+			if strings.Contains(g, "smartcar/app") || strings.Contains(g, "lambda:") || strings.HasPrefix(g, "dynamodb:Scan") {
+				t.Errorf("%s may %s", role, g)
+			}
+		}
+	}
+
+	// The schedule: hourly, on time, the stale vehicles, not retried, as a
+	// role that may invoke the reconciler and nothing else.
+	schedules := resourcesOfType(doc, "AWS::Scheduler::Schedule", "")
+	if len(schedules) != 1 {
+		t.Fatalf("schedules %v", schedules)
+	}
+	schedule := resource(t, doc, schedules[0])
+	role := logicalID(t, doc, "AWS::IAM::Role", "ReconcileScheduleRole")
+	sp := schedule["Properties"].(m)
+	target, _ := json.Marshal(sp["Target"])
+	if want := `{"Arn":` + getAtt(ReconcilerFunctionID, "Arn") + `,"Input":"{\"stale\":true}","RetryPolicy":{"MaximumRetryAttempts":0},` +
+		`"RoleArn":` + getAtt(role, "Arn") + `}`; string(target) != want {
+		t.Errorf("schedule target %s, want %s", target, want)
+	}
+	if sp["ScheduleExpression"] != "rate(1 hour)" || fmt.Sprint(sp["FlexibleTimeWindow"]) != fmt.Sprint(m{"Mode": "OFF"}) || sp["State"] != "ENABLED" {
+		t.Errorf("schedule %v", sp)
+	}
+	if deps := fmt.Sprint(schedule["DependsOn"]); !strings.Contains(deps, "ReconcileScheduleRoleDefaultPolicy") {
+		t.Errorf("schedule depends on %v, want the role's policy", deps)
+	}
+	trust, _ := json.Marshal(resource(t, doc, role)["Properties"].(m)["AssumeRolePolicyDocument"].(m)["Statement"])
+	if want := `[{"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":{"Ref":"AWS::AccountId"}}},` +
+		`"Effect":"Allow","Principal":{"Service":"scheduler.amazonaws.com"}}]`; string(trust) != want {
+		t.Errorf("schedule role trust %s, want %s", trust, want)
+	}
+	if got := grantsOf(doc, "ReconcileScheduleRole"); strings.Join(got, "\n") != "lambda:InvokeFunction "+getAtt(ReconcilerFunctionID, "Arn") {
+		t.Errorf("schedule role may %v, want lambda:InvokeFunction on the reconciler alone", got)
+	}
+
+	// Its alarms notify the alarm topic.
+	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
+	for _, tt := range []struct{ prefix, namespace, metric, dimensions string }{
+		{"ReconcileStopped", "SmartcarWebhooks", "ReconcileStopped", `[{"Name":"Service","Value":"reconciler"}]`},
+		{"ReconcilerErrors", "AWS/Lambda", "Errors", `[{"Name":"FunctionName","Value":{"Ref":"` + ReconcilerFunctionID + `"}}]`},
+	} {
+		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", tt.prefix)["Properties"].(m)
+		dims, _ := json.Marshal(a["Dimensions"])
+		if a["Namespace"] != tt.namespace || a["MetricName"] != tt.metric || string(dims) != tt.dimensions || a["Statistic"] != "Sum" ||
+			a["Period"] != float64(300) {
+			t.Errorf("%s: metric %v/%v %s %v over %v s", tt.prefix, a["Namespace"], a["MetricName"], dims, a["Statistic"], a["Period"])
+		}
+		if a["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || a["Threshold"] != float64(1) || a["EvaluationPeriods"] != float64(1) ||
+			a["TreatMissingData"] != "notBreaching" {
+			t.Errorf("%s: %v %v over %v periods, missing data %v; want >= 1 over 1", tt.prefix, a["ComparisonOperator"], a["Threshold"],
+				a["EvaluationPeriods"], a["TreatMissingData"])
+		}
+		if fmt.Sprint(a["AlarmActions"]) != topic {
+			t.Errorf("%s: actions %v, want the alarm topic", tt.prefix, a["AlarmActions"])
+		}
+	}
+	stopped := fmt.Sprint(resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", "ReconcileStopped")["Properties"].(m)["AlarmDescription"])
+	for _, words := range []string{"credentials", "billing", "reconcile.stopped"} {
+		if !strings.Contains(stopped, words) {
+			t.Errorf("ReconcileStopped's description lacks %q: %s", words, stopped)
+		}
+	}
+	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+	for _, metric := range []string{`[\"SmartcarWebhooks\",\"VehiclesReconciled\",\"Service\",\"reconciler\"`,
+		`[\"SmartcarWebhooks\",\"SignalsHealed\",\"Service\",\"reconciler\"`, `[\"SmartcarWebhooks\",\"ReconcileFailures\",\"Service\",\"reconciler\"`,
+		`MetricName=\\\"APIErrors\\\" Service=\\\"reconciler\\\"`} {
+		if !strings.Contains(string(dashboard), metric) {
+			t.Errorf("dashboard lacks %s", metric)
+		}
+	}
+
+	outputs := doc["Outputs"].(m)
+	if got, _ := json.Marshal(outputs["ReconcilerFunctionName"].(m)["Value"]); string(got) != `{"Ref":"`+ReconcilerFunctionID+`"}` {
+		t.Errorf("ReconcilerFunctionName output %s", got)
+	}
+	if got, _ := json.Marshal(outputs["SmartcarCredentialsSecretArn"].(m)["Value"]); string(got) != secretArn {
+		t.Errorf("SmartcarCredentialsSecretArn output %s, want %s", got, secretArn)
+	}
+	runCfnLint(t, cfnLint(t), template)
+}
+
+// TestReconcilerVariants: the secret by name, complete ARN or partial ARN;
+// the schedule's rate, or none; the reconciler's state table follows
+// stateTableName as the processor's does.
+func TestReconcilerVariants(t *testing.T) {
+	const complete = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:smartcar/app-AbC123"
+	const partial = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:smartcar/app"
+	const rebuilt = "rebuilt-entries"
+	tests := []struct {
+		name     string
+		context  map[string]any
+		secret   string // the env's and the output's value, JSON
+		grant    string // what secretsmanager:GetSecretValue is granted on, JSON
+		schedule string // "": none
+		table    string // STATE_TABLE, JSON
+	}{
+		{"complete ARN, 30 minutes", map[string]any{"smartcarCredentialsSecret": complete, "reconcileEvery": "30m"},
+			`"` + complete + `"`, `"` + complete + `"`, "rate(30 minutes)", `{"Ref":"` + entriesTableID + `"}`},
+		{"partial ARN, 2 hours", map[string]any{"smartcarCredentialsSecret": partial, "reconcileEvery": "120m"},
+			`"` + partial + `"`, `"` + partial + `-??????"`, "rate(2 hours)", `{"Ref":"` + entriesTableID + `"}`},
+		{"name, no schedule, stateTableName", map[string]any{"smartcarCredentialsSecret": "app", "reconcileEvery": "0",
+			"stateTableName": rebuilt, "stateTableStreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/" + rebuilt + "/stream/x"},
+			`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:app"]]}`,
+			`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:app-??????"]]}`,
+			"", `"` + rebuilt + `"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := synthFromContext(t, tt.context)
+			env := resource(t, doc, ReconcilerFunctionID)["Properties"].(m)["Environment"].(m)["Variables"].(m)
+			secret, _ := json.Marshal(env["SMARTCAR_CREDENTIALS_SECRET"])
+			output, _ := json.Marshal(doc["Outputs"].(m)["SmartcarCredentialsSecretArn"].(m)["Value"])
+			if string(secret) != tt.secret || string(output) != tt.secret {
+				t.Errorf("SMARTCAR_CREDENTIALS_SECRET %s, output %s; want %s", secret, output, tt.secret)
+			}
+			if table, _ := json.Marshal(env["STATE_TABLE"]); string(table) != tt.table {
+				t.Errorf("STATE_TABLE %s, want %s", table, tt.table)
+			}
+			if env["RECONCILE_STALE_AFTER"] != "6h0m0s" || env["SMARTCAR_API_BASE"] != nil || env["SMARTCAR_TOKEN_URL"] != nil {
+				t.Errorf("env %v, want the default staleness and no API or token URL", env)
+			}
+			var read []string
+			for _, g := range grantsOf(doc, ReconcilerFunctionID+"Role") {
+				if strings.HasPrefix(g, "secretsmanager:") {
+					read = append(read, g)
+				}
+			}
+			if want := []string{"secretsmanager:DescribeSecret " + tt.grant, "secretsmanager:GetSecretValue " + tt.grant}; fmt.Sprint(read) != fmt.Sprint(want) {
+				t.Errorf("secret grants %v, want %v", read, want)
+			}
+			// The state table's actions on the table STATE_TABLE names alone.
+			stateTable := entriesTableID
+			if tt.table != `{"Ref":"`+entriesTableID+`"}` {
+				stateTable = ":table/" + rebuilt
+			}
+			var onState []string
+			for _, g := range grantsOf(doc, ReconcilerFunctionID+"Role") {
+				if strings.HasPrefix(g, "dynamodb:") && !strings.Contains(g, "EventsTable") {
+					if !strings.Contains(g, stateTable) {
+						t.Errorf("reconciler may %s, with STATE_TABLE %s", g, tt.table)
+					}
+					onState = append(onState, strings.Fields(g)[0])
+				}
+			}
+			if want := "dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:Scan dynamodb:UpdateItem"; strings.Join(onState, " ") != want {
+				t.Errorf("reconciler may %v on the state table, want %s", onState, want)
+			}
+			schedules := resourcesOfType(doc, "AWS::Scheduler::Schedule", "")
+			switch {
+			case tt.schedule == "" && len(schedules) != 0:
+				t.Errorf("schedules %v, want none", schedules)
+			case tt.schedule != "" && (len(schedules) != 1 || resource(t, doc, schedules[0])["Properties"].(m)["ScheduleExpression"] != tt.schedule):
+				t.Errorf("schedules %v, want one at %s", schedules, tt.schedule)
+			}
+			if roles := resourcesOfType(doc, "AWS::IAM::Role", "ReconcileScheduleRole"); (len(roles) == 1) != (tt.schedule != "") {
+				t.Errorf("schedule roles %v", roles)
+			}
+		})
+	}
+}
+
+// TestRateExpression: Scheduler's unit is singular for 1, plural
+// otherwise; whole hours in hours.
+func TestRateExpression(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Minute: "rate(5 minutes)", 30 * time.Minute: "rate(30 minutes)", time.Hour: "rate(1 hour)",
+		90 * time.Minute: "rate(90 minutes)", 2 * time.Hour: "rate(2 hours)", 24 * time.Hour: "rate(24 hours)",
+	} {
+		if got := rateExpression(d); got != want {
+			t.Errorf("rateExpression(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+// TestSilenceAlarm: WebhooksSilent notifies the alarm topic when
+// WebhooksQuiet (no webhook enqueued for silenceAlarmAfter, no data
+// counting as none) and WebhooksSeenThisWeek (some on one of the last 7
+// days) are both in alarm; neither notifies by itself. A stack that never
+// received a webhook is not silent. silenceAlarmAfter=off removes all
+// three.
+func TestSilenceAlarm(t *testing.T) {
+	_, base := stackUnderTest(t)
+	tests := []struct {
+		name    string
+		context map[string]any // nil: the shared test stack
+		period  float64        // WebhooksQuiet's; 0: no silence alarm
+		spoken  string
+	}{
+		{"default", nil, 3600, "1 hour"},
+		{"30m", map[string]any{"silenceAlarmAfter": "30m"}, 1800, "30 minutes"},
+		{"24h", map[string]any{"silenceAlarmAfter": "24h"}, 86400, "1 day"},
+		{"off", map[string]any{"silenceAlarmAfter": "off"}, 0, ""},
+		{"0", map[string]any{"silenceAlarmAfter": "0"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := base
+			if tt.context != nil {
+				doc = synthFromContext(t, tt.context)
+			}
+			quiet := resourcesOfType(doc, "AWS::CloudWatch::Alarm", "WebhooksQuiet")
+			seen := resourcesOfType(doc, "AWS::CloudWatch::Alarm", "WebhooksSeenThisWeek")
+			silent := resourcesOfType(doc, "AWS::CloudWatch::CompositeAlarm", "WebhooksSilent")
+			if tt.period == 0 {
+				if len(quiet)+len(seen)+len(silent) != 0 {
+					t.Errorf("silence alarms %v %v %v, want none", quiet, seen, silent)
+				}
+				return
+			}
+			if len(quiet) != 1 || len(seen) != 1 || len(silent) != 1 {
+				t.Fatalf("silence alarms %v %v %v", quiet, seen, silent)
+			}
+			for _, a := range []struct {
+				id, operator, missing    string
+				period, periods, toAlarm float64
+			}{
+				{quiet[0], "LessThanThreshold", "breaching", tt.period, 1, 0},
+				{seen[0], "GreaterThanOrEqualToThreshold", "notBreaching", 86400, 7, 1},
+			} {
+				p := resource(t, doc, a.id)["Properties"].(m)
+				dims, _ := json.Marshal(p["Dimensions"])
+				if p["Namespace"] != "SmartcarWebhooks" || p["MetricName"] != "WebhooksEnqueued" || string(dims) != `[{"Name":"Service","Value":"receiver"}]` ||
+					p["Statistic"] != "Sum" || p["Period"] != a.period {
+					t.Errorf("%s: metric %v/%v %s %v over %v s", a.id, p["Namespace"], p["MetricName"], dims, p["Statistic"], p["Period"])
+				}
+				toAlarm, _ := p["DatapointsToAlarm"].(float64)
+				if p["ComparisonOperator"] != a.operator || p["Threshold"] != float64(1) || p["EvaluationPeriods"] != a.periods ||
+					toAlarm != a.toAlarm || p["TreatMissingData"] != a.missing {
+					t.Errorf("%s: %v %v over %v periods (%v to alarm), missing data %v", a.id, p["ComparisonOperator"], p["Threshold"],
+						p["EvaluationPeriods"], p["DatapointsToAlarm"], p["TreatMissingData"])
+				}
+				// CloudWatch: period × evaluation periods at most 7 days
+				// (1 day for periods under an hour).
+				limit := 7 * 86400.0
+				if a.period < 3600 {
+					limit = 86400
+				}
+				if a.period*a.periods > limit {
+					t.Errorf("%s evaluates %v s, CloudWatch allows %v", a.id, a.period*a.periods, limit)
+				}
+				if p["AlarmActions"] != nil || p["OKActions"] != nil || p["InsufficientDataActions"] != nil {
+					t.Errorf("%s has actions: %v", a.id, p)
+				}
+			}
+			p := resource(t, doc, silent[0])["Properties"].(m)
+			rule, _ := json.Marshal(p["AlarmRule"])
+			if want := `{"Fn::Join":["",["(ALARM(\"",{"Fn::GetAtt":["` + quiet[0] + `","Arn"]},"\") AND ALARM(\"",{"Fn::GetAtt":["` +
+				seen[0] + `","Arn"]},"\"))"]]}`; string(rule) != want {
+				t.Errorf("WebhooksSilent rule %s, want %s", rule, want)
+			}
+			if fmt.Sprint(p["AlarmActions"]) != fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}}) {
+				t.Errorf("WebhooksSilent actions %v, want the alarm topic", p["AlarmActions"])
+			}
+			description := fmt.Sprint(p["AlarmDescription"])
+			for _, words := range []string{"for " + tt.spoken, "disabled the webhook", "unreachable", "Smartcar's dashboard", "4xx", "5xx", "make reconcile"} {
+				if !strings.Contains(description, words) {
+					t.Errorf("WebhooksSilent description lacks %q: %s", words, description)
+				}
+			}
+			dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
+			if !strings.Contains(string(dashboard), silent[0]) {
+				t.Error("WebhooksSilent is not on the dashboard")
+			}
+		})
+	}
+}
+
+// TestReconcilerContextValidated: each reconciler and silence-alarm setting
+// is refused, naming its key and what it wants, when it is malformed, out of
+// bounds, or given without smartcarCredentialsSecret.
+func TestReconcilerContextValidated(t *testing.T) {
+	const secret = "smartcar/app"
+	tests := []struct {
+		context map[string]any
+		want    string // the error's start
+		what    string // and what it says is wanted
+	}{
+		{m{"smartcarCredentialsSecret": "my secret"}, "context smartcarCredentialsSecret: ", "secret name"},
+		{m{"smartcarCredentialsSecret": strings.Repeat("s", 513)}, "context smartcarCredentialsSecret: ", "secret name"},
+		{m{"smartcarCredentialsSecret": "arn:aws:s3:::bucket"}, "context smartcarCredentialsSecret: ", "secret ARN"},
+		{m{"smartcarCredentialsSecret": "arn:aws:secretsmanager:eu-west-1:1234:secret:x"}, "context smartcarCredentialsSecret: ", "secret ARN"},
+		{m{"reconcileEvery": "1h"}, "context reconcileEvery: ", "needs smartcarCredentialsSecret"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileEvery": "3m"}, "context reconcileEvery: ", "at least 5m"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileEvery": "90s"}, "context reconcileEvery: ", "whole number of minutes"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileEvery": "5m30s"}, "context reconcileEvery: ", "whole number of minutes"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileEvery": "hourly"}, "context reconcileEvery: ", "whole number of minutes"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileEvery": "-1h"}, "context reconcileEvery: ", "whole number of minutes"},
+		{m{"reconcileStaleAfter": "6h"}, "context reconcileStaleAfter: ", "needs smartcarCredentialsSecret"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileStaleAfter": "30s"}, "context reconcileStaleAfter: ", "at least 1m"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileStaleAfter": "off"}, "context reconcileStaleAfter: ", "at least 1m"},
+		{m{"smartcarCredentialsSecret": secret, "reconcileStaleAfter": "a while"}, "context reconcileStaleAfter: ", "at least 1m"},
+		{m{"smartcarApiBase": "https://api.example.com"}, "context smartcarApiBase: ", "needs smartcarCredentialsSecret"},
+		{m{"smartcarCredentialsSecret": secret, "smartcarApiBase": "http://x"}, "context smartcarApiBase: ", "absolute https URL"},
+		{m{"smartcarCredentialsSecret": secret, "smartcarApiBase": "api.smartcar.com"}, "context smartcarApiBase: ", "absolute https URL"},
+		{m{"smartcarCredentialsSecret": secret, "smartcarApiBase": "https://"}, "context smartcarApiBase: ", "absolute https URL"},
+		{m{"smartcarTokenUrl": "https://auth.example.com"}, "context smartcarTokenUrl: ", "needs smartcarCredentialsSecret"},
+		{m{"smartcarCredentialsSecret": secret, "smartcarTokenUrl": "ftp://auth.example.com/token"}, "context smartcarTokenUrl: ", "absolute https URL"},
+		{m{"silenceAlarmAfter": "90s"}, "context silenceAlarmAfter: ", "whole number of minutes from 5m to 24h"},
+		{m{"silenceAlarmAfter": "4m"}, "context silenceAlarmAfter: ", "whole number of minutes from 5m to 24h"},
+		{m{"silenceAlarmAfter": "25h"}, "context silenceAlarmAfter: ", "whole number of minutes from 5m to 24h"},
+		{m{"silenceAlarmAfter": "never"}, "context silenceAlarmAfter: ", "or off"},
+	}
+	for _, tt := range tests {
+		_, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &tt.context}))
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.what) {
+			t.Errorf("context %v: err = %v, want %q...%q", tt.context, err, tt.want, tt.what)
+		}
+	}
+	// What is accepted, and what the stack is then told.
+	p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+		"smartcarCredentialsSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/smartcar-AbC123", "reconcileEvery": "5m",
+		"reconcileStaleAfter": "1m", "smartcarApiBase": "https://api.example.com:8443/v3", "silenceAlarmAfter": "24h",
+	}}))
+	if err != nil || p.ReconcileEvery != 5*time.Minute || p.ReconcileStaleAfter != time.Minute || p.SmartcarAPIBase != "https://api.example.com:8443/v3" ||
+		p.SilenceAlarmAfter != 24*time.Hour || p.NoSilenceAlarm {
+		t.Errorf("props = %+v, %v", p, err)
+	}
+	for _, off := range []string{"off", "0", "0s"} {
+		p, err := propsFromContext(awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{"reconcileEvery": off, "silenceAlarmAfter": off}}))
+		if err != nil || p.ReconcileEvery != 0 || !p.NoSilenceAlarm {
+			t.Errorf("reconcileEvery and silenceAlarmAfter %q: props = %+v, %v; want both off", off, p, err)
+		}
+	}
+	if p, err := propsFromContext(awscdk.NewApp(nil)); err != nil || p.SmartcarCredentialsSecret != "" || p.ReconcileEvery != 0 ||
+		p.NoSilenceAlarm || p.SilenceAlarmAfter != 0 {
+		t.Errorf("no context: props = %+v, %v; want no reconciler and the default silence alarm", p, err)
+	}
+}
+
+// TestReconcilerPropsValidated: NewWebhookStack refuses what the context
+// would, naming the prop.
+func TestReconcilerPropsValidated(t *testing.T) {
+	p := WebhookStackProps{SmartcarCredentialsSecret: "app"}
+	p.withDefaults()
+	if p.ReconcileStaleAfter != DefaultReconcileStaleAfter || p.SilenceAlarmAfter != DefaultSilenceAlarmAfter {
+		t.Errorf("defaults: stale after %v, silence alarm after %v", p.ReconcileStaleAfter, p.SilenceAlarmAfter)
+	}
+	for prop, p := range map[string]WebhookStackProps{
+		"SmartcarCredentialsSecret":      {SmartcarCredentialsSecret: "a secret"},
+		"ReconcileEvery":                 {SmartcarCredentialsSecret: "app", ReconcileEvery: 4 * time.Minute},
+		"ReconcileStaleAfter":            {SmartcarCredentialsSecret: "app", ReconcileStaleAfter: time.Second},
+		"SmartcarAPIBase":                {SmartcarCredentialsSecret: "app", SmartcarAPIBase: "http://x"},
+		"SmartcarTokenURL":               {SmartcarCredentialsSecret: "app", SmartcarTokenURL: "/token"},
+		"need SmartcarCredentialsSecret": {ReconcileEvery: time.Hour},
+		"SilenceAlarmAfter":              {SilenceAlarmAfter: 90 * time.Second},
+	} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), prop) {
+					t.Errorf("%+v: panic %v, want one naming %s", p, v, prop)
+				}
+			}()
+			p.withDefaults()
+		}()
+	}
+	func() {
+		defer func() {
+			if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "ReconcilerCode") {
+				t.Errorf("no ReconcilerCode: panic %v", v)
+			}
+		}()
+		dir := t.TempDir()
+		props := &WebhookStackProps{SmartcarCredentialsSecret: "app"}
+		setCode(t, dir, props)
+		props.ReconcilerCode = nil
+		NewWebhookStack(awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))}), "NoCode", props)
+	}()
 }

@@ -57,6 +57,13 @@ type Resources struct {
 	// a stack deployed before the archive.
 	ArchiveStream string `json:"archiveStream,omitempty"`
 	ArchiveBucket string `json:"archiveBucket,omitempty"`
+	// CredentialsSecret names the Secrets Manager secret holding the
+	// Smartcar application's {"clientId", "clientSecret"}, which the
+	// reconciler reads: a deployed stack's output
+	// SmartcarCredentialsSecretArn, empty for a stack deployed without
+	// it (no reconciler) and for the local stack (see
+	// SmartcarCredentialsSecret).
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
 	// StateStreamARN is the vehicle-state table's stream, which the
 	// publisher reads (locally, through a StreamPoller).
 	StateStreamARN string `json:"stateStreamArn,omitempty"`
@@ -97,6 +104,11 @@ const (
 	EventsTailRule  = "smartcar-domain-events-tail"
 	// EventSource is the source of the domain events the publisher puts.
 	EventSource = domainevents.Source
+	// SmartcarCredentialsSecret is the local stack's secret of the
+	// Smartcar application's credentials, which `make reconcile` stores
+	// from SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET: Provision makes
+	// none.
+	SmartcarCredentialsSecret = "smartcar-credentials"
 )
 
 // ReceiverEnv is the receiver Lambda's environment for these resources.
@@ -127,6 +139,18 @@ func (r Resources) ProcessorEnv() map[string]string {
 // PublisherEnv is the publisher Lambda's environment for these resources.
 func (r Resources) PublisherEnv() map[string]string {
 	return map[string]string{EnvEventBusName: r.EventBusName, EnvEventSource: r.EventSource, EnvStateTable: r.StateTable}
+}
+
+// ReconcilerEnv is the reconciler Lambda's environment for these
+// resources: the local stack's credentials secret is SmartcarCredentialsSecret
+// (which make reconcile fills from SMARTCAR_CLIENT_ID and
+// SMARTCAR_CLIENT_SECRET).
+func (r Resources) ReconcilerEnv() map[string]string {
+	secret := r.CredentialsSecret
+	if secret == "" {
+		secret = SmartcarCredentialsSecret
+	}
+	return map[string]string{EnvStateTable: r.StateTable, EnvEventsTable: r.EventsTable, EnvCredentialsSecret: secret}
 }
 
 // NewDevToken returns a random development token.

@@ -43,6 +43,9 @@ const (
 	// EnvEventsTailQueueURL, read by events-tail alone, names a queue a
 	// rule on the bus sends the domain events to.
 	EnvEventsTailQueueURL = "EVENTS_TAIL_QUEUE_URL"
+	// EnvCredentialsSecret names the secret of the Smartcar application's
+	// credentials, which the reconciler reads.
+	EnvCredentialsSecret = "SMARTCAR_CREDENTIALS_SECRET"
 )
 
 // envMeaning says what each variable names, for the error that finds one
@@ -56,6 +59,7 @@ var envMeaning = map[string]string{
 	EnvArchiveBucket:      "the archive bucket",
 	EnvEventBusName:       "the domain events' EventBridge bus",
 	EnvEventsTailQueueURL: "the URL of an SQS queue a rule on the domain events' bus sends them to, which events-tail reads",
+	EnvCredentialsSecret:  "the secret (name or ARN) holding the Smartcar application's clientId and clientSecret, which the reconciler reads",
 }
 
 // Target says which stack a tool works on: the local one (the default), a
@@ -147,6 +151,7 @@ func (t Target) fromEnv(ctx context.Context) (Resources, aws.Config, error) {
 		ArchiveStream:    get(EnvArchiveStream), ArchiveBucket: get(EnvArchiveBucket),
 		EventBusName: get(EnvEventBusName), EventSource: get(EnvEventSource),
 		EventsTailQueueURL: get(EnvEventsTailQueueURL),
+		CredentialsSecret:  get(EnvCredentialsSecret),
 	}
 	if r.EventBusName != "" {
 		r.EventSource = cmp.Or(r.EventSource, EventSource)
@@ -190,6 +195,9 @@ func (t Target) fromStack(ctx context.Context) (Resources, aws.Config, error) {
 		// A deployed stack has no queue for events-tail: its user
 		// subscribes one (a rule on the bus).
 		EventBusName: outputs["EventBusName"], EventSource: outputs["EventSource"],
+		// Empty when the stack was deployed without a Smartcar credentials
+		// secret, hence without the reconciler.
+		CredentialsSecret: outputs["SmartcarCredentialsSecretArn"],
 		// Stacks deployed before the SecretName output: the secret the
 		// Makefile names (AMT_SECRET_ID=$(SECRET_NAME)), else the default.
 		SecretID: cmp.Or(outputs["SecretName"], os.Getenv(EnvSecretID), SecretName),

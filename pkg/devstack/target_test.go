@@ -267,3 +267,49 @@ func TestDeployedStackNamesItsSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetCredentialsSecret: the Smartcar credentials secret the
+// reconciler reads is a deployed stack's output SmartcarCredentialsSecretArn
+// (none for a stack deployed without it), and SMARTCAR_CREDENTIALS_SECRET
+// under -env.
+func TestTargetCredentialsSecret(t *testing.T) {
+	awstest.SetEnv(t)
+	ctx := context.Background()
+	cf := cloudformation.NewFromConfig(awstest.Config(t))
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smartcar/app-AbCdEf"
+	deploy := func(name, secretOutput string) {
+		t.Helper()
+		outputs := `"QueueUrl": {"Value": {"Ref": "Queue"}}, "DlqUrl": {"Value": {"Ref": "Dlq"}}, "StateTableName": {"Value": "vehicles"}`
+		if secretOutput != "" {
+			outputs += `, "SmartcarCredentialsSecretArn": {"Value": "` + secretOutput + `"}`
+		}
+		template := `{"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "` + name + `-q"}},
+			"Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "` + name + `-dlq"}}}, "Outputs": {` + outputs + `}}`
+		if _, err := cf.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(template)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	with, without := awstest.Name(t, "with"), awstest.Name(t, "without")
+	deploy(with, arn)
+	deploy(without, "")
+	t.Setenv(devstack.EnvCredentialsSecret, "ignored/for-a-stack")
+	for stack, want := range map[string]string{with: arn, without: ""} {
+		res, _, err := devstack.Target{Stack: stack}.Resolve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.CredentialsSecret != want {
+			t.Errorf("stack %s: credentials secret %q, want %q", stack, res.CredentialsSecret, want)
+		}
+	}
+
+	env := map[string]string{"STATE_TABLE": "vehicles", "SMARTCAR_CREDENTIALS_SECRET": " smartcar/app "}
+	target := devstack.Target{Env: true, Needs: []string{devstack.EnvCredentialsSecret}, Getenv: func(k string) string { return env[k] }}
+	if res, _, err := target.Resolve(ctx); err != nil || res.CredentialsSecret != "smartcar/app" {
+		t.Errorf("-env: credentials secret %q, %v; want smartcar/app", res.CredentialsSecret, err)
+	}
+	delete(env, "SMARTCAR_CREDENTIALS_SECRET")
+	if _, _, err := target.Resolve(ctx); err == nil || !strings.Contains(err.Error(), "SMARTCAR_CREDENTIALS_SECRET (the secret (name or ARN) holding the Smartcar application's clientId") {
+		t.Errorf("-env without the secret: %v; want an error naming SMARTCAR_CREDENTIALS_SECRET and what it names", err)
+	}
+}

@@ -4,6 +4,7 @@
 package emf
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"slices"
@@ -129,4 +130,19 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(append(append(b, '"'), s...), '"')
+}
+
+// WithoutMetrics returns a writer passing on to w every write but a
+// metric line: a tool running a function's code in an operator's shell
+// keeps its log lines and drops the metrics, which would reach no
+// CloudWatch there. Each write is one line, as Writer and slog write.
+func WithoutMetrics(w io.Writer) io.Writer { return withoutMetrics{w} }
+
+type withoutMetrics struct{ w io.Writer }
+
+func (f withoutMetrics) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte(`{"_aws":`)) {
+		return len(p), nil
+	}
+	return f.w.Write(p)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,21 @@ func (r *Reader) PositiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// PositiveFloat returns the variable as a finite number above zero, or
+// def when it is empty.
+func (r *Reader) PositiveFloat(name string, def float64) float64 {
+	v, ok := r.value(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		r.fail(name, "want a positive number, got %q", v)
+		return def
+	}
+	return f
 }
 
 // Duration returns the variable as a positive duration, written as a Go

@@ -40,10 +40,16 @@ const (
 // The Lambdas' logical ids in the stack's template: SAM CLI and runbooks
 // name the functions by them.
 const (
-	ReceiverFunctionID  = "ReceiverFunction"
-	ProcessorFunctionID = "ProcessorFunction"
-	PublisherFunctionID = "PublisherFunction"
+	ReceiverFunctionID   = "ReceiverFunction"
+	ProcessorFunctionID  = "ProcessorFunction"
+	PublisherFunctionID  = "PublisherFunction"
+	ReconcilerFunctionID = "ReconcilerFunction"
 )
+
+// ReconcilerTimeout is the reconciler's timeout, Lambda's longest: a run
+// polls up to 1,000 vehicles at 2 a second, and stops starting vehicles
+// shortly before it.
+const ReconcilerTimeout = 15 * time.Minute
 
 // PublisherTimeout is the domain-event publisher's timeout: a batch of up
 // to 100 stream records is a few PutEvents calls (ten entries each) and a

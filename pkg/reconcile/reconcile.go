@@ -2,7 +2,7 @@
 // gives up on a webhook after a few retries, so after an outage a stored
 // vehicle can be stale. The Reconciler reads a vehicle's current signals
 // from Smartcar's v3 API and merges them through the same newest-wins path
-// as webhooks (a processor.Finisher, normally processor.StateFinisher): a
+// as webhooks (a processor.StateFinisher): a
 // polled value never replaces a newer stored one, and a newer polled value
 // fills the gap.
 //
@@ -32,10 +32,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcarapi"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
 // EventIDPrefix begins the event id of every poll.
@@ -57,26 +59,71 @@ var (
 	ErrStopped = errors.New("reconciliation stopped")
 )
 
+// Metric names, emitted by Vehicle and Vehicles (not in a dry run).
+const (
+	MetricVehiclesReconciled = "VehiclesReconciled"
+	// MetricSignalsHealed counts signals whose stored entry a poll made
+	// newer: the gaps it healed.
+	MetricSignalsHealed     = "SignalsHealed"
+	MetricReconcileFailures = "ReconcileFailures"
+	// MetricReconcileStopped is 1 for a run stopped on an authentication
+	// or billing error.
+	MetricReconcileStopped = "ReconcileStopped"
+	// MetricAPIErrors counts the vehicles whose poll failed, emitted
+	// through Reconciler.APIErrors under the error's kind
+	// (smartcarapi.ErrorKind).
+	MetricAPIErrors = "APIErrors"
+)
+
+// DefaultMarkKeep is how long a vehicle's last reconciliation is
+// remembered by default (Reconciler.MarkKeep).
+const DefaultMarkKeep = 7 * 24 * time.Hour
+
+// Marks remember when each vehicle was last reconciled, so that the
+// scheduled runs poll a quiet vehicle once per staleness period, not on
+// every run: *dynamostore.Store.
+type Marks interface {
+	Reconciled(ctx context.Context, vehicleID string) (time.Time, error)
+	MarkReconciled(ctx context.Context, vehicleID string, at time.Time, keep time.Duration) error
+}
+
+// MetricsWriter emits metrics: *emf.Writer.
+type MetricsWriter interface {
+	Emit(metrics ...emf.Metric) error
+}
+
 // SignalsAPI reads a vehicle's signals: *smartcarapi.Client.
 type SignalsAPI interface {
 	Signals(ctx context.Context, vehicleID, userID string) ([]smartcarapi.Signal, smartcarapi.Stats, error)
 }
 
 // Reconciler polls vehicles and merges what it reads into their stored
-// state. API and Store are required; Finisher defaults to a
-// processor.StateFinisher over Store, Now to time.Now, Log to discarding.
-// It is safe for concurrent use once set up.
+// state. API and Store are required; Now defaults to time.Now, Log to
+// discarding. It is safe for concurrent use once set up.
 type Reconciler struct {
-	API      SignalsAPI
-	Store    processor.VehicleStore
-	Finisher processor.Finisher
+	API   SignalsAPI
+	Store processor.VehicleStore
+	// Users, if set, reads a vehicle's user id alone: cheaper than the
+	// whole state Store.GetVehicle reads otherwise.
+	Users Users
 	// Now is the poll time: the event's meta.deliveredAt and id. Pacing
 	// (Options.Rate) runs on the real clock.
 	Now func() time.Time
 	Log *slog.Logger
+	// Marks, if set, record each successful poll, remembered for MarkKeep
+	// (DefaultMarkKeep when not positive).
+	Marks    Marks
+	MarkKeep time.Duration
+	// Metrics, if set, receives the counts; APIErrors, if set, the
+	// writer of MetricAPIErrors for an error kind.
+	Metrics   MetricsWriter
+	APIErrors func(kind string) MetricsWriter
+}
 
-	once     sync.Once
-	finisher processor.Finisher
+// Users reads the user id stored for a vehicle ("" if none) and whether
+// anything is stored for it: *dynamostore.Store.
+type Users interface {
+	UserID(ctx context.Context, vehicleID string) (userID string, stored bool, err error)
 }
 
 // Result is what reconciling one vehicle did.
@@ -92,6 +139,8 @@ type Result struct {
 	// vehicle would need at least: 1, or 0 if it would not be polled.
 	Calls int
 	Err   error
+
+	apiError bool // Err is the API's answer, not the store's or a cancellation
 }
 
 // Options configure Vehicles.
@@ -122,14 +171,19 @@ func (r *Reconciler) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (r *Reconciler) finish() processor.Finisher {
-	r.once.Do(func() {
-		r.finisher = r.Finisher
-		if r.finisher == nil {
-			r.finisher = processor.NewStateFinisher(r.Store, r.Log, nil)
-		}
-	})
-	return r.finisher
+// counted is the store of one merge, counting the entries it stored.
+type counted struct {
+	processor.VehicleStore
+	signals int // signal entries the merge made newer and stored
+}
+
+// WriteEntries implements processor.VehicleStore. A poll writes signals
+// alone (no details, no errors), unless the vehicle is moved from the
+// legacy layout, when the signals it made newer are at most those stored.
+func (c *counted) WriteEntries(ctx context.Context, st *vehicle.State, ch vehicle.Changes) (processor.Written, error) {
+	w, err := c.VehicleStore.WriteEntries(ctx, st, ch)
+	c.signals += min(len(ch.Signals), w.Stored)
+	return w, err
 }
 
 // EventID is the id of the event merging the poll of vehicleID made at
@@ -143,6 +197,18 @@ func EventID(vehicleID string, polled time.Time) string {
 func (r *Reconciler) userID(ctx context.Context, vehicleID string) (string, error) {
 	if vehicleID == "" {
 		return "", errors.New("empty vehicle id")
+	}
+	if r.Users != nil {
+		id, stored, err := r.Users.UserID(ctx, vehicleID)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("read vehicle: %w", err)
+		case !stored:
+			return "", fmt.Errorf("vehicle not stored: %w", ErrNoUserID)
+		case id == "":
+			return "", ErrNoUserID
+		}
+		return id, nil
 	}
 	s, err := r.Store.GetVehicle(ctx, vehicleID)
 	if err != nil {
@@ -164,9 +230,25 @@ func (r *Reconciler) Vehicle(ctx context.Context, vehicleID string) Result {
 	res := r.vehicle(ctx, vehicleID)
 	if res.Err != nil {
 		res.Err = fmt.Errorf("reconcile vehicle %s: %w", vehicleID, res.Err)
-		r.log().WarnContext(ctx, "reconcile.vehicle_failed", "vehicleId", vehicleID, "calls", res.Calls, "error", res.Err.Error())
+		kind := smartcarapi.ErrorKind(res.Err)
+		r.log().WarnContext(ctx, "reconcile.vehicle_failed", "vehicleId", vehicleID, "calls", res.Calls, "kind", kind, "error", res.Err.Error())
+		r.emit(emf.Metric{Name: MetricReconcileFailures, Value: 1, Unit: emf.Count})
+		if res.apiError && r.APIErrors != nil {
+			_ = r.APIErrors(kind).Emit(emf.Metric{Name: MetricAPIErrors, Value: 1, Unit: emf.Count})
+		}
+		return res
 	}
+	r.emit(emf.Metric{Name: MetricVehiclesReconciled, Value: 1, Unit: emf.Count},
+		emf.Metric{Name: MetricSignalsHealed, Value: float64(res.Updated), Unit: emf.Count})
 	return res
+}
+
+// emit writes metrics, if anything is to receive them; a metric lost is
+// no reason to fail a vehicle.
+func (r *Reconciler) emit(metrics ...emf.Metric) {
+	if r.Metrics != nil {
+		_ = r.Metrics.Emit(metrics...)
+	}
 }
 
 func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
@@ -180,6 +262,7 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 	res.Calls = st.Calls
 	if err != nil {
 		res.Err = fmt.Errorf("poll: %w", err)
+		res.apiError = ctx.Err() == nil
 		return res
 	}
 	polled := r.now()
@@ -190,25 +273,31 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 		VehicleID: vehicleID,
 		UserID:    userID,
 		Signals:   make([]smartcar.Signal, 0, len(signals)),
-		Meta:      smartcar.Meta{DeliveredAt: smartcar.Millis(polled.UnixMilli()), Mode: "LIVE"},
+		// No mode, and the stored user: a poll changes no details, so it
+		// writes no vehicle entry and orders no later webhook's details.
+		Meta: smartcar.Meta{DeliveredAt: smartcar.Millis(polled.UnixMilli())},
 	}
 	for _, s := range signals {
 		ev.Signals = append(ev.Signals, s.Webhook())
 	}
 	if len(ev.Signals) > 0 {
-		if err := r.finish().Finish(ctx, ev, processor.Claim{}); err != nil && !errors.Is(err, processor.ErrAlreadyApplied) {
+		// The processor's merge, over a store that counts what it wrote.
+		store := &counted{VehicleStore: r.Store}
+		if err := processor.NewStateFinisher(store, r.Log, nil).Finish(ctx, ev, processor.Claim{}); err != nil && !errors.Is(err, processor.ErrAlreadyApplied) {
 			res.Err = fmt.Errorf("merge: %w", err)
 			return res
 		}
-		after, err := r.Store.GetVehicle(ctx, vehicleID)
-		if err != nil {
-			res.Err = fmt.Errorf("read vehicle after the merge: %w", err)
-			return res
+		res.Updated = store.signals
+	}
+	if r.Marks != nil {
+		keep := r.MarkKeep
+		if keep <= 0 {
+			keep = DefaultMarkKeep
 		}
-		for _, s := range after.Signals {
-			if s.EventID == ev.EventID {
-				res.Updated++
-			}
+		// The poll merged: an unrecorded one only lets a scheduled run
+		// poll the vehicle again sooner.
+		if err := r.Marks.MarkReconciled(ctx, vehicleID, polled, keep); err != nil {
+			r.log().WarnContext(ctx, "reconcile.mark_failed", "vehicleId", vehicleID, "error", err.Error())
 		}
 	}
 	r.log().InfoContext(ctx, "reconcile.vehicle", "vehicleId", vehicleID, "eventId", ev.EventID,
@@ -228,16 +317,16 @@ func (r *Reconciler) plan(ctx context.Context, vehicleID string) Result {
 	return res
 }
 
-// fatal reports whether err ends a run, with its kind and what to do
-// about it.
-func fatal(err error) (kind error, hint string, ok bool) {
+// fatal returns, for an error that ends a run, what to do about it and
+// its kind; nil otherwise.
+func fatal(err error) (hint string, kind error) {
 	switch {
 	case errors.Is(err, smartcarapi.ErrAuthentication):
-		return smartcarapi.ErrAuthentication, "Smartcar refused the application's credentials: fix the client id and secret, then run again", true
+		return "Smartcar refused the application's credentials: fix the client id and secret, then run again", smartcarapi.ErrAuthentication
 	case errors.Is(err, smartcarapi.ErrBilling):
-		return smartcarapi.ErrBilling, "Smartcar's billing limit forbids polling: check the application's plan, then run again", true
+		return "Smartcar's billing limit forbids polling: check the application's plan, then run again", smartcarapi.ErrBilling
 	}
-	return nil, "", false
+	return "", nil
 }
 
 // Vehicles reconciles the vehicles ids (each distinct id once, in order),
@@ -310,7 +399,7 @@ dispatch:
 		wg.Go(func() {
 			defer func() { <-sem }()
 			res := r.Vehicle(runCtx, id)
-			if kind, hint, ok := fatal(res.Err); ok {
+			if hint, kind := fatal(res.Err); kind != nil {
 				mu.Lock()
 				if stopErr == nil {
 					stopErr = fmt.Errorf("%w at vehicle %s: %s: %w", ErrStopped, id, hint, res.Err)
@@ -329,6 +418,7 @@ dispatch:
 	case stopErr != nil:
 		runErr = stopErr
 		r.log().ErrorContext(ctx, "reconcile.stopped", "error", stopErr.Error())
+		r.emit(emf.Metric{Name: MetricReconcileStopped, Value: 1, Unit: emf.Count})
 	case ctx.Err() != nil:
 		runErr = fmt.Errorf("%w: %w", ErrStopped, ctx.Err())
 	}

@@ -1,7 +1,6 @@
 package reconcile_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor/processortest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/reconcile"
@@ -25,31 +25,13 @@ const (
 	battery  = "tractionbattery-stateofcharge"
 )
 
-// syncBuffer is a log sink safe for the concurrent writes of Vehicles.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	srv      *smartcarapitest.Server
 	store    *processortest.Store
 	finisher *processor.StateFinisher
 	rec      *reconcile.Reconciler
 	polledAt time.Time // the reconciler's clock
-	logs     *syncBuffer
+	logs     *loggingtest.Buffer
 
 	mu     sync.Mutex
 	sleeps []time.Duration // the client's waits, not slept
@@ -63,7 +45,7 @@ func at(h float64) time.Time { return base.Add(time.Duration(h * float64(time.Ho
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{srv: smartcarapitest.NewServer(t), store: processortest.NewStore(), logs: &syncBuffer{},
+	f := &fixture{srv: smartcarapitest.NewServer(t), store: processortest.NewStore(), logs: &loggingtest.Buffer{},
 		polledAt: time.Now().Truncate(time.Millisecond)}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.finisher = processor.NewStateFinisher(f.store, log, nil)
@@ -75,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 			f.sleeps = append(f.sleeps, d)
 			return ctx.Err()
 		}))
-	f.rec = &reconcile.Reconciler{API: client, Store: f.store, Finisher: f.finisher,
+	f.rec = &reconcile.Reconciler{API: client, Store: f.store,
 		Now: func() time.Time { return f.polledAt }, Log: log}
 	return f
 }

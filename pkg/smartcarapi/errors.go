@@ -228,3 +228,47 @@ func clip(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
+
+// ErrorKind names the kind of err for metrics and logs: authentication,
+// billing, permission, vehicle_not_found, rate_limited, unavailable,
+// malformed or too_many_pages; "refused" for another error answer of
+// Smartcar's (a 400, a 501), "other" for any other error (a context
+// cancelled, say), "" for nil.
+func ErrorKind(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	var api *APIError
+	if errors.As(err, &api) {
+		return "refused"
+	}
+	return "other"
+}
+
+// ErrorKinds lists every name ErrorKind returns for an error.
+func ErrorKinds() []string {
+	names := make([]string, 0, len(errorKinds)+2)
+	for _, k := range errorKinds {
+		names = append(names, k.name)
+	}
+	return append(names, "refused", "other")
+}
+
+var errorKinds = []struct {
+	err  error
+	name string
+}{
+	{ErrAuthentication, "authentication"},
+	{ErrBilling, "billing"},
+	{ErrPermission, "permission"},
+	{ErrVehicleNotFound, "vehicle_not_found"},
+	{ErrRateLimited, "rate_limited"},
+	{ErrUnavailable, "unavailable"},
+	{ErrMalformed, "malformed"},
+	{ErrTooManyPages, "too_many_pages"},
+}

@@ -544,3 +544,14 @@ func (s *State) needsReauth() bool {
 	}
 	return false
 }
+
+// Activity is when a vehicle's stored state was last written: what
+// chooses the vehicles to reconcile with Smartcar's API.
+type Activity struct {
+	VehicleID string
+	// UpdatedAt is the newest write of any of its entries (ms).
+	UpdatedAt int64
+	// HasUser says whether a user id is stored, without which the vehicle
+	// cannot be polled.
+	HasUser bool
+}

@@ -1,7 +1,8 @@
 // Command benchreport runs the project's benchmarks and prints one report:
 // the receiver core against the HMAC floor, the processor per event,
 // DynamoDB requests per event, DynamoDB capacity units per event by
-// scenario, logs per webhook and the cost per million webhooks, the Lambda
+// scenario, logs per webhook and the cost per million webhooks, the
+// reconciliation's capacity per vehicle and its schedule's cost, the Lambda
 // binaries' sizes and init times, and the local pipeline's throughput and
 // acknowledgement latency. `make bench` runs it; it needs Go, and moto for
 // the sections against DynamoDB.
@@ -37,11 +38,13 @@ func main() {
 
 	if *costOnly {
 		printCapacity(bench("-bench=Capacity", "-benchtime=1x", "./pkg/devstack"))
+		printReconcile(bench("-bench=Reconcile", "-benchtime=1x", "./pkg/devstack"))
 		return
 	}
 	micro := bench(fmt.Sprintf("-count=%d", *count), "-bench=.", "./pkg/receiver", "./pkg/processor")
 	dynamo := bench("-bench=EventAgainstDynamoDB", "-benchtime=20x", "./pkg/dynamostore")
 	capacity := bench("-bench=Capacity", "-benchtime=1x", "./pkg/devstack")
+	reconciliation := bench("-bench=Reconcile", "-benchtime=1x", "./pkg/devstack")
 	cold := bench("-bench=ColdStart", "-benchtime=20x", "./lambdas/receiver", "./lambdas/processor")
 	pipeline := bench("-bench=Pipeline", "-benchtime=1x", "./pkg/devstack")
 	sizes := armSizes()
@@ -74,6 +77,7 @@ func main() {
 		d["writes/event"], d["reads/event"], num(d["ns/op"]/1e6))
 
 	printCapacity(capacity)
+	printReconcile(reconciliation)
 
 	fmt.Println("### Lambda binaries")
 	fmt.Println()

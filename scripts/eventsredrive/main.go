@@ -25,7 +25,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -44,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamredrive"
 )
@@ -134,25 +134,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		env := res.PublisherEnv()
 		env["LOG_LEVEL"] = cmp.Or(os.Getenv("LOG_LEVEL"), "WARN")
-		h, err := functions.NewPublisher(func(k string) string { return env[k] }, cfg, logsOnly{stderr})
+		h, err := functions.NewPublisher(func(k string) string { return env[k] }, cfg, emf.WithoutMetrics(stderr))
 		if err != nil {
 			return fmt.Errorf("publisher: %w", err)
 		}
 		handler = lambda.NewHandler(h)
 	}
 	return redrive(ctx, sqs.NewFromConfig(cfg), dynamodbstreams.NewFromConfig(cfg), handler, queueURL, stdout, stderr)
-}
-
-// logsOnly passes the publisher's log lines on to w, without its metric
-// lines (CloudWatch's embedded metric format, {"_aws":...}): written here
-// they would reach no CloudWatch.
-type logsOnly struct{ w io.Writer }
-
-func (l logsOnly) Write(p []byte) (int, error) {
-	if bytes.HasPrefix(p, []byte(`{"_aws":`)) {
-		return len(p), nil
-	}
-	return l.w.Write(p)
 }
 
 // SQSAPI is the part of the SQS client the tool uses.

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var target devstack.Target
 	target.AddFlags(fs)
-	fn := fs.String("fn", "receiver", "function: receiver, processor or publisher")
+	fn := fs.String("fn", "receiver", "function: receiver, processor, publisher or reconciler")
 	event := fs.String("event", "", "event file, e.g. events/receiver/httpapi-verify.json, events/processor/sqs-vehicle-state.json "+
 		"or events/publisher/dynamodb-stream.json")
 	inProcess := fs.Bool("in-process", runtime.GOOS != "linux", "run the handler in this process instead of its Linux bootstrap under aws-lambda-rie (the default off Linux)")
@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	samTemplate := fs.String("sam-template", "", "with -sam-env: the synthesized `template`, copied beside itself as *.sam-local.template.json, declaring the variables the file sets")
 	samHost := fs.String("sam-host", "host.docker.internal", "with -sam-env: the `host` by which SAM's containers reach the local stack's emulator")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: invoke -fn receiver|processor|publisher -event FILE [flags]\n       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n")
+		fmt.Fprint(fs.Output(), "Usage: invoke -fn receiver|processor|publisher|reconciler -event FILE [flags]\n       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	if !slices.Contains(functionNames, *fn) {
-		return fmt.Errorf("-fn must be receiver, processor or publisher, not %q", *fn)
+		return fmt.Errorf("-fn must be receiver, processor, publisher or reconciler, not %q", *fn)
 	}
 	res, cfg, err := target.Resolve(ctx)
 	if err != nil {
@@ -113,9 +113,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-fn publisher: the stack has no event bus (deployed before the publisher?): " +
 			"deploy the current stack, or pass -env with EVENT_BUS_NAME and STATE_TABLE set")
 	}
+	if *fn == "reconciler" && target.Stack != "" && res.CredentialsSecret == "" {
+		return errors.New("-fn reconciler: the stack has no reconciler (deployed without SMARTCAR_CREDENTIALS_SECRET; see README: reconciliation)")
+	}
 	payload, err := os.ReadFile(*event)
 	if err != nil {
-		return fmt.Errorf("event: %w (the samples are events/receiver/*.json, events/processor/*.json and events/publisher/*.json)", err)
+		return fmt.Errorf("event: %w (the samples are events/receiver/*.json, events/processor/*.json, events/publisher/*.json and events/reconciler/*.json)", err)
 	}
 	if *fn == "receiver" {
 		if payload, err = resignForStack(ctx, cfg, res, payload, stderr); err != nil {
@@ -144,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // functionNames are the functions, as -fn names them: their directories
 // under lambdas/.
-var functionNames = []string{"receiver", "processor", "publisher"}
+var functionNames = []string{"receiver", "processor", "publisher", "reconciler"}
 
 // functionEnv is fn's variables on the target, as the stack sets them; the
 // receiver's MAX_DELIVERY_AGE=0 unless set, since events/ holds recordings
@@ -159,6 +162,8 @@ func functionEnv(fn string, target devstack.Target, res devstack.Resources) map[
 		env = res.ReceiverEnv()
 	case fn == "publisher":
 		env = res.PublisherEnv()
+	case fn == "reconciler":
+		env = res.ReconcilerEnv()
 	default:
 		env = res.ProcessorEnv()
 	}
@@ -208,6 +213,8 @@ func timeout(fn string) time.Duration {
 		return pipeline.ProcessorTimeout
 	case "publisher":
 		return pipeline.PublisherTimeout
+	case "reconciler":
+		return pipeline.ReconcilerTimeout
 	}
 	return pipeline.ReceiverTimeout
 }
@@ -295,6 +302,12 @@ func invokeInProcess(ctx context.Context, fn string, env map[string]string, cfg 
 			return nil, err
 		}
 		h = lambda.NewHandler(f)
+	case "reconciler":
+		f, err := functions.NewReconciler(getenv, cfg, stderr)
+		if err != nil {
+			return nil, err
+		}
+		h = lambda.NewHandler(f)
 	default:
 		f, err := functions.NewProcessor(getenv, cfg, stderr)
 		if err != nil {
@@ -322,6 +335,9 @@ func samEnvVars(target devstack.Target, res devstack.Resources, host string) map
 	}
 	if res.EventBusName != "" {
 		files[pipeline.PublisherFunctionID] = functionEnv("publisher", target, res)
+	}
+	if res.CredentialsSecret != "" {
+		files[pipeline.ReconcilerFunctionID] = functionEnv("reconciler", target, res)
 	}
 	if !local(target) {
 		return files

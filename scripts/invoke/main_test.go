@@ -18,6 +18,8 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/apigw"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack/devstacktest"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/reconcile"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 )
 
@@ -37,22 +39,7 @@ func localStack(t *testing.T) (devstack.Resources, string) {
 // localStackWithToken is localStack with the secret holding token.
 func localStackWithToken(t *testing.T, token string) (devstack.Resources, string) {
 	t.Helper()
-	ctx := context.Background()
-	res, err := devstack.Provision(ctx, awstest.Config(t), token, devstack.Options{Prefix: awstest.Name(t, "invoke") + "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Endpoint = awstest.Endpoint(t)
-	state := filepath.Join(t.TempDir(), "stack.json")
-	unlock, err := devstack.Lock(state, devstack.LockOwner{Pid: os.Getpid()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(unlock)
-	if err := devstack.WriteState(state, res); err != nil {
-		t.Fatal(err)
-	}
-	return res, state
+	return devstacktest.Local(t, "invoke", token)
 }
 
 // invoke runs the tool as `make invoke` does, on the stack in state.
@@ -121,6 +108,22 @@ func TestInvokeUnderEmulator(t *testing.T) {
 		checkPublished(t, res, stdout)
 		if !strings.Contains(stderr, "REPORT RequestId: ") || !strings.Contains(stderr, `"DomainEventsPublished":4`) {
 			t.Errorf("stderr lacks the emulator's REPORT or the DomainEventsPublished metric:\n%s", stderr)
+		}
+	})
+
+	// The processor stored the sample vehicle, with its user: a dry run
+	// would poll it once, and calls nothing (no credentials needed).
+	t.Run("reconciler", func(t *testing.T) {
+		stdout, stderr := invoke(t, state, "-fn", "reconciler", "-event", "../../events/reconciler/dry-run.json")
+		var rep reconcile.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+		if !rep.DryRun || rep.Selected != 1 || rep.Reconciled != 1 || rep.APICalls != 1 || rep.Failed != 0 {
+			t.Errorf("report %s, want a dry run that would poll 1 vehicle with 1 call", stdout)
+		}
+		if !strings.Contains(stderr, "REPORT RequestId: ") || !strings.Contains(stderr, `"message":"reconcile.dry_run"`) {
+			t.Errorf("stderr lacks the emulator's REPORT or the reconcile.dry_run line:\n%s", stderr)
 		}
 	})
 }

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -104,16 +103,16 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	if *from == "" {
 		return o, errors.New("-from is required: when the first webhook to replay was received")
 	}
-	if o.sel.From, err = parseTime(*from, now); err != nil {
+	if o.sel.From, err = devstack.ParseTime(*from, now); err != nil {
 		return o, fmt.Errorf("-from: %w", err)
 	}
 	o.sel.To = now
 	if *to != "" {
-		if o.sel.To, err = parseTime(*to, now); err != nil {
+		if o.sel.To, err = devstack.ParseTime(*to, now); err != nil {
 			return o, fmt.Errorf("-to: %w", err)
 		}
 	}
-	o.sel.EventTypes, o.sel.VehicleIDs = list(*types), list(*vehicles)
+	o.sel.EventTypes, o.sel.VehicleIDs = devstack.SplitList(*types), devstack.SplitList(*vehicles)
 	if o.sel.EventIDs, err = eventIDs(*events); err != nil {
 		return o, fmt.Errorf("-events: %w", err)
 	}
@@ -138,39 +137,16 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	return o, nil
 }
 
-// parseTime reads RFC 3339, a UTC date or time, or a duration before now.
-func parseTime(s string, now time.Time) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-11-29T08:00:00Z), a UTC date (2026-11-29) or a duration before now (24h)", s)
-}
-
-func list(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func eventIDs(s string) ([]string, error) {
 	path, ok := strings.CutPrefix(s, "@")
 	if !ok {
-		return list(s), nil
+		return devstack.SplitList(s), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	ids := list(strings.ReplaceAll(string(b), "\n", ","))
+	ids := devstack.SplitList(strings.ReplaceAll(string(b), "\n", ","))
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%s lists no eventIds", path)
 	}
@@ -222,7 +198,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	eta := time.Duration(float64(st.Selected) / o.rate * float64(time.Second)).Round(time.Second)
-	if !o.yes && !confirm(stdin, stderr, fmt.Sprintf("replay %d events into %s as generation %s at %g/s (about %v)? [y/N] ",
+	if !o.yes && !devstack.Confirm(stdin, stderr, fmt.Sprintf("replay %d events into %s as generation %s at %g/s (about %v)? [y/N] ",
 		st.Selected, into, o.generation, o.rate, eta)) {
 		return errors.New("not confirmed: nothing sent")
 	}
@@ -310,11 +286,4 @@ func (s *rebuildSink) report(w io.Writer) {
 	for _, p := range s.parked[:min(len(s.parked), 20)] {
 		fmt.Fprintln(w, "  "+p)
 	}
-}
-
-func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
-	fmt.Fprint(stderr, question)
-	line, _ := bufio.NewReader(stdin).ReadString('\n')
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	samples "github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack/devstacktest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/firehosearchive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
@@ -32,20 +31,7 @@ const vehicleID = "9d4f1b7e-2c8a-4f3d-a6b5-7e1c3d9f5a24"
 func TestReplayTool(t *testing.T) {
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	res, err := devstack.Provision(ctx, cfg, "token", devstack.Options{Prefix: awstest.Name(t, "replaytool") + "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(t.TempDir(), "stack.json")
-	res.Endpoint = awstest.Endpoint(t)
-	if err := devstack.WriteState(state, res); err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := devstack.Lock(state, devstack.LockOwner{Pid: os.Getpid()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
+	res, state := devstacktest.Local(t, "replaytool", "token")
 
 	now := time.Now()
 	var entries []archive.Entry

@@ -171,6 +171,14 @@ func (s *Server) Credentials() smartcarapi.Credentials {
 	return s.creds
 }
 
+// SecretString is the credentials the Server accepts as their Secrets
+// Manager secret holds them: {"clientId": …, "clientSecret": …}.
+func (s *Server) SecretString() string {
+	c := s.Credentials()
+	b, _ := json.Marshal(map[string]string{"clientId": c.ClientID, "clientSecret": c.ClientSecret})
+	return string(b)
+}
+
 // SetCredentials changes the credentials the Server accepts.
 func (s *Server) SetCredentials(c smartcarapi.Credentials) {
 	s.mu.Lock()
