@@ -1034,11 +1034,13 @@ func (s *webhookStack) reconciler() {
 	fn.AddEnvironment(jsii.String("STATE_TABLE"), s.state.TableName(), nil)
 	fn.AddEnvironment(jsii.String("EVENTS_TABLE"), s.eventsTable.TableName(), nil)
 	fn.AddEnvironment(jsii.String("SMARTCAR_CREDENTIALS_SECRET"), s.smartcarSecret.SecretArn(), nil)
-	// It lists the vehicles (Scan), reads and writes their entries as the
-	// processor does (conditional UpdateItem and PutItem), and records its
-	// synthetic events' ids in the events table.
+	// It lists the vehicles (Scan), reads their user ids (GetItem) and
+	// entries (Query), writes them as the processor does (conditional
+	// UpdateItem and PutItem), and keeps each vehicle's last poll in the
+	// events table (PutItem; BatchGetItem to read them; GetItem and
+	// PutItem as the processor's merge, should an event need recording).
 	allow(fn, []string{"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, s.state.TableArn())
-	allow(fn, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, s.eventsTable.TableArn())
+	allow(fn, []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"}, s.eventsTable.TableArn())
 	// GetSecretValue and DescribeSecret on the one secret. A secret
 	// encrypted with a customer-managed KMS key also needs kms:Decrypt on
 	// that key for this function's role, which the stack does not know of:
@@ -1484,7 +1486,7 @@ func (s *webhookStack) silenceAlarm(addWidget func(awscloudwatch.Alarm, string))
 			"vehicle data has stopped arriving. Smartcar may have disabled the webhook after failed deliveries, or the endpoint "+
 			"is unreachable. Check the webhook's status in Smartcar's dashboard (re-enable or re-verify it there), the API's 4xx "+
 			"and 5xx on this stack's dashboard and the receiver's log group; once webhooks arrive again, run make reconcile "+
-			"(with smartcarCredentialsSecret deployed) to fetch what was missed from Smartcar's API", spoken(after))),
+			"SINCE=<a day before the silence began> (with smartcarCredentialsSecret deployed) to fetch what was missed from Smartcar's API", spoken(after))),
 		AlarmRule: awscloudwatch.AlarmRule_AllOf(
 			awscloudwatch.AlarmRule_FromAlarm(quiet, awscloudwatch.AlarmState_ALARM),
 			awscloudwatch.AlarmRule_FromAlarm(seen, awscloudwatch.AlarmState_ALARM),
@@ -1525,7 +1527,7 @@ func (s *webhookStack) outputs() {
 	out("PublisherFailureQueueUrl", "Stream batches the publisher gave up on (shard and sequence range, readable from the stream for 24 hours)",
 		s.publisherFailures.QueueUrl())
 	if s.reconcilerFn != nil {
-		out("ReconcilerFunctionName", "The reconciler (make reconcile invokes it): polls Smartcar's API and heals the vehicles' state",
+		out("ReconcilerFunctionName", "The reconciler: polls Smartcar's API and heals the vehicles' state (aws lambda invoke it with events/reconciler/*.json; make reconcile runs the same code in your shell)",
 			s.reconcilerFn.FunctionName())
 		out("SmartcarCredentialsSecretArn", "Secrets Manager secret holding the Smartcar application's clientId and clientSecret "+
 			"(context smartcarCredentialsSecret)", s.smartcarSecret.SecretArn())

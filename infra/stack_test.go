@@ -1664,6 +1664,7 @@ func TestReconciler(t *testing.T) {
 	logs := getAtt(logicalID(t, doc, "AWS::Logs::LogGroup", ReconcilerFunctionID+"Logs"), "Arn")
 	secretGrant := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:smartcar/app-??????"]]}`
 	want := []string{
+		"dynamodb:BatchGetItem " + events,
 		"dynamodb:GetItem " + events, "dynamodb:GetItem " + entries, "dynamodb:PutItem " + events, "dynamodb:PutItem " + entries,
 		"dynamodb:Query " + entries, "dynamodb:Scan " + entries, "dynamodb:UpdateItem " + entries,
 		"logs:CreateLogStream " + logs, "logs:PutLogEvents " + logs,

@@ -110,7 +110,7 @@ func measureReconcile(b *testing.B, n int) map[string]float64 {
 		b.Fatal(err)
 	}
 	metrics["scan-RCU-per-vehicle"] = meter.Take().RCU
-	if _, err := store.Reconciled(ctx, v.id); err != nil {
+	if _, err := store.Reconciled(ctx, []string{v.id}); err != nil {
 		b.Fatal(err)
 	}
 	metrics["mark-check-RCU"] = meter.Take().RCU

@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
@@ -73,23 +75,55 @@ func reconciledKey(vehicleID string) (map[string]types.AttributeValue, error) {
 	return eventKey(key), nil
 }
 
-// Reconciled returns when the vehicle was last reconciled (MarkReconciled),
-// the zero time if never or if that was forgotten: one eventually
-// consistent GetItem of the events table.
-func (s *Store) Reconciled(ctx context.Context, vehicleID string) (time.Time, error) {
-	key, err := reconciledKey(vehicleID)
-	if err != nil {
-		return time.Time{}, err
+// Reconciled returns, of the vehicles that have one remembered, when each
+// was last polled (MarkReconciled): BatchGetItem of the events table, 100
+// keys a request, eventually consistent, what DynamoDB leaves unprocessed
+// asked again with backoff.
+func (s *Store) Reconciled(ctx context.Context, vehicleIDs []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(vehicleIDs))
+	for start := 0; start < len(vehicleIDs); start += batchGetKeys {
+		keys := make([]map[string]types.AttributeValue, 0, batchGetKeys)
+		for _, id := range vehicleIDs[start:min(start+batchGetKeys, len(vehicleIDs))] {
+			key, err := reconciledKey(id)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, key)
+		}
+		for attempt := 0; len(keys) > 0; attempt++ {
+			if attempt == batchGetAttempts {
+				return nil, fmt.Errorf("read the last reconciliations: %d keys left unprocessed after %d attempts", len(keys), attempt)
+			}
+			if attempt > 0 {
+				if err := resend.Sleep(ctx, time.Duration(attempt)*batchGetBackoff); err != nil {
+					return nil, err
+				}
+			}
+			got, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+				s.eventsTable: {Keys: keys, ProjectionExpression: aws.String("#k, #at"),
+					ExpressionAttributeNames: map[string]string{"#k": EventsKey, "#at": attrReconciledAt}},
+			}})
+			if err != nil {
+				return nil, fmt.Errorf("read the last reconciliations: %w", err)
+			}
+			for _, item := range got.Responses[s.eventsTable] {
+				if ms := getN(item, attrReconciledAt); ms > 0 {
+					out[strings.TrimPrefix(getS(item, EventsKey), reconciledPrefix)] = time.UnixMilli(ms)
+				}
+			}
+			keys = got.UnprocessedKeys[s.eventsTable].Keys
+		}
 	}
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.eventsTable), Key: key})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read reconciliation of %s: %w", vehicleID, err)
-	}
-	if ms := getN(out.Item, attrReconciledAt); ms > 0 {
-		return time.UnixMilli(ms), nil
-	}
-	return time.Time{}, nil
+	return out, nil
 }
+
+// BatchGetItem's limit, and how often and how patiently Reconciled asks
+// for what it left unprocessed.
+const (
+	batchGetKeys     = 100
+	batchGetAttempts = 5
+	batchGetBackoff  = 100 * time.Millisecond
+)
 
 // MarkReconciled records that the vehicle was reconciled at, remembered
 // for keep (the events table's TTL): one PutItem of the events table.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
@@ -71,27 +72,69 @@ func (p pagedScan) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...f
 	return p.Client.Scan(ctx, in, optFns...)
 }
 
+// TestMarkReconciled: marks read back in batches (over BatchGetItem's
+// 100 keys, and when DynamoDB leaves keys unprocessed), none for a vehicle
+// never marked; a mark makes no event applied.
 func TestMarkReconciled(t *testing.T) {
 	ctx := context.Background()
 	store, _ := newStore(t)
-	if at, err := store.Reconciled(ctx, "veh-1"); err != nil || !at.IsZero() {
-		t.Fatalf("Reconciled before any mark = %v, %v; want the zero time", at, err)
-	}
 	at := time.Now().Truncate(time.Millisecond)
-	if err := store.MarkReconciled(ctx, "veh-1", at, 24*time.Hour); err != nil {
-		t.Fatal(err)
+	var ids []string
+	for i := range 150 {
+		id := fmt.Sprintf("veh-%03d", i)
+		ids = append(ids, id)
+		if i%2 == 0 {
+			if err := store.MarkReconciled(ctx, id, at.Add(time.Duration(i)*time.Millisecond), 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if got, err := store.Reconciled(ctx, "veh-1"); err != nil || !got.Equal(at) {
-		t.Errorf("Reconciled = %v, %v; want %v", got, err, at)
+	got, err := store.Reconciled(ctx, ids)
+	if err != nil || len(got) != 75 {
+		t.Fatalf("Reconciled = %d marks, %v; want 75", len(got), err)
+	}
+	for i, id := range ids {
+		if want := at.Add(time.Duration(i) * time.Millisecond); i%2 == 0 && !got[id].Equal(want) {
+			t.Errorf("%s: %v, want %v", id, got[id], want)
+		}
 	}
 	// The mark is no event: it does not make an event of that id applied.
-	if done, err := store.Applied(ctx, "veh-1"); err != nil || done {
-		t.Errorf("Applied(veh-1) = %v, %v; want false", done, err)
+	if done, err := store.Applied(ctx, "veh-000"); err != nil || done {
+		t.Errorf("Applied(veh-000) = %v, %v; want false", done, err)
+	}
+	// Keys DynamoDB leaves unprocessed are asked for again.
+	cfg := awstest.Config(t)
+	halving := dynamostore.New(unprocessedHalf{dynamodb.NewFromConfig(cfg)}, store.EventsTable(), store.StateTable())
+	if got, err := halving.Reconciled(ctx, ids[:10]); err != nil || len(got) != 5 {
+		t.Errorf("with unprocessed keys: %d marks, %v; want 5", len(got), err)
 	}
 	long := string(make([]byte, 2100))
 	if err := store.MarkReconciled(ctx, long, at, time.Hour); !processor.IsPermanent(err) {
 		t.Errorf("MarkReconciled of a 2100-byte id = %v, want a permanent key error", err)
 	}
+}
+
+// unprocessedHalf answers a BatchGetItem for the first half of its keys
+// and leaves the rest unprocessed, as DynamoDB may.
+type unprocessedHalf struct{ *dynamodb.Client }
+
+func (u unprocessedHalf) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for table, ka := range in.RequestItems {
+		if len(ka.Keys) < 2 {
+			break
+		}
+		half := len(ka.Keys) / 2
+		rest := ka
+		rest.Keys = ka.Keys[half:]
+		ka.Keys = ka.Keys[:half]
+		out, err := u.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: ka}}, optFns...)
+		if err != nil {
+			return nil, err
+		}
+		out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: rest}
+		return out, nil
+	}
+	return u.Client.BatchGetItem(ctx, in, optFns...)
 }
 
 // TestUserID: the user id of a vehicle stored as entries, of one in the

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,11 +80,13 @@ const (
 // remembered by default (Reconciler.MarkKeep).
 const DefaultMarkKeep = 7 * 24 * time.Hour
 
-// Marks remember when each vehicle was last reconciled, so that the
-// scheduled runs poll a quiet vehicle once per staleness period, not on
-// every run: *dynamostore.Store.
+// Marks remember when each vehicle was last polled, so that the scheduled
+// runs poll a quiet vehicle, or one whose polls fail, once per staleness
+// period, not on every run: *dynamostore.Store.
 type Marks interface {
-	Reconciled(ctx context.Context, vehicleID string) (time.Time, error)
+	// Reconciled returns the last poll of each of the vehicles that has
+	// one remembered.
+	Reconciled(ctx context.Context, vehicleIDs []string) (map[string]time.Time, error)
 	MarkReconciled(ctx context.Context, vehicleID string, at time.Time, keep time.Duration) error
 }
 
@@ -110,7 +113,8 @@ type Reconciler struct {
 	// (Options.Rate) runs on the real clock.
 	Now func() time.Time
 	Log *slog.Logger
-	// Marks, if set, record each successful poll, remembered for MarkKeep
+	// Marks, if set, record each poll that reached the API and did not
+	// stop the run, successful or not, remembered for MarkKeep
 	// (DefaultMarkKeep when not positive).
 	Marks    Marks
 	MarkKeep time.Duration
@@ -140,7 +144,8 @@ type Result struct {
 	Calls int
 	Err   error
 
-	apiError bool // Err is the API's answer, not the store's or a cancellation
+	apiError bool      // Err is the API's answer, not the store's or a cancellation
+	polled   time.Time // when the API was called; zero if it was not
 }
 
 // Options configure Vehicles.
@@ -228,18 +233,38 @@ func (r *Reconciler) userID(ctx context.Context, vehicleID string) (string, erro
 // nothing newer than what is stored is no error (Updated 0).
 func (r *Reconciler) Vehicle(ctx context.Context, vehicleID string) Result {
 	res := r.vehicle(ctx, vehicleID)
-	if res.Err != nil {
-		res.Err = fmt.Errorf("reconcile vehicle %s: %w", vehicleID, res.Err)
-		kind := smartcarapi.ErrorKind(res.Err)
-		r.log().WarnContext(ctx, "reconcile.vehicle_failed", "vehicleId", vehicleID, "calls", res.Calls, "kind", kind, "error", res.Err.Error())
-		r.emit(emf.Metric{Name: MetricReconcileFailures, Value: 1, Unit: emf.Count})
-		if res.apiError && r.APIErrors != nil {
-			_ = r.APIErrors(kind).Emit(emf.Metric{Name: MetricAPIErrors, Value: 1, Unit: emf.Count})
+	_, stops := fatal(res.Err)
+	if r.Marks != nil && (res.Err == nil || res.apiError && stops == nil) {
+		// A vehicle whose polls fail (access revoked, deleted, over its
+		// monthly requests) is tried again a period later, not on every
+		// run ahead of the others. An unrecorded poll only lets a
+		// scheduled run poll the vehicle again sooner.
+		keep := r.MarkKeep
+		if keep <= 0 {
+			keep = DefaultMarkKeep
 		}
+		if err := r.Marks.MarkReconciled(ctx, vehicleID, res.polled, keep); err != nil {
+			r.log().WarnContext(ctx, "reconcile.mark_failed", "vehicleId", vehicleID, "error", err.Error())
+		}
+	}
+	if res.Err == nil {
+		r.emit(emf.Metric{Name: MetricVehiclesReconciled, Value: 1, Unit: emf.Count},
+			emf.Metric{Name: MetricSignalsHealed, Value: float64(res.Updated), Unit: emf.Count})
 		return res
 	}
-	r.emit(emf.Metric{Name: MetricVehiclesReconciled, Value: 1, Unit: emf.Count},
-		emf.Metric{Name: MetricSignalsHealed, Value: float64(res.Updated), Unit: emf.Count})
+	res.Err = fmt.Errorf("reconcile vehicle %s: %w", vehicleID, res.Err)
+	if ctx.Err() != nil {
+		// Interrupted (out of time, or the run stopped): no failure of
+		// the vehicle's.
+		r.log().InfoContext(ctx, "reconcile.vehicle_interrupted", "vehicleId", vehicleID, "calls", res.Calls, "error", res.Err.Error())
+		return res
+	}
+	kind := smartcarapi.ErrorKind(res.Err)
+	r.log().WarnContext(ctx, "reconcile.vehicle_failed", "vehicleId", vehicleID, "calls", res.Calls, "kind", kind, "error", res.Err.Error())
+	r.emit(emf.Metric{Name: MetricReconcileFailures, Value: 1, Unit: emf.Count})
+	if res.apiError && r.APIErrors != nil {
+		_ = r.APIErrors(kind).Emit(emf.Metric{Name: MetricAPIErrors, Value: 1, Unit: emf.Count})
+	}
 	return res
 }
 
@@ -258,6 +283,10 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 		res.Err = err
 		return res
 	}
+	// Before the call: a signal the API reports without a time is
+	// ordered at it, behind a webhook processed while the call ran.
+	polled := r.now()
+	res.polled = polled
 	signals, st, err := r.API.Signals(ctx, vehicleID, userID)
 	res.Calls = st.Calls
 	if err != nil {
@@ -265,16 +294,15 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 		res.apiError = ctx.Err() == nil
 		return res
 	}
-	polled := r.now()
 	res.Polled = len(signals)
 	ev := smartcar.Event{
 		EventID:   EventID(vehicleID, polled),
 		EventType: smartcar.EventVehicleState,
 		VehicleID: vehicleID,
-		UserID:    userID,
 		Signals:   make([]smartcar.Signal, 0, len(signals)),
-		// No mode, and the stored user: a poll changes no details, so it
-		// writes no vehicle entry and orders no later webhook's details.
+		// No user, mode, make: a poll changes no details, so it writes no
+		// vehicle entry and orders no later webhook's details (a user id
+		// read before the call could be older than one stored since).
 		Meta: smartcar.Meta{DeliveredAt: smartcar.Millis(polled.UnixMilli())},
 	}
 	for _, s := range signals {
@@ -288,17 +316,6 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 			return res
 		}
 		res.Updated = store.signals
-	}
-	if r.Marks != nil {
-		keep := r.MarkKeep
-		if keep <= 0 {
-			keep = DefaultMarkKeep
-		}
-		// The poll merged: an unrecorded one only lets a scheduled run
-		// poll the vehicle again sooner.
-		if err := r.Marks.MarkReconciled(ctx, vehicleID, polled, keep); err != nil {
-			r.log().WarnContext(ctx, "reconcile.mark_failed", "vehicleId", vehicleID, "error", err.Error())
-		}
 	}
 	r.log().InfoContext(ctx, "reconcile.vehicle", "vehicleId", vehicleID, "eventId", ev.EventID,
 		"polled", res.Polled, "updated", res.Updated, "calls", st.Calls, "tokenCalls", st.TokenCalls,
@@ -317,12 +334,19 @@ func (r *Reconciler) plan(ctx context.Context, vehicleID string) Result {
 	return res
 }
 
+// vehicleRequestLimit is the code of Smartcar's billing error for one
+// vehicle over its plan's monthly requests: that vehicle's alone.
+const vehicleRequestLimit = "VEHICLE_REQUEST_LIMIT"
+
 // fatal returns, for an error that ends a run, what to do about it and
 // its kind; nil otherwise.
 func fatal(err error) (hint string, kind error) {
+	var api *smartcarapi.APIError
 	switch {
 	case errors.Is(err, smartcarapi.ErrAuthentication):
 		return "Smartcar refused the application's credentials: fix the client id and secret, then run again", smartcarapi.ErrAuthentication
+	case errors.As(err, &api) && strings.EqualFold(api.Code, vehicleRequestLimit):
+		return "", nil
 	case errors.Is(err, smartcarapi.ErrBilling):
 		return "Smartcar's billing limit forbids polling: check the application's plan, then run again", smartcarapi.ErrBilling
 	}

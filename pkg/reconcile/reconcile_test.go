@@ -321,7 +321,9 @@ func TestVehiclesStopOnAuthenticationOrBilling(t *testing.T) {
 		{"authentication", func(s *smartcarapitest.Server) {
 			s.SetCredentials(smartcarapi.Credentials{ClientID: "other", ClientSecret: "other-secret"})
 		}, smartcarapi.ErrAuthentication, "credentials"},
-		{"billing", func(s *smartcarapitest.Server) { s.Inject(1, smartcarapitest.Fault{Status: 430}) }, smartcarapi.ErrBilling, "plan"},
+		{"billing", func(s *smartcarapitest.Server) {
+			s.Inject(1, smartcarapitest.Fault{Status: 430, Body: `{"type":"BILLING","code":"VEHICLE_LIMIT","description":"Too many vehicles.","statusCode":430}`})
+		}, smartcarapi.ErrBilling, "plan"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

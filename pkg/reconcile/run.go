@@ -123,12 +123,6 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 	if err := req.Validate(); err != nil {
 		return rep, err
 	}
-	ids, skipped, err := rn.choose(ctx, req)
-	if err != nil {
-		return rep, err
-	}
-	rep.Selected, rep.Skipped = len(ids), skipped
-
 	runCtx := ctx
 	if deadline, ok := ctx.Deadline(); ok {
 		margin := min(DeadlineMargin, time.Until(deadline)/10)
@@ -136,11 +130,18 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 		runCtx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
 		defer cancel()
 	}
+	ids, skipped, err := rn.choose(runCtx, req)
+	if err != nil {
+		return rep, err
+	}
+	rep.Selected, rep.Skipped = len(ids), skipped
+
 	opts := rn.Options
 	opts.DryRun = req.DryRun
 	results, err := rn.Reconciler.Vehicles(runCtx, ids, opts)
 	rep.Results = results
 	rep.Unfinished = len(ids) - len(results) // a dry run stopped early
+	outOfTime := ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
 	for _, res := range results {
 		rep.APICalls += res.Calls
 		rep.SignalsPolled += res.Polled
@@ -148,8 +149,8 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 		switch {
 		case res.Err == nil:
 			rep.Reconciled++
-		case errors.Is(res.Err, ErrStopped) && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
-			rep.Unfinished++
+		case outOfTime && (errors.Is(res.Err, ErrStopped) || errors.Is(res.Err, context.DeadlineExceeded)):
+			rep.Unfinished++ // not started, or interrupted
 		default:
 			rep.Failed++
 			if len(rep.Failures) < maxFailuresReported {
@@ -157,7 +158,7 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 			}
 		}
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && outOfTime && errors.Is(err, context.DeadlineExceeded) {
 		err = nil // out of time: the next run goes on
 	}
 	if err != nil {
@@ -206,20 +207,29 @@ func (rn *Runner) stale(ctx context.Context, all []vehicle.Activity) ([]string, 
 	}
 	slices.SortStableFunc(candidates, func(a, b vehicle.Activity) int { return cmp.Compare(a.UpdatedAt, b.UpdatedAt) })
 	ids := make([]string, 0, min(len(candidates), limit))
-	for _, a := range candidates {
-		if len(ids) == limit {
-			break
-		}
+	// The marks of a chunk of candidates at a time, until the run is full.
+	for start := 0; start < len(candidates) && len(ids) < limit; start += marksChunk {
+		chunk := candidates[start:min(start+marksChunk, len(candidates))]
+		var marks map[string]time.Time
 		if m := rn.Reconciler.Marks; m != nil {
-			at, err := m.Reconciled(ctx, a.VehicleID)
-			if err != nil {
-				return nil, 0, err
+			chunkIDs := make([]string, len(chunk))
+			for i, a := range chunk {
+				chunkIDs[i] = a.VehicleID
 			}
-			if at.After(cutoff) {
-				continue
+			var err error
+			if marks, err = m.Reconciled(ctx, chunkIDs); err != nil {
+				return nil, 0, fmt.Errorf("read the last polls: %w", err)
 			}
 		}
-		ids = append(ids, a.VehicleID)
+		for _, a := range chunk {
+			if len(ids) < limit && !marks[a.VehicleID].After(cutoff) {
+				ids = append(ids, a.VehicleID)
+			}
+		}
 	}
 	return ids, len(all) - len(ids), nil
 }
+
+// marksChunk is how many candidates' marks are read at once: a
+// BatchGetItem's 100 keys.
+const marksChunk = 100

@@ -258,3 +258,36 @@ func TestPollKeepsTheVehiclesDetails(t *testing.T) {
 		t.Errorf("details %+v, want mode TEST, user-1, make M, lastDeliveredAt %d (the webhook's)", st.Details(), at(1).UnixMilli())
 	}
 }
+
+// TestRunVehicleRequestLimitFailsThatVehicle: Smartcar's
+// BILLING:VEHICLE_REQUEST_LIMIT caps the requests to one vehicle a month:
+// that vehicle fails, the others are polled, and, like any vehicle whose
+// poll failed, it is not tried again before StaleAfter.
+func TestRunVehicleRequestLimitFailsThatVehicle(t *testing.T) {
+	f := newFixture(t)
+	ids := f.addVehicles(t, 3)
+	fleet := make([]vehicle.Activity, len(ids))
+	for i, id := range ids {
+		fleet[i] = vehicle.Activity{VehicleID: id, UpdatedAt: ago(f, 7*time.Hour) + int64(i), HasUser: true}
+	}
+	rn, marks := f.runner(fleet)
+	rn.Options.Concurrency = 1
+	metrics := &reconciletest.Metrics{}
+	f.rec.Metrics = metrics.Writer("")
+	f.rec.APIErrors = func(kind string) reconcile.MetricsWriter { return metrics.Writer(kind) }
+	f.srv.Inject(1, smartcarapitest.Fault{Status: 430}) // the fake's 430 is VEHICLE_REQUEST_LIMIT
+
+	rep, err := rn.Run(context.Background(), reconcile.Request{Stale: true})
+	if err != nil || rep.Failed != 1 || rep.Reconciled != 2 || metrics.Sum("", reconcile.MetricReconcileStopped) != 0 {
+		t.Fatalf("report %+v, %v; want veh-1 failed alone, 2 reconciled, no stop", rep, err)
+	}
+	if !strings.Contains(rep.Failures[0], "VEHICLE_REQUEST_LIMIT") || metrics.Sum("billing", reconcile.MetricAPIErrors) != 1 {
+		t.Errorf("failures %q, APIErrors{billing} %v; want the limit named and counted", rep.Failures, metrics.Sum("billing", reconcile.MetricAPIErrors))
+	}
+	if len(marks.All()) != 3 {
+		t.Errorf("marks %v, want all 3 vehicles, the failed one too", marks.All())
+	}
+	if rep, err = rn.Run(context.Background(), reconcile.Request{Stale: true}); err != nil || rep.Selected != 0 {
+		t.Errorf("next run: %+v, %v; want none chosen", rep, err)
+	}
+}

@@ -19,10 +19,16 @@ type Marks struct {
 }
 
 // Reconciled implements reconcile.Marks.
-func (m *Marks) Reconciled(_ context.Context, vehicleID string) (time.Time, error) {
+func (m *Marks) Reconciled(_ context.Context, vehicleIDs []string) (map[string]time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.at[vehicleID], nil
+	out := map[string]time.Time{}
+	for _, id := range vehicleIDs {
+		if at, ok := m.at[id]; ok {
+			out[id] = at
+		}
+	}
+	return out, nil
 }
 
 // MarkReconciled implements reconcile.Marks.
