@@ -212,7 +212,7 @@ type WebhookStackProps struct {
 
 // The reconciler's and the silence alarm's defaults and bounds.
 const (
-	DefaultReconcileStaleAfter = 6 * time.Hour
+	DefaultReconcileStaleAfter = reconcile.DefaultStaleAfter
 	DefaultSilenceAlarmAfter   = time.Hour
 	// MinReconcileEvery is the shortest schedule: a run may take minutes
 	// (Smartcar's rate limits pace it), and one runs at a time.

@@ -115,9 +115,10 @@ type Runner struct {
 // Run reconciles the vehicles req chooses. Its error is an invalid
 // request, a failure to list the vehicles, or a run stopped early
 // (ErrStopped: authentication, billing, ctx cancelled); a vehicle's own
-// failure is counted in the Report. Run stops starting vehicles
-// DeadlineMargin before ctx's deadline and leaves the rest to the next
-// run (Report.Unfinished), which is no error.
+// failure is counted in the Report. Run stops choosing and starting
+// vehicles shortly before ctx's deadline (a tenth of the time left, at
+// most DeadlineMargin) and leaves the rest to the next run
+// (Report.Unfinished), which is no error.
 func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 	rep := Report{DryRun: req.DryRun}
 	if err := req.Validate(); err != nil {
