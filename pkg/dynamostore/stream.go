@@ -40,41 +40,34 @@ func DecodeChange(keys, oldImage, newImage map[string]types.AttributeValue) (veh
 	switch {
 	case entry == entryVehicle:
 		d := &vehicle.DetailsChange{}
-		if before != nil {
-			v := before.st.Details()
-			d.Old = &v
-		}
-		if after != nil {
-			v := after.st.Details()
-			d.New = &v
-		}
+		d.Old, d.New = sides(before, after, func(st *vehicle.State) vehicle.Details { return st.Details() })
 		ch.Details = d
 	case strings.HasPrefix(entry, entrySignalPrefix):
 		code := strings.TrimPrefix(entry, entrySignalPrefix)
 		s := &vehicle.SignalChange{Code: code}
-		if before != nil {
-			v := before.st.Signals[code]
-			s.Old = &v
-		}
-		if after != nil {
-			v := after.st.Signals[code]
-			s.New = &v
-		}
+		s.Old, s.New = sides(before, after, func(st *vehicle.State) vehicle.Signal { return st.Signals[code] })
 		ch.Signal = s
 	case strings.HasPrefix(entry, entryErrorPrefix):
 		key := strings.TrimPrefix(entry, entryErrorPrefix)
 		e := &vehicle.ErrorChange{Key: key}
-		if before != nil {
-			v := before.st.Errors[key]
-			e.Old = &v
-		}
-		if after != nil {
-			v := after.st.Errors[key]
-			e.New = &v
-		}
+		e.Old, e.New = sides(before, after, func(st *vehicle.State) vehicle.Error { return st.Errors[key] })
 		ch.Error = e
 	default:
 		return ch, fmt.Errorf("vehicle %s: unknown entry %q", vehicleID, entry)
 	}
 	return ch, nil
+}
+
+// sides returns what get reads from each image's state, nil for an image
+// the record has not (an insert has no old image, a removal no new one).
+func sides[T any](before, after *entryState, get func(*vehicle.State) T) (was, is *T) {
+	if before != nil {
+		v := get(before.st)
+		was = &v
+	}
+	if after != nil {
+		v := get(after.st)
+		is = &v
+	}
+	return was, is
 }
