@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 )
 
@@ -136,12 +137,7 @@ func (p *Poller) record(m types.Message) events.SQSMessage {
 	return r
 }
 
-func (p *Poller) log() *slog.Logger {
-	if p.Log != nil {
-		return p.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (p *Poller) log() *slog.Logger { return logging.OrDiscard(p.Log) }
 
 // Run polls until ctx ends, pausing briefly after an error.
 func (p *Poller) Run(ctx context.Context) {

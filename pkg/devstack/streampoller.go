@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 )
 
@@ -387,12 +388,7 @@ func (p *StreamPoller) backoff() time.Duration {
 	return DefaultStreamBackoff
 }
 
-func (p *StreamPoller) log() *slog.Logger {
-	if p.Log != nil {
-		return p.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (p *StreamPoller) log() *slog.Logger { return logging.OrDiscard(p.Log) }
 
 // Run polls until ctx ends: at once again after a batch, after Interval
 // when no shard had records, after a second after an error.

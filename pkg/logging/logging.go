@@ -82,3 +82,12 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
+
+// OrDiscard returns l, or a logger that discards everything when l is nil:
+// the default of every component's optional logger.
+func OrDiscard(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}

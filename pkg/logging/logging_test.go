@@ -86,3 +86,15 @@ func TestParseLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestOrDiscard(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, nil))
+	if logging.OrDiscard(l) != l {
+		t.Error("OrDiscard(l) is not l")
+	}
+	d := logging.OrDiscard(nil)
+	if d == nil || d.Enabled(context.Background(), slog.LevelError) {
+		t.Errorf("OrDiscard(nil) = %v, want a logger that discards everything", d)
+	}
+}

@@ -338,9 +338,7 @@ func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handl
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = logging.OrDiscard(opts.Logger)
 	if opts.Metrics == nil {
 		opts.Metrics = emf.Discard{}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
@@ -77,9 +78,7 @@ type StateFinisher struct {
 // NewStateFinisher returns a StateFinisher over store. log and metrics may
 // be nil.
 func NewStateFinisher(store VehicleStore, log *slog.Logger, metrics MetricsWriter) *StateFinisher {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logging.OrDiscard(log)
 	if metrics == nil {
 		metrics = emf.Discard{}
 	}

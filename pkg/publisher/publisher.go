@@ -23,6 +23,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/eventbus"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/vehicle"
 )
 
@@ -66,9 +67,7 @@ type Publisher struct {
 // vehicle still needs re-authentication when one of its errors is
 // resolved. log and metrics may be nil.
 func New(bus Bus, store VehicleReader, log *slog.Logger, metrics MetricsWriter) *Publisher {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logging.OrDiscard(log)
 	if metrics == nil {
 		metrics = emf.Discard{}
 	}

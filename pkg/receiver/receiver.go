@@ -164,9 +164,7 @@ func New(queue Queue, tokens TokenSource, opts Options) *Handler {
 	if opts.MaxDeliveryAge == 0 {
 		opts.MaxDeliveryAge = DefaultMaxDeliveryAge
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = logging.OrDiscard(opts.Logger)
 	if opts.Metrics == nil {
 		opts.Metrics = emf.Discard{}
 	}

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -169,12 +170,7 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-func (r *Reconciler) log() *slog.Logger {
-	if r.Log != nil {
-		return r.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (r *Reconciler) log() *slog.Logger { return logging.OrDiscard(r.Log) }
 
 // counted is the store of one merge, counting the entries it stored.
 type counted struct {
