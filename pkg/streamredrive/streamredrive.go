@@ -160,18 +160,27 @@ func ParseFailure(body []byte) (Failure, error) {
 	if len(missing) > 0 {
 		return f, fmt.Errorf("not the invocation record of a DynamoDB stream batch: DDBStreamBatchInfo lacks %s", strings.Join(missing, ", "))
 	}
-	start, ok := sequence(b.StartSequenceNumber)
-	if !ok {
-		return f, fmt.Errorf("startSequenceNumber %q is not a sequence number (decimal digits)", b.StartSequenceNumber)
-	}
-	end, ok := sequence(b.EndSequenceNumber)
-	if !ok {
-		return f, fmt.Errorf("endSequenceNumber %q is not a sequence number (decimal digits)", b.EndSequenceNumber)
+	start, end, err := b.bounds()
+	if err != nil {
+		return f, err
 	}
 	if start.Cmp(end) > 0 {
 		return f, fmt.Errorf("startSequenceNumber %s is after endSequenceNumber %s", b.StartSequenceNumber, b.EndSequenceNumber)
 	}
 	return f, nil
+}
+
+// bounds parses the range's first and last sequence numbers.
+func (b BatchInfo) bounds() (start, end *big.Int, err error) {
+	start, ok := sequence(b.StartSequenceNumber)
+	if !ok {
+		return nil, nil, fmt.Errorf("startSequenceNumber %q is not a sequence number (decimal digits)", b.StartSequenceNumber)
+	}
+	end, ok = sequence(b.EndSequenceNumber)
+	if !ok {
+		return nil, nil, fmt.Errorf("endSequenceNumber %q is not a sequence number (decimal digits)", b.EndSequenceNumber)
+	}
+	return start, end, nil
 }
 
 // sequence parses a sequence number: decimal digits, of varying length,
@@ -284,13 +293,9 @@ func (r Redriver) Redrive(ctx context.Context, failure []byte) (Result, error) {
 // so far back, the shard is gone, or the first records it returns come
 // after the range's start) are an error wrapping ErrGone.
 func (r Redriver) Read(ctx context.Context, b BatchInfo) ([]events.DynamoDBEventRecord, error) {
-	start, ok := sequence(b.StartSequenceNumber)
-	if !ok {
-		return nil, fmt.Errorf("startSequenceNumber %q is not a sequence number", b.StartSequenceNumber)
-	}
-	end, ok := sequence(b.EndSequenceNumber)
-	if !ok {
-		return nil, fmt.Errorf("endSequenceNumber %q is not a sequence number", b.EndSequenceNumber)
+	start, end, err := b.bounds()
+	if err != nil {
+		return nil, err
 	}
 	gone := func(why string) error { return fmt.Errorf("%s: %s: %w", b, why, ErrGone) }
 	iterator, err := r.iterator(ctx, b, types.ShardIteratorTypeAtSequenceNumber, b.StartSequenceNumber)
