@@ -526,24 +526,25 @@ func TestArchiveGrant(t *testing.T) {
 	}
 }
 
-// TestArchiveAlarms: any archive failure the processor reports, and a
-// delivery to S3 stuck for fifteen minutes, notify the alarm topic;
-// the dashboard graphs both ends of the stream.
-func TestArchiveAlarms(t *testing.T) {
-	_, doc := stackUnderTest(t)
+// alarmWant is what an alarm that notifies the alarm topic watches: the
+// metric (its namespace, name, dimensions as JSON, statistic and period)
+// above threshold in periods consecutive periods, no data counting as
+// none.
+type alarmWant struct {
+	prefix, namespace, metric, dimensions, statistic string
+	period, threshold, periods                       float64
+}
+
+// checkAlarms checks each alarm against what it should watch, and that it
+// notifies the alarm topic.
+func checkAlarms(t *testing.T, doc map[string]any, wants ...alarmWant) {
+	t.Helper()
 	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
-	for _, tt := range []struct {
-		prefix, namespace, metric, dimensions, statistic string
-		threshold, periods                               float64
-	}{
-		{"ArchiveFailuresAlarm", "SmartcarWebhooks", "ArchiveFailures", `[{"Name":"Service","Value":"processor"}]`, "Sum", 0, 1},
-		{"ArchiveDeliveryAlarm", "AWS/Firehose", "DeliveryToS3.DataFreshness", `[{"Name":"DeliveryStreamName","Value":{"Ref":"ArchiveStream"}}]`,
-			"Maximum", 2 * pipeline.ArchiveBufferInterval.Seconds(), 3},
-	} {
+	for _, tt := range wants {
 		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", tt.prefix)["Properties"].(m)
 		dims, _ := json.Marshal(a["Dimensions"])
 		if a["Namespace"] != tt.namespace || a["MetricName"] != tt.metric || string(dims) != tt.dimensions || a["Statistic"] != tt.statistic ||
-			a["Period"] != float64(300) {
+			a["Period"] != tt.period {
 			t.Errorf("%s: metric %v/%v %s %v over %v s", tt.prefix, a["Namespace"], a["MetricName"], dims, a["Statistic"], a["Period"])
 		}
 		if a["ComparisonOperator"] != "GreaterThanThreshold" || a["Threshold"] != tt.threshold || a["EvaluationPeriods"] != tt.periods ||
@@ -555,6 +556,18 @@ func TestArchiveAlarms(t *testing.T) {
 			t.Errorf("%s: actions %v, want the alarm topic", tt.prefix, a["AlarmActions"])
 		}
 	}
+}
+
+// TestArchiveAlarms: any archive failure the processor reports, and a
+// delivery to S3 stuck for fifteen minutes, notify the alarm topic;
+// the dashboard graphs both ends of the stream.
+func TestArchiveAlarms(t *testing.T) {
+	_, doc := stackUnderTest(t)
+	checkAlarms(t, doc,
+		alarmWant{"ArchiveFailuresAlarm", "SmartcarWebhooks", "ArchiveFailures", `[{"Name":"Service","Value":"processor"}]`, "Sum", 300, 0, 1},
+		alarmWant{"ArchiveDeliveryAlarm", "AWS/Firehose", "DeliveryToS3.DataFreshness", `[{"Name":"DeliveryStreamName","Value":{"Ref":"ArchiveStream"}}]`,
+			"Maximum", 300, 2 * pipeline.ArchiveBufferInterval.Seconds(), 3},
+	)
 	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
 	for _, metric := range []string{`\"ArchiveFailures\"`, `\"IncomingRecords\"`, `\"DeliveryToS3.Success\"`, `\"DeliveryToS3.DataFreshness\"`} {
 		if !strings.Contains(string(dashboard), metric) {
@@ -1420,33 +1433,14 @@ func TestDomainEventBus(t *testing.T) {
 // the alarm topic; the dashboard graphs what the publisher does.
 func TestPublisherAlarms(t *testing.T) {
 	_, doc := stackUnderTest(t)
-	topic := fmt.Sprint([]any{m{"Ref": logicalID(t, doc, "AWS::SNS::Topic", "AlarmTopic")}})
 	function := `[{"Name":"FunctionName","Value":{"Ref":"` + PublisherFunctionID + `"}}]`
 	queue := `[{"Name":"QueueName","Value":{"Fn::GetAtt":["` + logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue") + `","QueueName"]}}]`
-	for _, tt := range []struct {
-		prefix, namespace, metric, dimensions, statistic string
-		period, threshold, periods                       float64
-	}{
-		{"PublisherErrorsAlarm", "AWS/Lambda", "Errors", function, "Sum", 300, 0, 2},
-		{"PublishFailuresAlarm", "SmartcarWebhooks", "PublishFailures", `[{"Name":"Service","Value":"publisher"}]`, "Sum", 300, 0, 3},
-		{"PublisherFailuresAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "Maximum", 60, 0, 1},
-		{"PublisherLagAlarm", "AWS/Lambda", "IteratorAge", function, "Maximum", 300, 300000, 3},
-	} {
-		a := resourceByPrefix(t, doc, "AWS::CloudWatch::Alarm", tt.prefix)["Properties"].(m)
-		dims, _ := json.Marshal(a["Dimensions"])
-		if a["Namespace"] != tt.namespace || a["MetricName"] != tt.metric || string(dims) != tt.dimensions || a["Statistic"] != tt.statistic ||
-			a["Period"] != tt.period {
-			t.Errorf("%s: metric %v/%v %s %v over %v s", tt.prefix, a["Namespace"], a["MetricName"], dims, a["Statistic"], a["Period"])
-		}
-		if a["ComparisonOperator"] != "GreaterThanThreshold" || a["Threshold"] != tt.threshold || a["EvaluationPeriods"] != tt.periods ||
-			a["DatapointsToAlarm"] != nil || a["TreatMissingData"] != "notBreaching" {
-			t.Errorf("%s: %v %v for %v periods (%v of them), missing data %v; want > %v for %v", tt.prefix, a["ComparisonOperator"], a["Threshold"],
-				a["EvaluationPeriods"], a["DatapointsToAlarm"], a["TreatMissingData"], tt.threshold, tt.periods)
-		}
-		if fmt.Sprint(a["AlarmActions"]) != topic {
-			t.Errorf("%s: actions %v, want the alarm topic", tt.prefix, a["AlarmActions"])
-		}
-	}
+	checkAlarms(t, doc,
+		alarmWant{"PublisherErrorsAlarm", "AWS/Lambda", "Errors", function, "Sum", 300, 0, 2},
+		alarmWant{"PublishFailuresAlarm", "SmartcarWebhooks", "PublishFailures", `[{"Name":"Service","Value":"publisher"}]`, "Sum", 300, 0, 3},
+		alarmWant{"PublisherFailuresAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "Maximum", 60, 0, 1},
+		alarmWant{"PublisherLagAlarm", "AWS/Lambda", "IteratorAge", function, "Maximum", 300, 300000, 3},
+	)
 	dashboard, _ := json.Marshal(resourceByPrefix(t, doc, "AWS::CloudWatch::Dashboard", "Dashboard")["Properties"])
 	for _, metric := range []string{`[\"SmartcarWebhooks\",\"DomainEventsPublished\",\"Service\",\"publisher\"`,
 		`[\"SmartcarWebhooks\",\"PublishFailures\",\"Service\",\"publisher\"`, `\"Invocations\"`, `\"IteratorAge\"`} {
