@@ -53,29 +53,8 @@ func stream(t *testing.T, n int) (*dynamodbstreams.Client, string, string, []str
 			t.Fatal(err)
 		}
 	}
-	streams := dynamodbstreams.NewFromConfig(cfg)
-	desc, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn)})
-	if err != nil || len(desc.StreamDescription.Shards) != 1 {
-		t.Fatalf("describe stream: %v, %+v", err, desc)
-	}
-	shard := aws.ToString(desc.StreamDescription.Shards[0].ShardId)
-	it, err := streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(arn), ShardId: aws.String(shard),
-		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seqs []string
-	for _, r := range recs.Records {
-		seqs = append(seqs, aws.ToString(r.Dynamodb.SequenceNumber))
-	}
-	if len(seqs) != n {
-		t.Fatalf("the stream holds %d records, want %d", len(seqs), n)
-	}
-	return streams, arn, shard, seqs
+	shard, seqs := awstest.StreamSequences(t, arn, n)
+	return dynamodbstreams.NewFromConfig(cfg), arn, shard, seqs
 }
 
 // description is the invocation record Lambda sends the on-failure

@@ -13,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
@@ -57,29 +55,8 @@ func stack(t *testing.T) (devstack.Resources, *sqs.Client, string, []string) {
 			t.Fatal(err)
 		}
 	}
-	streams := dynamodbstreams.NewFromConfig(cfg)
-	desc, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(res.StateStreamARN)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shard := desc.StreamDescription.Shards[0].ShardId
-	it, err := streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(res.StateStreamARN), ShardId: shard,
-		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seqs []string
-	for _, r := range recs.Records {
-		seqs = append(seqs, aws.ToString(r.Dynamodb.SequenceNumber))
-	}
-	if len(seqs) != len(signals) {
-		t.Fatalf("the stream holds %d records, want %d", len(seqs), len(signals))
-	}
-	return res, sqs.NewFromConfig(cfg), aws.ToString(shard), seqs
+	shard, seqs := awstest.StreamSequences(t, res.StateStreamARN, len(signals))
+	return res, sqs.NewFromConfig(cfg), shard, seqs
 }
 
 // failureQueue creates a queue holding the bodies, as the publisher's
