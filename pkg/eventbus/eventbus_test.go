@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,43 +19,34 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/eventbus"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend/resendtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
 const source = "smartcar-webhook-receiver"
 
-// fakeEvents records the calls it gets, by each entry's DetailType, which
-// the tests make unique, and answers them with answer.
+// fakeEvents is EventBridge's PutEvents over a resendtest.Service, which
+// answers each call and records it by each entry's DetailType (which the
+// tests make unique).
 type fakeEvents struct {
-	// answer returns, for call number call (0 for the first), the
-	// ErrorCode of each entry ("" to accept it, "-" to answer neither an
-	// EventId nor an ErrorCode), or an error for the call.
-	answer func(call int, ids []string) ([]string, error)
-	// cancel, if set, is called during the first call.
-	cancel context.CancelFunc
-	// short, if set, answers the first call with a result too few.
-	short bool
+	svc *resendtest.Service
 
-	mu       sync.Mutex
-	calls    [][]string // DetailTypes of each call's entries
-	sizes    []int      // EntrySize of each call's entries together
-	entries  map[string]types.PutEventsRequestEntry
-	accepted map[string]int
-	limits   []string // PutEvents' limits broken
+	mu      sync.Mutex
+	entries map[string]types.PutEventsRequestEntry // the last sent of each DetailType
 }
 
-func newFake(answer func(int, []string) ([]string, error)) *fakeEvents {
-	return &fakeEvents{answer: answer, entries: map[string]types.PutEventsRequestEntry{}, accepted: map[string]int{}}
+func newFake(svc *resendtest.Service) *fakeEvents {
+	return &fakeEvents{svc: svc, entries: map[string]types.PutEventsRequestEntry{}}
 }
 
 func (f *fakeEvents) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var ids []string
 	size := 0
+	f.mu.Lock()
 	for _, e := range in.Entries {
 		if aws.ToString(e.EventBusName) != "bus" || aws.ToString(e.Source) != source {
+			f.mu.Unlock()
 			return nil, fmt.Errorf("entry to bus %q from %q", aws.ToString(e.EventBusName), aws.ToString(e.Source))
 		}
 		id := aws.ToString(e.DetailType)
@@ -64,38 +54,28 @@ func (f *fakeEvents) PutEvents(ctx context.Context, in *eventbridge.PutEventsInp
 		f.entries[id] = e
 		size += sizeOf(e)
 	}
+	f.mu.Unlock()
 	if len(in.Entries) == 0 || len(in.Entries) > eventbus.MaxBatchEntries || size > eventbus.MaxBatchBytes {
-		f.limits = append(f.limits, fmt.Sprintf("%d entries of %d bytes", len(in.Entries), size))
+		f.svc.Broke(fmt.Sprintf("%d entries of %d bytes", len(in.Entries), size))
 		return nil, errors.New("ValidationException")
 	}
-	call := len(f.calls)
-	f.calls = append(f.calls, ids)
-	f.sizes = append(f.sizes, size)
-	if call == 0 && f.cancel != nil {
-		f.cancel()
-	}
-	codes, err := f.answer(call, ids)
+	codes, short, err := f.svc.Call(ids)
 	if err != nil {
 		return nil, err
 	}
 	out := &eventbridge.PutEventsOutput{}
-	for i, id := range ids {
-		var code string
-		if i < len(codes) {
-			code = codes[i]
-		}
+	for i, code := range codes {
 		switch code {
 		case "":
-			f.accepted[id]++
-			out.Entries = append(out.Entries, types.PutEventsResultEntry{EventId: aws.String(fmt.Sprintf("ev-%d-%d", call, i))})
-		case "-":
+			out.Entries = append(out.Entries, types.PutEventsResultEntry{EventId: aws.String("ev-" + ids[i])})
+		case resendtest.Neither:
 			out.Entries = append(out.Entries, types.PutEventsResultEntry{})
 		default:
 			out.FailedEntryCount++
-			out.Entries = append(out.Entries, types.PutEventsResultEntry{ErrorCode: aws.String(code), ErrorMessage: aws.String("Slow down.")})
+			out.Entries = append(out.Entries, types.PutEventsResultEntry{ErrorCode: aws.String(code), ErrorMessage: aws.String(resendtest.Message)})
 		}
 	}
-	if call == 0 && f.short {
+	if short {
 		out.Entries = out.Entries[:len(out.Entries)-1]
 	}
 	return out, nil
@@ -113,36 +93,6 @@ func sizeOf(e types.PutEventsRequestEntry) int {
 	}
 	return n
 }
-
-// refuse answers with code for the entries of ids, on calls before until.
-func refuse(code string, until int, refused ...string) func(int, []string) ([]string, error) {
-	return func(call int, ids []string) ([]string, error) {
-		codes := make([]string, len(ids))
-		for i, id := range ids {
-			if call < until && slices.Contains(refused, id) {
-				codes[i] = code
-			}
-		}
-		return codes, nil
-	}
-}
-
-// refuseOnce answers with code for the entries of ids the first time each
-// is sent.
-func refuseOnce(code string, refused ...string) func(int, []string) ([]string, error) {
-	seen := map[string]bool{}
-	return func(_ int, ids []string) ([]string, error) {
-		codes := make([]string, len(ids))
-		for i, id := range ids {
-			if slices.Contains(refused, id) && !seen[id] {
-				codes[i], seen[id] = code, true
-			}
-		}
-		return codes, nil
-	}
-}
-
-func acceptAll(int, []string) ([]string, error) { return nil, nil }
 
 var at = time.Date(2026, 11, 30, 17, 0, 0, 0, time.UTC)
 
@@ -170,68 +120,37 @@ func sized(sizes ...int) []eventbus.Entry {
 	return out
 }
 
-func ids(from, to int) []string {
-	var out []string
-	for i := from; i < to; i++ {
-		out = append(out, fmt.Sprintf("e-%d", i))
-	}
-	return out
+// publisher is the Publisher under the resend contract, over a fake of
+// EventBridge.
+var publisher = resendtest.Adapter[eventbus.Entry]{
+	ID:      func(e eventbus.Entry) string { return e.DetailType },
+	Entries: entries,
+	Send: func(ctx context.Context, svc *resendtest.Service, backoff time.Duration, attempts int, entries []eventbus.Entry) []error {
+		opts := []eventbus.Option{eventbus.WithBackoff(backoff)}
+		if attempts > 0 {
+			opts = append(opts, eventbus.WithAttempts(attempts))
+		}
+		return eventbus.New(newFake(svc), "bus", source, opts...).Publish(ctx, entries)
+	},
+	DefaultAttempts: eventbus.DefaultAttempts,
+	Retryable:       "ThrottlingException",
+	Missing:         "MissingEventId",
+	CallError:       &types.InternalException{Message: aws.String("Slow down.")},
+	ShortError:      "1 results for 2 entries",
 }
 
+func TestPublishContract(t *testing.T) { resendtest.Contract(t, publisher) }
+
+// TestPublish: what EventBridge's own rules ask beyond the contract:
+// codes no resend can change, and calls of at most 10 entries and 256 KB.
 func TestPublish(t *testing.T) {
 	const throttled = "ThrottlingException"
-	internal := func(int, []string) ([]string, error) {
-		return nil, &types.InternalException{Message: aws.String("Slow down.")}
-	}
 	tooLarge := sized(100, eventbus.MaxEntryBytes+1, 100)
-	tests := []struct {
-		name    string
-		entries []eventbus.Entry
-		answer  func(int, []string) ([]string, error)
-		short   bool
-		cancel  string // "before": ctx cancelled before Publish; "during": during the first call
-		opts    []eventbus.Option
-		// wantCalls are the detail types sent in each call.
-		wantCalls [][]string
-		// wantErr maps detail types to a check of their error; the others
-		// must be nil.
-		wantErr map[string]func(error) bool
-	}{
+	isTooLarge := resendtest.IsError(eventbus.ErrTooLarge)
+	resendtest.Run(t, publisher, []resendtest.Case[eventbus.Entry]{
 		{
-			name: "all accepted", entries: entries(3), answer: acceptAll,
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-		},
-		{
-			name: "no entry, no call", entries: nil, answer: acceptAll,
-		},
-		{
-			name: "partial failure recovered on retry", entries: entries(4),
-			answer:    refuse(throttled, 1, "e-1", "e-3"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2", "e-3"}, {"e-1", "e-3"}},
-		},
-		{
-			name: "partial failure recovered on the last attempt", entries: entries(3),
-			answer:    refuse("InternalFailure", 2, "e-2"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-2"}, {"e-2"}},
-		},
-		{
-			name: "persistent partial failure fails exactly those entries", entries: entries(4),
-			answer:    refuse(throttled, 99, "e-0", "e-2"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2", "e-3"}, {"e-0", "e-2"}, {"e-0", "e-2"}},
-			wantErr: map[string]func(error) bool{
-				"e-0": isEntryError(throttled, 3),
-				"e-2": isEntryError(throttled, 3),
-			},
-		},
-		{
-			name: "one attempt: no resend", entries: entries(2), opts: []eventbus.Option{eventbus.WithAttempts(1)},
-			answer:    refuse(throttled, 99, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1"}},
-			wantErr:   map[string]func(error) bool{"e-1": isEntryError(throttled, 1)},
-		},
-		{
-			name: "permanent refusal not resent", entries: entries(3),
-			answer: func(call int, ids []string) ([]string, error) {
+			Name: "permanent refusal not resent", Entries: entries(3),
+			Answer: func(call int, ids []string) ([]string, error) {
 				codes := make([]string, len(ids))
 				for i, id := range ids {
 					switch {
@@ -243,166 +162,62 @@ func TestPublish(t *testing.T) {
 				}
 				return codes, nil
 			},
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-2"}},
-			wantErr:   map[string]func(error) bool{"e-0": isEntryError("MalformedDetail", 1)},
+			WantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-2"}},
+			WantErr:   map[string]func(error) bool{"e-0": resendtest.IsRefused("MalformedDetail", 1)},
 		},
 		{
-			name: "entry neither accepted nor refused is resent", entries: entries(2),
-			answer:    refuse("-", 1, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1"}, {"e-1"}},
-		},
-		{
-			name: "entry never accepted nor refused fails", entries: entries(2),
-			answer:    refuse("-", 99, "e-0"),
-			wantCalls: [][]string{{"e-0", "e-1"}, {"e-0"}, {"e-0"}},
-			wantErr: map[string]func(error) bool{"e-0": func(err error) bool {
-				var ee *eventbus.EntryError
-				return errors.As(err, &ee) && ee.Code == "MissingEventId" && ee.Attempts == 3
-			}},
-		},
-		{
-			name: "whole-call error fails the call's entries", entries: entries(3), answer: internal,
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-			wantErr:   map[string]func(error) bool{"e-0": isInternal, "e-1": isInternal, "e-2": isInternal},
-		},
-		{
-			name: "answer without a result per entry fails them all", entries: entries(2), answer: acceptAll, short: true,
-			wantCalls: [][]string{{"e-0", "e-1"}},
-			wantErr:   map[string]func(error) bool{"e-0": contains("1 results for 2 entries"), "e-1": contains("1 results for 2 entries")},
-		},
-		{
-			name: "chunks of 10 entries, a whole-call error fails only its chunk", entries: entries(23),
-			answer: func(call int, _ []string) ([]string, error) {
+			Name: "chunks of 10 entries, a whole-call error fails only its chunk", Entries: entries(23),
+			Answer: func(call int, _ []string) ([]string, error) {
 				if call == 1 {
 					return nil, errors.New("connection reset")
 				}
 				return nil, nil
 			},
-			wantCalls: [][]string{ids(0, 10), ids(10, 20), ids(20, 23)},
-			wantErr: func() map[string]func(error) bool {
+			WantCalls: [][]string{resendtest.IDs(0, 10), resendtest.IDs(10, 20), resendtest.IDs(20, 23)},
+			WantErr: func() map[string]func(error) bool {
 				m := map[string]func(error) bool{}
-				for _, id := range ids(10, 20) {
-					m[id] = contains("connection reset")
+				for _, id := range resendtest.IDs(10, 20) {
+					m[id] = resendtest.Contains("connection reset")
 				}
 				return m
 			}(),
 		},
 		{
-			name: "resends stay within their chunk", entries: entries(12),
-			answer:    refuseOnce(throttled, "e-3", "e-11"),
-			wantCalls: [][]string{ids(0, 10), {"e-3"}, {"e-10", "e-11"}, {"e-11"}},
+			Name: "resends stay within their chunk", Entries: entries(12),
+			Answer:    resendtest.RefuseOnce(throttled, "e-3", "e-11"),
+			WantCalls: [][]string{resendtest.IDs(0, 10), {"e-3"}, {"e-10", "e-11"}, {"e-11"}},
 		},
 		{
-			name: "chunks of 256 KB: exactly full", entries: sized(100<<10, 100<<10, 56<<10, 100, 200<<10),
-			answer:    acceptAll,
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-3", "e-4"}},
+			Name: "chunks of 256 KB: exactly full", Entries: sized(100<<10, 100<<10, 56<<10, 100, 200<<10),
+			Answer:    resendtest.AcceptAll,
+			WantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-3", "e-4"}},
 		},
 		{
-			name: "chunks of 256 KB: a byte over", entries: sized(100<<10, 100<<10, 56<<10+1, 200<<10-1),
-			answer:    acceptAll,
-			wantCalls: [][]string{{"e-0", "e-1"}, {"e-2", "e-3"}},
+			Name: "chunks of 256 KB: a byte over", Entries: sized(100<<10, 100<<10, 56<<10+1, 200<<10-1),
+			Answer:    resendtest.AcceptAll,
+			WantCalls: [][]string{{"e-0", "e-1"}, {"e-2", "e-3"}},
 		},
 		{
-			name: "entries of 256 KB, one a call", entries: sized(eventbus.MaxEntryBytes, 100, eventbus.MaxEntryBytes),
-			answer:    acceptAll,
-			wantCalls: [][]string{{"e-0"}, {"e-1"}, {"e-2"}},
+			Name: "entries of 256 KB, one a call", Entries: sized(eventbus.MaxEntryBytes, 100, eventbus.MaxEntryBytes),
+			Answer:    resendtest.AcceptAll,
+			WantCalls: [][]string{{"e-0"}, {"e-1"}, {"e-2"}},
 		},
 		{
-			name: "oversized entry refused without a call", entries: tooLarge, answer: acceptAll,
-			wantCalls: [][]string{{"e-0", "e-2"}},
-			wantErr:   map[string]func(error) bool{"e-1": isTooLarge},
+			Name: "oversized entry refused without a call", Entries: tooLarge, Answer: resendtest.AcceptAll,
+			WantCalls: [][]string{{"e-0", "e-2"}},
+			WantErr:   map[string]func(error) bool{"e-1": isTooLarge},
 		},
 		{
-			name: "oversized entry alone: no call", entries: sized(eventbus.MaxEntryBytes + 1), answer: acceptAll,
-			wantErr: map[string]func(error) bool{"e-0": isTooLarge},
+			Name: "oversized entry alone: no call", Entries: sized(eventbus.MaxEntryBytes + 1), Answer: resendtest.AcceptAll,
+			WantErr: map[string]func(error) bool{"e-0": isTooLarge},
 		},
-		{
-			name: "ctx cancelled before", entries: entries(2), answer: acceptAll, cancel: "before",
-			wantErr: map[string]func(error) bool{"e-0": isCanceled, "e-1": isCanceled},
-		},
-		{
-			name: "ctx cancelled during the backoff", entries: entries(3), cancel: "during",
-			answer:    refuse(throttled, 99, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-			wantErr: map[string]func(error) bool{"e-1": func(err error) bool {
-				return isCanceled(err) && isEntryError(throttled, 1)(err)
-			}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			f := newFake(tt.answer)
-			f.short = tt.short
-			switch tt.cancel {
-			case "before":
-				cancel()
-			case "during":
-				f.cancel = cancel
-			}
-			// An hour's backoff: only a cancelled ctx ends it in time.
-			backoff := time.Millisecond
-			if tt.cancel == "during" {
-				backoff = time.Hour
-			}
-			p := eventbus.New(f, "bus", source, append([]eventbus.Option{eventbus.WithBackoff(backoff)}, tt.opts...)...)
-			start := time.Now()
-			errs := p.Publish(ctx, tt.entries)
-			if d := time.Since(start); tt.cancel != "" && d > 5*time.Second {
-				t.Errorf("Publish took %v after ctx was cancelled", d)
-			}
-			if len(errs) != len(tt.entries) {
-				t.Fatalf("%d errors for %d entries", len(errs), len(tt.entries))
-			}
-			if len(f.limits) > 0 {
-				t.Errorf("calls over PutEvents' limits: %v", f.limits)
-			}
-			if !slices.EqualFunc(f.calls, tt.wantCalls, slices.Equal) {
-				t.Errorf("calls:\n got %.300v\nwant %.300v", f.calls, tt.wantCalls)
-			}
-			for i, e := range tt.entries {
-				check := tt.wantErr[e.DetailType]
-				switch {
-				case check == nil && errs[i] != nil:
-					t.Errorf("%s: %v, want published", e.DetailType, errs[i])
-				case check != nil && (errs[i] == nil || !check(errs[i])):
-					t.Errorf("%s: error %v, not the one expected", e.DetailType, errs[i])
-				}
-				// Never nil for an entry EventBridge did not accept.
-				if errs[i] == nil && f.accepted[e.DetailType] != 1 {
-					t.Errorf("%s: reported published, accepted %d times", e.DetailType, f.accepted[e.DetailType])
-				}
-			}
-		})
-	}
-}
-
-func isEntryError(code string, attempts int) func(error) bool {
-	return func(err error) bool {
-		var ee *eventbus.EntryError
-		return errors.As(err, &ee) && ee.Code == code && ee.Message == "Slow down." && ee.Attempts == attempts &&
-			strings.Contains(err.Error(), code) && strings.Contains(err.Error(), "Slow down.")
-	}
-}
-
-func isInternal(err error) bool {
-	var ie *types.InternalException
-	return errors.As(err, &ie)
-}
-
-func isTooLarge(err error) bool { return errors.Is(err, eventbus.ErrTooLarge) }
-
-func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
-
-func contains(s string) func(error) bool {
-	return func(err error) bool { return strings.Contains(err.Error(), s) }
+	})
 }
 
 // TestPublishRequest checks what each entry is sent as: the bus, the
 // source, the detail type and detail as given, and a Time only if set.
 func TestPublishRequest(t *testing.T) {
-	f := newFake(acceptAll)
+	f := newFake(resendtest.NewService(resendtest.AcceptAll))
 	in := []eventbus.Entry{
 		{DetailType: "with-time", Detail: []byte(`{"s":"ünïcode 😀"}`), Time: at.Add(1500 * time.Millisecond)},
 		{DetailType: "without-time", Detail: []byte(`{}`)},

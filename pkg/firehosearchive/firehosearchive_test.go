@@ -24,6 +24,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/firehosearchive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend/resendtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
 )
 
@@ -31,30 +32,27 @@ func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
 var _ processor.Archiver = (*firehosearchive.Writer)(nil)
 
-// fakeFirehose records the calls it gets, decoding each record back to its
-// entry's EventID, and answers them with answer.
+// fakeFirehose is Firehose's PutRecordBatch over a resendtest.Service,
+// which answers each call and records it by each record's entry's EventID.
 type fakeFirehose struct {
-	// answer returns, for call number call (0 for the first), the
-	// ErrorCode of each record ("" to accept it), or an error for the call.
-	answer func(call int, ids []string) ([]string, error)
-	// cancel, if set, is called during the first call.
-	cancel context.CancelFunc
+	svc *resendtest.Service
 
-	mu       sync.Mutex
-	calls    [][]string     // EventIDs of each call's records
-	sizes    []int          // bytes of data in each call
-	records  map[string]int // bytes of each EventID's record
-	accepted map[string]int
+	mu      sync.Mutex
+	sizes   []int          // bytes of data in each call
+	records map[string]int // bytes of each EventID's record
+}
+
+func newFake(svc *resendtest.Service) *fakeFirehose {
+	return &fakeFirehose{svc: svc, records: map[string]int{}}
 }
 
 func (f *fakeFirehose) PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, _ ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if aws.ToString(in.DeliveryStreamName) != "archive" {
 		return nil, fmt.Errorf("stream %q", aws.ToString(in.DeliveryStreamName))
 	}
 	var ids []string
 	size := 0
+	f.mu.Lock()
 	for _, r := range in.Records {
 		size += len(r.Data)
 		var n int
@@ -64,59 +62,36 @@ func (f *fakeFirehose) PutRecordBatch(ctx context.Context, in *firehose.PutRecor
 			return nil
 		})
 		if err != nil || n != 1 {
+			f.mu.Unlock()
 			return nil, fmt.Errorf("record of %d entries: %v", n, err)
 		}
 		f.records[ids[len(ids)-1]] = len(r.Data)
 	}
-	call := len(f.calls)
-	f.calls = append(f.calls, ids)
 	f.sizes = append(f.sizes, size)
-	if call == 0 && f.cancel != nil {
-		f.cancel()
-	}
-	codes, err := f.answer(call, ids)
+	f.mu.Unlock()
+	codes, short, err := f.svc.Call(ids)
 	if err != nil {
 		return nil, err
 	}
 	out := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(0)}
-	for i, id := range ids {
-		var code string
-		if i < len(codes) {
-			code = codes[i]
-		}
+	for i, code := range codes {
 		switch code {
 		case "":
-			f.accepted[id]++
-			out.RequestResponses = append(out.RequestResponses, types.PutRecordBatchResponseEntry{RecordId: aws.String(fmt.Sprintf("r-%d-%d", call, i))})
-		case "-": // neither accepted nor refused
+			out.RequestResponses = append(out.RequestResponses, types.PutRecordBatchResponseEntry{RecordId: aws.String("r-" + ids[i])})
+		case resendtest.Neither:
 			out.RequestResponses = append(out.RequestResponses, types.PutRecordBatchResponseEntry{})
 		default:
 			*out.FailedPutCount++
 			out.RequestResponses = append(out.RequestResponses, types.PutRecordBatchResponseEntry{
-				ErrorCode: aws.String(code), ErrorMessage: aws.String("Slow down."),
+				ErrorCode: aws.String(code), ErrorMessage: aws.String(resendtest.Message),
 			})
 		}
 	}
-	if call == 0 && len(ids) > 0 && ids[0] == "short-answer" {
+	if short {
 		out.RequestResponses = out.RequestResponses[:len(ids)-1]
 	}
 	return out, nil
 }
-
-// refuse answers with code for the records of ids, on calls before until.
-func refuse(code string, until int, refused ...string) func(int, []string) ([]string, error) {
-	return func(call int, ids []string) ([]string, error) {
-		codes := make([]string, len(ids))
-		for i, id := range ids {
-			if call < until && slices.Contains(refused, id) {
-				codes[i] = code
-			}
-		}
-		return codes, nil
-	}
-}
-
-func acceptAll(int, []string) ([]string, error) { return nil, nil }
 
 // entries returns n entries with ids e-0, e-1, ... and small bodies.
 func entries(n int) []archive.Entry {
@@ -147,178 +122,53 @@ func large(n, size int) []archive.Entry {
 	return out
 }
 
+// writer is the Writer under the resend contract, over a fake of
+// Firehose.
+var writer = resendtest.Adapter[archive.Entry]{
+	ID:      func(e archive.Entry) string { return e.EventID },
+	Entries: entries,
+	Send: func(ctx context.Context, svc *resendtest.Service, backoff time.Duration, attempts int, entries []archive.Entry) []error {
+		opts := []firehosearchive.Option{firehosearchive.WithBackoff(backoff)}
+		if attempts > 0 {
+			opts = append(opts, firehosearchive.WithAttempts(attempts))
+		}
+		return firehosearchive.New(newFake(svc), "archive", opts...).Archive(ctx, entries)
+	},
+	DefaultAttempts: firehosearchive.DefaultAttempts,
+	Retryable:       "ServiceUnavailableException",
+	Missing:         "MissingRecordId",
+	CallError:       &types.ServiceUnavailableException{Message: aws.String("Slow down.")},
+	ShortError:      "1 responses for 2 records",
+}
+
+func TestArchiveContract(t *testing.T) { resendtest.Contract(t, writer) }
+
+// TestArchive: what Firehose's own rules ask beyond the contract: calls of
+// at most 500 records, and an entry that cannot be encoded failing alone.
 func TestArchive(t *testing.T) {
 	t.Parallel() // each spends seconds encoding under the race detector
-	const unavailable = "ServiceUnavailableException"
 	tooLarge := large(3, 100<<10)
 	tooLarge[1].Body = noise(99, 1100<<10)
-	// The fake answers the first call of "short-answer" with a response
-	// too few.
-	short := entries(2)
-	short[0].EventID = "short-answer"
-	shortErr := contains("1 responses for 2 records")
-	tests := []struct {
-		name    string
-		entries []archive.Entry
-		answer  func(int, []string) ([]string, error)
-		cancel  string // "before": ctx cancelled before Archive; "during": during the first call
-		opts    []firehosearchive.Option
-		// wantCalls are the EventIDs sent in each call.
-		wantCalls [][]string
-		// wantErr maps EventIDs to a check of their error; the others
-		// must be nil.
-		wantErr map[string]func(error) bool
-	}{
-		{
-			name: "all accepted", entries: entries(3), answer: acceptAll,
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-		},
-		{
-			name: "partial failure recovered on retry", entries: entries(4),
-			answer:    refuse(unavailable, 1, "e-1", "e-3"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2", "e-3"}, {"e-1", "e-3"}},
-		},
-		{
-			name: "partial failure recovered on the last attempt", entries: entries(3),
-			answer:    refuse("InternalFailure", 2, "e-2"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}, {"e-2"}, {"e-2"}},
-		},
-		{
-			name: "persistent partial failure fails exactly those entries", entries: entries(4),
-			answer:    refuse(unavailable, 99, "e-0", "e-2"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2", "e-3"}, {"e-0", "e-2"}, {"e-0", "e-2"}},
-			wantErr: map[string]func(error) bool{
-				"e-0": isRecordError(unavailable, 3),
-				"e-2": isRecordError(unavailable, 3),
-			},
-		},
-		{
-			name: "one attempt: no resend", entries: entries(2), opts: []firehosearchive.Option{firehosearchive.WithAttempts(1)},
-			answer:    refuse(unavailable, 99, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1"}},
-			wantErr:   map[string]func(error) bool{"e-1": isRecordError(unavailable, 1)},
-		},
-		{
-			name: "record neither accepted nor refused is resent", entries: entries(2),
-			answer:    refuse("-", 1, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1"}, {"e-1"}},
-		},
-		{
-			name: "whole-call error fails the call's entries", entries: entries(3),
-			answer: func(int, []string) ([]string, error) {
-				return nil, &types.ServiceUnavailableException{Message: aws.String("Slow down.")}
-			},
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-			wantErr: map[string]func(error) bool{
-				"e-0": isServiceUnavailable, "e-1": isServiceUnavailable, "e-2": isServiceUnavailable,
-			},
-		},
-		{
-			name: "answer without a response per record fails them all", entries: short, answer: acceptAll,
-			wantCalls: [][]string{{"short-answer", "e-1"}},
-			wantErr:   map[string]func(error) bool{"short-answer": shortErr, "e-1": shortErr},
-		},
+	resendtest.Run(t, writer, []resendtest.Case[archive.Entry]{
 		{
 			// Encoding is slow under the race detector: one case of more
 			// than 500 entries.
-			name: "chunks of 500 records, a whole-call error fails only its chunk", entries: entries(501),
-			answer: func(call int, _ []string) ([]string, error) {
+			Name: "chunks of 500 records, a whole-call error fails only its chunk", Entries: entries(501),
+			Answer: func(call int, _ []string) ([]string, error) {
 				if call == 1 {
 					return nil, errors.New("connection reset")
 				}
 				return nil, nil
 			},
-			wantCalls: [][]string{ids(0, 500), {"e-500"}},
-			wantErr:   map[string]func(error) bool{"e-500": contains("connection reset")},
+			WantCalls: [][]string{resendtest.IDs(0, 500), {"e-500"}},
+			WantErr:   map[string]func(error) bool{"e-500": resendtest.Contains("connection reset")},
 		},
 		{
-			name: "encode error isolated", entries: tooLarge, answer: acceptAll,
-			wantCalls: [][]string{{"e-0", "e-2"}},
-			wantErr:   map[string]func(error) bool{"e-1": func(err error) bool { return errors.Is(err, archive.ErrTooLarge) }},
+			Name: "encode error isolated", Entries: tooLarge, Answer: resendtest.AcceptAll,
+			WantCalls: [][]string{{"e-0", "e-2"}},
+			WantErr:   map[string]func(error) bool{"e-1": resendtest.IsError(archive.ErrTooLarge)},
 		},
-		{
-			name: "ctx cancelled before", entries: entries(2), answer: acceptAll, cancel: "before",
-			wantErr: map[string]func(error) bool{"e-0": isCanceled, "e-1": isCanceled},
-		},
-		{
-			name: "ctx cancelled before a resend", entries: entries(3), cancel: "during",
-			answer:    refuse(unavailable, 99, "e-1"),
-			wantCalls: [][]string{{"e-0", "e-1", "e-2"}},
-			wantErr: map[string]func(error) bool{"e-1": func(err error) bool {
-				return isCanceled(err) && isRecordError(unavailable, 1)(err)
-			}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			f := &fakeFirehose{answer: tt.answer, accepted: map[string]int{}, records: map[string]int{}}
-			switch tt.cancel {
-			case "before":
-				cancel()
-			case "during":
-				f.cancel = cancel
-			}
-			// An hour's backoff: only a cancelled ctx ends it in time.
-			backoff := time.Millisecond
-			if tt.cancel == "during" {
-				backoff = time.Hour
-			}
-			w := firehosearchive.New(f, "archive", append([]firehosearchive.Option{firehosearchive.WithBackoff(backoff)}, tt.opts...)...)
-			start := time.Now()
-			errs := w.Archive(ctx, tt.entries)
-			if d := time.Since(start); tt.cancel != "" && d > 5*time.Second {
-				t.Errorf("Archive took %v after ctx was cancelled", d)
-			}
-			if len(errs) != len(tt.entries) {
-				t.Fatalf("%d errors for %d entries", len(errs), len(tt.entries))
-			}
-			if !slices.EqualFunc(f.calls, tt.wantCalls, slices.Equal) {
-				t.Errorf("calls:\n got %.300v\nwant %.300v", f.calls, tt.wantCalls)
-			}
-			for i, e := range tt.entries {
-				check := tt.wantErr[e.EventID]
-				switch {
-				case check == nil && errs[i] != nil:
-					t.Errorf("%s: %v, want stored", e.EventID, errs[i])
-				case check != nil && (errs[i] == nil || !check(errs[i])):
-					t.Errorf("%s: error %v, not the one expected", e.EventID, errs[i])
-				}
-				// Never nil for an entry Firehose did not accept.
-				if errs[i] == nil && f.accepted[e.EventID] != 1 {
-					t.Errorf("%s: reported stored, accepted %d times", e.EventID, f.accepted[e.EventID])
-				}
-			}
-		})
-	}
-}
-
-func ids(from, to int) []string {
-	var out []string
-	for i := from; i < to; i++ {
-		out = append(out, fmt.Sprintf("e-%d", i))
-	}
-	return out
-}
-
-func isRecordError(code string, attempts int) func(error) bool {
-	return func(err error) bool {
-		var re *firehosearchive.RecordError
-		return errors.As(err, &re) && re.Code == code && re.Attempts == attempts &&
-			strings.Contains(err.Error(), code) && strings.Contains(err.Error(), "Slow down.")
-	}
-}
-
-func isServiceUnavailable(err error) bool {
-	var su *types.ServiceUnavailableException
-	return errors.As(err, &su)
-}
-
-func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
-
-func contains(s string) func(error) bool {
-	return func(err error) bool { return strings.Contains(err.Error(), s) }
+	})
 }
 
 // TestArchiveChunksAt4MiB sends entries of about 900 KiB: each call holds
@@ -326,30 +176,31 @@ func contains(s string) func(error) bool {
 func TestArchiveChunksAt4MiB(t *testing.T) {
 	t.Parallel() // each spends seconds encoding under the race detector
 	const n = 5
-	f := &fakeFirehose{answer: acceptAll, accepted: map[string]int{}, records: map[string]int{}}
+	f := newFake(resendtest.NewService(resendtest.AcceptAll))
 	errs := firehosearchive.New(f, "archive").Archive(context.Background(), large(n, 900<<10))
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("entry %d: %v", i, err)
 		}
 	}
-	if len(f.calls) != 2 {
-		t.Fatalf("%d calls for %d bytes, want 2", len(f.calls), n*900<<10)
+	calls := f.svc.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls for %d bytes, want 2", len(calls), n*900<<10)
 	}
 	var sent []string
-	for i, call := range f.calls {
+	for i, call := range calls {
 		sent = append(sent, call...)
 		if f.sizes[i] > firehosearchive.MaxBatchBytes {
 			t.Errorf("call %d: %d bytes, over %d", i, f.sizes[i], firehosearchive.MaxBatchBytes)
 		}
 		// The next entry did not fit.
-		if i+1 < len(f.calls) {
-			if next := f.records[f.calls[i+1][0]]; f.sizes[i]+next <= firehosearchive.MaxBatchBytes {
+		if i+1 < len(calls) {
+			if next := f.records[calls[i+1][0]]; f.sizes[i]+next <= firehosearchive.MaxBatchBytes {
 				t.Errorf("call %d: %d bytes, and the next entry of %d bytes would have fit", i, f.sizes[i], next)
 			}
 		}
 	}
-	if !slices.Equal(sent, ids(0, n)) {
+	if !slices.Equal(sent, resendtest.IDs(0, n)) {
 		t.Errorf("sent %v, want every entry once, in order", sent)
 	}
 }
