@@ -464,12 +464,11 @@ func TestArchiveStream(t *testing.T) {
 	// prefixes and the bucket ones on the bucket, and write its delivery
 	// log.
 	var got []string
-	for _, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" || fmt.Sprint(res["Properties"].(m)["Roles"]) != fmt.Sprint([]any{m{"Ref": role}}) {
+	for _, pol := range policies(doc) {
+		if fmt.Sprint(pol.roles) != fmt.Sprint([]any{m{"Ref": role}}) {
 			continue
 		}
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+		for _, st := range pol.statements {
 			on, _ := json.Marshal(st.(m)["Resource"])
 			for _, a := range asList(st.(m)["Action"]) {
 				got = append(got, fmt.Sprintf("%s %s", a, on))
@@ -508,15 +507,10 @@ func TestArchiveGrant(t *testing.T) {
 	}
 	type grant struct{ role, statement string }
 	var grants []grant
-	for _, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+	for _, pol := range policies(doc) {
+		for _, st := range pol.statements {
 			if b, _ := json.Marshal(st); strings.Contains(string(b), "firehose:") || strings.Contains(string(b), `"ArchiveStream"`) {
-				grants = append(grants, grant{role, string(b)})
+				grants = append(grants, grant{pol.role, string(b)})
 			}
 		}
 	}
@@ -802,18 +796,14 @@ func TestStateTableName(t *testing.T) {
 		m{"Ref": "AWS::AccountId"}, ":table/" + name}}})
 	streamJSON, _ := json.Marshal(stream)
 	var onNamed []string // role prefix, action, on table or stream
-	for id, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+	for _, pol := range policies(doc) {
+		id, role := pol.id, pol.role
 		for _, prefix := range []string{ProcessorFunctionID, PublisherFunctionID} {
 			if strings.HasPrefix(role, prefix+"Role") {
 				role = prefix
 			}
 		}
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+		for _, st := range pol.statements {
 			for _, target := range asList(st.(m)["Resource"]) {
 				b, _ := json.Marshal(target)
 				if strings.Contains(string(b), entriesID) {
@@ -912,14 +902,9 @@ func TestStateTableNameValidated(t *testing.T) {
 func TestLeastPrivilege(t *testing.T) {
 	_, doc := stackUnderTest(t)
 	actions := map[string][]string{}
-	for id, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		roles := res["Properties"].(m)["Roles"].([]any)
-		role := roles[0].(m)["Ref"].(string)
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+	for _, pol := range policies(doc) {
+		id, role := pol.id, pol.role
+		for _, st := range pol.statements {
 			stmt := st.(m)
 			for _, r := range asList(stmt["Resource"]) {
 				if r == "*" && (stmt["Action"] != "dynamodb:ListStreams" || !strings.HasPrefix(role, PublisherFunctionID+"Role")) {
@@ -981,18 +966,14 @@ func TestLeastPrivilege(t *testing.T) {
 	// Per table (and its stream) and role: the legacy table is only read,
 	// the entries table's stream only by the publisher.
 	onTable := map[string][]string{} // table logical id prefix and attribute -> role prefix and action
-	for _, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
+	for _, pol := range policies(doc) {
+		role := pol.role
 		for _, fn := range []string{ReceiverFunctionID, ProcessorFunctionID, PublisherFunctionID} {
 			if strings.HasPrefix(role, fn+"Role") {
 				role = fn
 			}
 		}
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+		for _, st := range pol.statements {
 			for _, target := range asList(st.(m)["Resource"]) {
 				ref, _ := target.(m)
 				att, _ := ref["Fn::GetAtt"].([]any)
@@ -1320,13 +1301,9 @@ func TestPublisherGrants(t *testing.T) {
 	failures := logicalID(t, doc, "AWS::SQS::Queue", "PublisherFailureQueue")
 	logs := logicalID(t, doc, "AWS::Logs::LogGroup", PublisherFunctionID+"Logs")
 	var got []string
-	for _, r := range doc["Resources"].(m) {
-		res := r.(m)
-		if res["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+	for _, pol := range policies(doc) {
+		role := pol.role
+		for _, st := range pol.statements {
 			on, _ := json.Marshal(st.(m)["Resource"])
 			if c, ok := st.(m)["Condition"]; ok {
 				cond, _ := json.Marshal(c)
@@ -1401,12 +1378,10 @@ func TestDomainEventBus(t *testing.T) {
 	arn, _ := json.Marshal(m{"Fn::Join": []any{"", []any{"arn:", m{"Ref": "AWS::Partition"}, ":events:", m{"Ref": "AWS::Region"}, ":",
 		m{"Ref": "AWS::AccountId"}, ":event-bus/team-vehicles"}}})
 	var puts []string
-	for _, r := range doc["Resources"].(m) {
-		if res := r.(m); res["Type"] == "AWS::IAM::Policy" {
-			for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
-				if b, _ := json.Marshal(st); strings.Contains(string(b), "events:") || strings.Contains(string(b), "team-vehicles") {
-					puts = append(puts, string(b))
-				}
+	for _, pol := range policies(doc) {
+		for _, st := range pol.statements {
+			if b, _ := json.Marshal(st); strings.Contains(string(b), "events:") || strings.Contains(string(b), "team-vehicles") {
+				puts = append(puts, string(b))
 			}
 		}
 	}
@@ -1532,20 +1507,39 @@ func resourcesOfType(doc map[string]any, typ, prefix string) []string {
 	return ids
 }
 
-// grantsOf lists what the roles whose logical ids start with rolePrefix
-// may do, as "action resource-JSON", sorted.
-func grantsOf(doc map[string]any, rolePrefix string) []string {
-	var got []string
-	for _, r := range doc["Resources"].(m) {
+// policy is an IAM policy of the template: its logical id, the roles it
+// is attached to (the first one's logical id, role) and its statements.
+type policy struct {
+	id, role   string
+	roles      []any
+	statements []any
+}
+
+// policies returns the template's IAM policies.
+func policies(doc map[string]any) []policy {
+	var out []policy
+	for id, r := range doc["Resources"].(m) {
 		res := r.(m)
 		if res["Type"] != "AWS::IAM::Policy" {
 			continue
 		}
-		role := res["Properties"].(m)["Roles"].([]any)[0].(m)["Ref"].(string)
-		if !strings.HasPrefix(role, rolePrefix) {
+		props := res["Properties"].(m)
+		roles := props["Roles"].([]any)
+		out = append(out, policy{id: id, role: roles[0].(m)["Ref"].(string), roles: roles,
+			statements: props["PolicyDocument"].(m)["Statement"].([]any)})
+	}
+	return out
+}
+
+// grantsOf lists what the roles whose logical ids start with rolePrefix
+// may do, as "action resource-JSON", sorted.
+func grantsOf(doc map[string]any, rolePrefix string) []string {
+	var got []string
+	for _, pol := range policies(doc) {
+		if !strings.HasPrefix(pol.role, rolePrefix) {
 			continue
 		}
-		for _, st := range res["Properties"].(m)["PolicyDocument"].(m)["Statement"].([]any) {
+		for _, st := range pol.statements {
 			for _, target := range asList(st.(m)["Resource"]) {
 				on, _ := json.Marshal(target)
 				for _, a := range asList(st.(m)["Action"]) {
