@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,6 +25,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/smartcar"
@@ -84,7 +84,7 @@ var streamSample = []sampleRecord{
 }
 
 // wantPublished are the domain events the sample yields, in the order of
-// the first record of each, as busEvent.String gives them: detail-type,
+// the first record of each, as domaineventstest.BusEvent.String gives them: detail-type,
 // eventId, then the signals' codes or the error's key.
 var wantPublished = []string{
 	domainevents.SignalsChanged + " " + stateEventID + " tractionbattery-stateofcharge",
@@ -133,7 +133,7 @@ func TestBootstrap(t *testing.T) {
 			}
 			fn.AwaitOutput(t, "REPORT RequestId: "+id)
 
-			got := drainBus(t, sqs.NewFromConfig(cfg), res.EventsTailQueueURL, len(want))
+			got := domaineventstest.Drain(t, sqs.NewFromConfig(cfg), res.EventsTailQueueURL, len(want))
 			var lines []string
 			keys := map[string]bool{}
 			for _, ev := range got {
@@ -189,71 +189,6 @@ func TestBootstrapInitError(t *testing.T) {
 	if !strings.Contains(fn.Output.String(), "EVENT_BUS_NAME") {
 		t.Errorf("stderr does not name EVENT_BUS_NAME: %s", fn.Output)
 	}
-}
-
-// busEvent is a domain event as the stack's tail queue receives it.
-type busEvent struct {
-	DetailType string `json:"detail-type"`
-	Source     string `json:"source"`
-	Detail     struct {
-		SchemaVersion  string `json:"schemaVersion"`
-		VehicleID      string `json:"vehicleId"`
-		EventID        string `json:"eventId"`
-		IdempotencyKey string `json:"idempotencyKey"`
-		Signals        []struct {
-			Code         string         `json:"code"`
-			Body         map[string]any `json:"body"`
-			PreviousBody map[string]any `json:"previousBody"`
-		} `json:"signals"`
-		Error *struct {
-			Key string `json:"key"`
-		} `json:"error"`
-	} `json:"detail"`
-}
-
-// String is the event's detail-type, eventId, then its signals' codes or
-// its error's key.
-func (ev busEvent) String() string {
-	s := ev.DetailType + " " + ev.Detail.EventID
-	var codes []string
-	for _, sg := range ev.Detail.Signals {
-		codes = append(codes, sg.Code)
-	}
-	if len(codes) > 0 {
-		s += " " + strings.Join(codes, ",")
-	}
-	if ev.Detail.Error != nil {
-		s += " " + ev.Detail.Error.Key
-	}
-	return s
-}
-
-// drainBus reads the queue until it has want events and then once more
-// finds it empty, or 10 s pass, and returns what it read.
-func drainBus(t *testing.T, q *sqs.Client, url string, want int) []busEvent {
-	t.Helper()
-	ctx := context.Background()
-	var out []busEvent
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		res, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Messages) == 0 && len(out) >= want {
-			break
-		}
-		for _, m := range res.Messages {
-			var ev busEvent
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				t.Fatalf("not an EventBridge event: %s", aws.ToString(m.Body))
-			}
-			out = append(out, ev)
-			if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return out
 }
 
 // TestSampleDecodes reads events/publisher/dynamodb-stream.json as the
@@ -322,7 +257,7 @@ func TestSampleDecodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := busEvent{DetailType: e.DetailType}
+		ev := domaineventstest.BusEvent{DetailType: e.DetailType}
 		if err := json.Unmarshal(b, &ev.Detail); err != nil {
 			t.Fatal(err)
 		}

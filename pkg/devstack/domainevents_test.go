@@ -2,7 +2,6 @@ package devstack_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -10,71 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 )
-
-// busEvent is a domain event as a subscriber's queue receives it.
-type busEvent struct {
-	DetailType string `json:"detail-type"`
-	Source     string `json:"source"`
-	Detail     struct {
-		VehicleID      string `json:"vehicleId"`
-		EventID        string `json:"eventId"`
-		IdempotencyKey string `json:"idempotencyKey"`
-		Signals        []struct {
-			Code   string         `json:"code"`
-			Status string         `json:"status"`
-			Body   map[string]any `json:"body"`
-		} `json:"signals"`
-		Error *struct {
-			Key   string `json:"key"`
-			State string `json:"state"`
-		} `json:"error"`
-	} `json:"detail"`
-}
-
-// drainBus reads every event the subscriber's queue holds.
-func drainBus(t *testing.T, q *sqs.Client, url string) []busEvent {
-	t.Helper()
-	var out []busEvent
-	for {
-		res, err := q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Messages) == 0 {
-			return out
-		}
-		for _, m := range res.Messages {
-			var ev busEvent
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				t.Fatalf("not an EventBridge event: %s", aws.ToString(m.Body))
-			}
-			out = append(out, ev)
-			q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-}
-
-func (ev busEvent) String() string {
-	s := ev.DetailType + " " + ev.Detail.EventID
-	var codes []string
-	for _, sg := range ev.Detail.Signals {
-		codes = append(codes, sg.Code)
-	}
-	if len(codes) > 0 {
-		sort.Strings(codes)
-		s += " " + strings.Join(codes, ",")
-	}
-	if ev.Detail.Error != nil {
-		s += " " + ev.Detail.Error.Key
-	}
-	return s
-}
 
 // TestDomainEventsEndToEnd: webhooks sent over HTTP become, through the
 // state table's stream, the domain events of what was stored, on the bus
@@ -124,7 +64,7 @@ func TestDomainEventsEndToEnd(t *testing.T) {
 		})
 		var got []string
 		eventually(t, 30*time.Second, st.name+" published", func() (bool, string) {
-			for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+			for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
 				if ev.Source != "smartcar-webhook-receiver" || ev.Detail.IdempotencyKey == "" {
 					t.Errorf("event %+v", ev)
 				}
@@ -137,7 +77,7 @@ func TestDomainEventsEndToEnd(t *testing.T) {
 		})
 		// And nothing more, once the stream has surely been read.
 		time.Sleep(1500 * time.Millisecond)
-		for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+		for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
 			got = append(got, ev.String())
 		}
 		sort.Strings(got)

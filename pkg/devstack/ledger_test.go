@@ -33,6 +33,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -286,9 +287,9 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	stop()
 	// Then until the publisher has published all it will: the bus's
 	// subscriber queue quiet for 5 s.
-	var onBus []busEvent
+	var onBus []domaineventstest.BusEvent
 	for quiet := time.Now(); time.Since(quiet) < 5*time.Second; {
-		got := drainBus(t, sqsClient, res.EventsTailQueueURL)
+		got := domaineventstest.Drain(t, sqsClient, res.EventsTailQueueURL, 0)
 		if len(got) > 0 {
 			onBus = append(onBus, got...)
 			quiet = time.Now()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -64,13 +65,13 @@ func TestReconcileHealsOutageEndToEnd(t *testing.T) {
 		t.Helper()
 		var got []string
 		eventually(t, 30*time.Second, "domain events", func() (bool, string) {
-			for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+			for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
 				got = append(got, ev.String())
 			}
 			return len(got) >= want, fmt.Sprint(got)
 		})
 		time.Sleep(1500 * time.Millisecond) // and nothing more
-		for _, ev := range drainBus(t, q, p.res.EventsTailQueueURL) {
+		for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
 			got = append(got, ev.String())
 		}
 		sort.Strings(got)
