@@ -128,6 +128,11 @@ func TestReplayEndToEnd(t *testing.T) {
 		n := logs.Count("processing.replayed")
 		return n == 3*len(ids), fmt.Sprintf("%d processing.replayed lines of %d", n, 3*len(ids))
 	})
+	// The poller runs one batch at a time, so copies of a replay met only
+	// inside a batch, which runs them one after another.
+	if n := logs.Count("processing.deferred"); n != 0 {
+		t.Errorf("%d replayed copies deferred for a visibility timeout, want none", n)
+	}
 	for _, id := range ids {
 		for g, want := range map[string]int{"": 1, "replay-a": 1, "replay-b": 1} {
 			if got := handler.count(id + "/" + g); got != want {

@@ -101,10 +101,12 @@ type Record struct {
 // Message attributes the processor reads. AttrReplayGeneration marks a
 // replayed record with its generation (see ValidGeneration);
 // AttrReceivedAt is when the receiver queued the webhook, in Unix
-// milliseconds.
+// milliseconds; AttrEventID labels a record with its event's id, for logs
+// and for scheduling a batch (see ProcessBatch).
 const (
 	AttrReplayGeneration = "replayGeneration"
 	AttrReceivedAt       = "receivedAt"
+	AttrEventID          = "eventId"
 )
 
 // ReceivedAt returns when the receiver queued rec: AttrReceivedAt, which
@@ -355,17 +357,25 @@ func New(ledger Ledger, finisher Finisher, dlq DeadLetterQueue, handlers []Handl
 // to Options.Concurrency, and returns the message ids of the records that
 // failed and must be retried. The others are done: processed, duplicates,
 // or dead-lettered.
+//
+// Copies of one event in a batch (the same AttrEventID label and replay
+// generation) are processed one after another, in order: a copy then
+// finds the event completed and is acknowledged as a duplicate, where run
+// beside the original it would find it in progress and wait a visibility
+// timeout for its retry.
 func (p *Processor) ProcessBatch(ctx context.Context, records []Record) []string {
 	archived := p.archive(ctx, records)
 	failed := make([]bool, len(records))
 	sem := make(chan struct{}, p.opts.Concurrency)
 	var wg sync.WaitGroup
-	for i := range records {
+	for _, copies := range sameEvent(records) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			failed[i] = p.process(ctx, records[i], archived[i]) != nil
+			for _, i := range copies {
+				failed[i] = p.process(ctx, records[i], archived[i]) != nil
+			}
 		}()
 	}
 	wg.Wait()
@@ -376,6 +386,30 @@ func (p *Processor) ProcessBatch(ctx context.Context, records []Record) []string
 		}
 	}
 	return ids
+}
+
+// sameEvent groups the indexes of records by event, each group and the
+// groups in the order of the batch. The labels only schedule: a record
+// without one is a group of its own, and a wrong one can delay a record
+// but not change its outcome, which the body decides.
+func sameEvent(records []Record) [][]int {
+	var groups [][]int
+	at := map[[2]string]int{}
+	for i, rec := range records {
+		id := rec.Attributes[AttrEventID]
+		if id == "" {
+			groups = append(groups, []int{i})
+			continue
+		}
+		key := [2]string{id, rec.Generation()}
+		if g, ok := at[key]; ok {
+			groups[g] = append(groups[g], i)
+			continue
+		}
+		at[key] = len(groups)
+		groups = append(groups, []int{i})
+	}
+	return groups
 }
 
 // permanentError marks a failure no retry can fix.
@@ -466,7 +500,7 @@ func (p *Processor) process(ctx context.Context, rec Record, archived error) (er
 	if generation != "" {
 		attrs = append(attrs, "replayGeneration", logging.Clip(generation))
 	}
-	r := &record{Record: rec, log: p.opts.Logger.With(slices.Concat(attrs, []any{"eventId", logging.Clip(rec.Attributes["eventId"]),
+	r := &record{Record: rec, log: p.opts.Logger.With(slices.Concat(attrs, []any{"eventId", logging.Clip(rec.Attributes[AttrEventID]),
 		"eventType", logging.Clip(rec.Attributes["eventType"]), "vehicleId", logging.Clip(rec.Attributes["vehicleId"])})...)}
 	r.outcome = r.log
 	defer func() {

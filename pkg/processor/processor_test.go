@@ -280,6 +280,62 @@ func TestConcurrentDuplicatesOneEffect(t *testing.T) {
 	}
 }
 
+// slowHandler takes its time on an event's first run, long enough for a
+// copy run beside it to find the event in progress, and records how many
+// runs overlapped at most.
+type slowHandler struct {
+	ran               sync.Map
+	running, overlaps atomic.Int32
+}
+
+func (h *slowHandler) Handle(_ context.Context, ev smartcar.Event, c processor.Claim) error {
+	n := h.running.Add(1)
+	defer h.running.Add(-1)
+	for m := h.overlaps.Load(); n > m && !h.overlaps.CompareAndSwap(m, n); m = h.overlaps.Load() {
+	}
+	if _, again := h.ran.LoadOrStore(processor.EventKey(ev.EventID, c.Generation), true); !again {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil
+}
+
+// TestCopiesInOneBatchAcknowledged: copies of an event in one batch (an
+// SQS redelivery, a Smartcar retry, a replay sent twice) are acknowledged
+// as duplicates at once, not deferred for a visibility timeout, while
+// other events in the batch still run beside them.
+func TestCopiesInOneBatchAcknowledged(t *testing.T) {
+	slow := &slowHandler{}
+	f := newFixture(t, slow)
+	labelled := func(id, eventID, generation string, body []byte) processor.Record {
+		r := rec(id, body)
+		r.Attributes = map[string]string{processor.AttrEventID: eventID}
+		if generation != "" {
+			r.Attributes[processor.AttrReplayGeneration] = generation
+		}
+		return r
+	}
+	a, b := stateBody("a", "v1", 1000, map[string]int{"x": 1}), stateBody("b", "v2", 1000, map[string]int{"x": 2})
+	records := []processor.Record{
+		labelled("m0", "a", "", a), labelled("m1", "b", "", b), labelled("m2", "a", "", a),
+		labelled("m3", "a", "replay-1", a), labelled("m4", "a", "", a), labelled("m5", "a", "replay-1", a),
+	}
+	if failed := f.p.ProcessBatch(context.Background(), records); len(failed) != 0 {
+		t.Fatalf("failed %v: copies were deferred, to wait a visibility timeout:\n%s", failed, f.logs)
+	}
+	// Three events (a, b, and a's replay), each slow on its first run.
+	if n := slow.overlaps.Load(); n != 3 {
+		t.Errorf("at most %d runs at once, want 3: the batch's events ran one after another", n)
+	}
+	if f.effects.count("a") != 2 || f.effects.count("b") != 1 {
+		t.Errorf("effects a %d (want 2: once, once replayed), b %d (want 1)", f.effects.count("a"), f.effects.count("b"))
+	}
+	for line, want := range map[string]int{"processing.succeeded": 2, "processing.duplicate": 2, "processing.replayed": 2, "processing.deferred": 0} {
+		if n := f.logs.Count(line); n != want {
+			t.Errorf("%d %s lines, want %d", n, line, want)
+		}
+	}
+}
+
 func TestDuplicateOfDeadHolderIsNotLost(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -20,7 +20,7 @@ import (
 // people and tools (the DLQ listing, CloudWatch); the processor reads the
 // body itself.
 const (
-	AttrEventID    = "eventId"
+	AttrEventID    = processor.AttrEventID
 	AttrEventType  = "eventType"
 	AttrVehicleID  = "vehicleId"
 	AttrDeliveryID = "deliveryId"
