@@ -128,7 +128,7 @@ func TestReplayEndToEnd(t *testing.T) {
 		n := logs.Count("processing.replayed")
 		return n == 3*len(ids), fmt.Sprintf("%d processing.replayed lines of %d", n, 3*len(ids))
 	})
-	// The poller runs one batch at a time, so copies of a replay met only
+	// The poller runs one batch at a time, so copies of a replay meet only
 	// inside a batch, which runs them one after another.
 	if n := logs.Count("processing.deferred"); n != 0 {
 		t.Errorf("%d replayed copies deferred for a visibility timeout, want none", n)

@@ -18,7 +18,8 @@ import (
 
 // Message attribute names set by the receiver. They label a message for
 // people and tools (the DLQ listing, CloudWatch); the processor reads the
-// body itself.
+// body itself, and AttrEventID only to run a batch's copies of an event
+// one after another (processor.ProcessBatch).
 const (
 	AttrEventID    = processor.AttrEventID
 	AttrEventType  = "eventType"
