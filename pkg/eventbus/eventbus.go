@@ -41,12 +41,6 @@ const (
 // timeBytes is what a Time counts for in an entry's size.
 const timeBytes = 14
 
-// Defaults of the resends of refused entries.
-const (
-	DefaultAttempts = 3
-	DefaultBackoff  = 50 * time.Millisecond
-)
-
 // ErrTooLarge is the error of an entry over MaxEntryBytes, which is not
 // sent.
 var ErrTooLarge = errors.New("event entry over EventBridge's 256 KB")
@@ -66,33 +60,17 @@ type Entry struct {
 // Publisher puts entries on one event bus under one source. It is safe for
 // concurrent use.
 type Publisher struct {
-	api      PutEventsAPI
-	bus      string
-	source   string
-	attempts int
-	backoff  time.Duration
+	api    PutEventsAPI
+	bus    string
+	source string
+	resend resend.Policy
 }
 
-// Option configures a Publisher.
-type Option func(*Publisher)
-
-// WithAttempts sets how many times, in all, an entry EventBridge refuses
-// is sent (DefaultAttempts; at least 1).
-func WithAttempts(n int) Option { return func(p *Publisher) { p.attempts = max(n, 1) } }
-
-// WithBackoff sets the wait before the first resend (DefaultBackoff),
-// doubled before each next one up to a second; each wait is jittered
-// between half and all of it.
-func WithBackoff(d time.Duration) Option { return func(p *Publisher) { p.backoff = max(d, 0) } }
-
 // New returns a Publisher to the event bus busName (a name or an ARN),
-// whose events have the source source.
-func New(api PutEventsAPI, busName, source string, opts ...Option) *Publisher {
-	p := &Publisher{api: api, bus: busName, source: source, attempts: DefaultAttempts, backoff: DefaultBackoff}
-	for _, opt := range opts {
-		opt(p)
-	}
-	return p
+// whose events have the source source. Entries EventBridge refuses are
+// resent as opts say (resend.WithAttempts, resend.WithBackoff).
+func New(api PutEventsAPI, busName, source string, opts ...resend.Option) *Publisher {
+	return &Publisher{api: api, bus: busName, source: source, resend: resend.NewPolicy("eventbridge", Permanent, opts...)}
 }
 
 // Bus names the event bus.
@@ -209,8 +187,7 @@ func (p *Publisher) requestEntry(e Entry) types.PutEventsRequestEntry {
 
 // put sends one batch, resending what was refused (resend.Send).
 func (p *Publisher) put(ctx context.Context, batch []pending, errs []error) {
-	resend.Send(ctx, resend.Policy{Service: "eventbridge", Attempts: p.attempts, Backoff: p.backoff, Permanent: Permanent},
-		batch, func(b pending) int { return b.index }, errs, p.send)
+	resend.Send(ctx, p.resend, batch, func(b pending) int { return b.index }, errs, p.send)
 }
 
 // send makes one PutEvents call and returns the entries refused; an error

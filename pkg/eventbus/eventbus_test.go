@@ -19,6 +19,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/awstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/eventbus"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend/resendtest"
 )
 
@@ -125,18 +126,13 @@ func sized(sizes ...int) []eventbus.Entry {
 var publisher = resendtest.Adapter[eventbus.Entry]{
 	ID:      func(e eventbus.Entry) string { return e.DetailType },
 	Entries: entries,
-	Send: func(ctx context.Context, svc *resendtest.Service, backoff time.Duration, attempts int, entries []eventbus.Entry) []error {
-		opts := []eventbus.Option{eventbus.WithBackoff(backoff)}
-		if attempts > 0 {
-			opts = append(opts, eventbus.WithAttempts(attempts))
-		}
+	Send: func(ctx context.Context, svc *resendtest.Service, opts []resend.Option, entries []eventbus.Entry) []error {
 		return eventbus.New(newFake(svc), "bus", source, opts...).Publish(ctx, entries)
 	},
-	DefaultAttempts: eventbus.DefaultAttempts,
-	Retryable:       "ThrottlingException",
-	Missing:         "MissingEventId",
-	CallError:       &types.InternalException{Message: aws.String("Slow down.")},
-	ShortError:      "1 results for 2 entries",
+	Retryable:  "ThrottlingException",
+	Missing:    "MissingEventId",
+	CallError:  &types.InternalException{Message: aws.String("Slow down.")},
+	ShortError: "1 results for 2 entries",
 }
 
 func TestPublishContract(t *testing.T) { resendtest.Contract(t, publisher) }

@@ -14,7 +14,6 @@ package firehosearchive
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -31,12 +30,6 @@ const (
 	MaxBatchBytes   = 4 << 20 // the records' data, before base64
 )
 
-// Defaults of the resends of refused records.
-const (
-	DefaultAttempts = 3
-	DefaultBackoff  = 50 * time.Millisecond
-)
-
 // PutRecordBatchAPI is the part of the Firehose client the Writer uses.
 type PutRecordBatchAPI interface {
 	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
@@ -45,31 +38,16 @@ type PutRecordBatchAPI interface {
 // Writer puts archive entries to one delivery stream. It implements
 // processor.Archiver and is safe for concurrent use.
 type Writer struct {
-	api      PutRecordBatchAPI
-	stream   string
-	attempts int
-	backoff  time.Duration
+	api    PutRecordBatchAPI
+	stream string
+	resend resend.Policy
 }
 
-// Option configures a Writer.
-type Option func(*Writer)
-
-// WithAttempts sets how many times, in all, a record Firehose refuses is
-// sent (DefaultAttempts; at least 1).
-func WithAttempts(n int) Option { return func(w *Writer) { w.attempts = max(n, 1) } }
-
-// WithBackoff sets the wait before the first resend (DefaultBackoff),
-// doubled before each next one up to a second; each wait is jittered
-// between half and all of it.
-func WithBackoff(d time.Duration) Option { return func(w *Writer) { w.backoff = max(d, 0) } }
-
-// New returns a Writer to the delivery stream named stream.
-func New(api PutRecordBatchAPI, stream string, opts ...Option) *Writer {
-	w := &Writer{api: api, stream: stream, attempts: DefaultAttempts, backoff: DefaultBackoff}
-	for _, opt := range opts {
-		opt(w)
-	}
-	return w
+// New returns a Writer to the delivery stream named stream. Records
+// Firehose refuses are resent as opts say (resend.WithAttempts,
+// resend.WithBackoff).
+func New(api PutRecordBatchAPI, stream string, opts ...resend.Option) *Writer {
+	return &Writer{api: api, stream: stream, resend: resend.NewPolicy("firehose", nil, opts...)}
 }
 
 // Stream names the delivery stream.
@@ -120,8 +98,7 @@ func (w *Writer) Archive(ctx context.Context, entries []archive.Entry) []error {
 
 // put sends one batch, resending what was refused (resend.Send).
 func (w *Writer) put(ctx context.Context, batch []record, errs []error) {
-	resend.Send(ctx, resend.Policy{Service: "firehose", Attempts: w.attempts, Backoff: w.backoff},
-		batch, func(b record) int { return b.index }, errs, w.send)
+	resend.Send(ctx, w.resend, batch, func(b record) int { return b.index }, errs, w.send)
 }
 
 // send makes one PutRecordBatch call and returns the records refused; an

@@ -24,6 +24,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/firehosearchive"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/processor"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend/resendtest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/s3archive"
 )
@@ -127,18 +128,13 @@ func large(n, size int) []archive.Entry {
 var writer = resendtest.Adapter[archive.Entry]{
 	ID:      func(e archive.Entry) string { return e.EventID },
 	Entries: entries,
-	Send: func(ctx context.Context, svc *resendtest.Service, backoff time.Duration, attempts int, entries []archive.Entry) []error {
-		opts := []firehosearchive.Option{firehosearchive.WithBackoff(backoff)}
-		if attempts > 0 {
-			opts = append(opts, firehosearchive.WithAttempts(attempts))
-		}
+	Send: func(ctx context.Context, svc *resendtest.Service, opts []resend.Option, entries []archive.Entry) []error {
 		return firehosearchive.New(newFake(svc), "archive", opts...).Archive(ctx, entries)
 	},
-	DefaultAttempts: firehosearchive.DefaultAttempts,
-	Retryable:       "ServiceUnavailableException",
-	Missing:         "MissingRecordId",
-	CallError:       &types.ServiceUnavailableException{Message: aws.String("Slow down.")},
-	ShortError:      "1 responses for 2 records",
+	Retryable:  "ServiceUnavailableException",
+	Missing:    "MissingRecordId",
+	CallError:  &types.ServiceUnavailableException{Message: aws.String("Slow down.")},
+	ShortError: "1 responses for 2 records",
 }
 
 func TestArchiveContract(t *testing.T) { resendtest.Contract(t, writer) }

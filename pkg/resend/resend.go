@@ -45,6 +45,34 @@ type Policy struct {
 	Permanent func(code string) bool
 }
 
+// Defaults of a Policy made by NewPolicy.
+const (
+	DefaultAttempts = 3
+	DefaultBackoff  = 50 * time.Millisecond
+)
+
+// Option changes a Policy: the options of the adapters built on Send.
+type Option func(*Policy)
+
+// WithAttempts sets how many times, in all, an item the service refuses
+// is sent (DefaultAttempts; at least 1).
+func WithAttempts(n int) Option { return func(p *Policy) { p.Attempts = max(n, 1) } }
+
+// WithBackoff sets the wait before the first resend (DefaultBackoff),
+// doubled before each next one up to MaxWait; each wait is jittered
+// between half and all of it.
+func WithBackoff(d time.Duration) Option { return func(p *Policy) { p.Backoff = max(d, 0) } }
+
+// NewPolicy returns the Policy of service's resends, with DefaultAttempts
+// and DefaultBackoff unless opts change them; permanent may be nil.
+func NewPolicy(service string, permanent func(code string) bool, opts ...Option) Policy {
+	p := Policy{Service: service, Attempts: DefaultAttempts, Backoff: DefaultBackoff, Permanent: permanent}
+	for _, opt := range opts {
+		opt(&p)
+	}
+	return p
+}
+
 // Send sends batch with send, which makes one call and returns the items
 // refused (an error: none accepted, as far as is known), resends what was
 // refused, and sets errs[index(item)] for each item not accepted in the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 )
@@ -87,5 +88,28 @@ func TestRefusals(t *testing.T) {
 	want := "[{1 Throttled slow down false} {2 MissingId no id in the answer false}]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("refusals %v, want %s: an answer with neither id nor code is refused", got, want)
+	}
+}
+
+// TestNewPolicy: the defaults, the options, and their floors (an item is
+// sent at least once; a wait is never negative).
+func TestNewPolicy(t *testing.T) {
+	tests := []struct {
+		name         string
+		opts         []resend.Option
+		wantAttempts int
+		wantBackoff  time.Duration
+	}{
+		{"defaults", nil, resend.DefaultAttempts, resend.DefaultBackoff},
+		{"set", []resend.Option{resend.WithAttempts(5), resend.WithBackoff(time.Second)}, 5, time.Second},
+		{"floors", []resend.Option{resend.WithAttempts(0), resend.WithBackoff(-time.Second)}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := resend.NewPolicy("svc", nil, tt.opts...)
+			if p.Service != "svc" || p.Attempts != tt.wantAttempts || p.Backoff != tt.wantBackoff || p.Permanent != nil {
+				t.Errorf("NewPolicy = %+v, want %d attempts, backoff %v", p, tt.wantAttempts, tt.wantBackoff)
+			}
+		})
 	}
 }

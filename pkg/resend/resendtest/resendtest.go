@@ -158,11 +158,9 @@ type Adapter[E any] struct {
 	ID func(E) string
 	// Entries returns n small entries with ids e-0, e-1, ...
 	Entries func(n int) []E
-	// Send sends entries through a new adapter over a fake answering from
-	// svc, with backoff and, if not 0, attempts; one error per entry.
-	Send func(ctx context.Context, svc *Service, backoff time.Duration, attempts int, entries []E) []error
-	// DefaultAttempts is the adapter's default number of attempts.
-	DefaultAttempts int
+	// Send sends entries through a new adapter, made with opts, over a
+	// fake answering from svc; one error per entry.
+	Send func(ctx context.Context, svc *Service, opts []resend.Option, entries []E) []error
 	// Retryable is a refusal code the adapter resends.
 	Retryable string
 	// Missing is the code of an item the service answered neither
@@ -195,7 +193,11 @@ func Run[E any](t *testing.T, a Adapter[E], cases []Case[E]) {
 				backoff = time.Hour
 			}
 			start := time.Now()
-			errs := a.Send(ctx, svc, backoff, tt.Attempts, tt.Entries)
+			opts := []resend.Option{resend.WithBackoff(backoff)}
+			if tt.Attempts > 0 {
+				opts = append(opts, resend.WithAttempts(tt.Attempts))
+			}
+			errs := a.Send(ctx, svc, opts, tt.Entries)
 			if d := time.Since(start); tt.Cancel != "" && d > 5*time.Second {
 				t.Errorf("sending took %v after ctx was cancelled", d)
 			}
@@ -229,7 +231,7 @@ func Run[E any](t *testing.T, a Adapter[E], cases []Case[E]) {
 // Contract runs the cases every adapter built on pkg/resend passes.
 func Contract[E any](t *testing.T, a Adapter[E]) {
 	t.Helper()
-	n := a.DefaultAttempts
+	n := resend.DefaultAttempts
 	Run(t, a, []Case[E]{
 		{
 			Name: "all accepted", Entries: a.Entries(3), Answer: AcceptAll,
