@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,39 @@ import (
 
 // What the operator tools read from their command lines and their
 // operator.
+
+// NewFlagSet returns the flag set of the operator tool name, which prints
+// its errors and -h to stderr, -h as usage followed by the flags, and
+// holds target's flags (-stack, -env) unless target is nil.
+func NewFlagSet(name, usage string, stderr io.Writer, target *Target) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if target != nil {
+		target.AddFlags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// ParseFlags parses args into fs and refuses any argument left over: every
+// option of a tool is a flag. -h gives flag.ErrHelp.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: every option is a flag (-h lists them)", fs.Args())
+	}
+	return nil
+}
+
+// ETA is how long sending n items at rate per second takes, to the second.
+func ETA(n int, rate float64) time.Duration {
+	return time.Duration(float64(n) / rate * float64(time.Second)).Round(time.Second)
+}
 
 // ParseTime reads a time given to an operator tool (replay's -from and
 // -to, reconcile's -since): RFC 3339 (2026-11-29T08:00:00Z), a UTC date

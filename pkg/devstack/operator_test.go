@@ -1,6 +1,7 @@
 package devstack_test
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -56,6 +57,51 @@ func TestConfirm(t *testing.T) {
 		var asked strings.Builder
 		if got := devstack.Confirm(strings.NewReader(in), &asked, "go? [y/N] "); got != want || asked.String() != "go? [y/N] " {
 			t.Errorf("Confirm(%q) = %v asking %q, want %v asking the question", in, got, asked.String(), want)
+		}
+	}
+}
+
+// TestToolFlags: a tool's -h prints its usage, its flags and the target's;
+// a leftover argument is refused by name.
+func TestToolFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string // "" for none
+		wantOut []string
+	}{
+		{args: []string{"-n", "2"}},
+		{args: []string{"-h"}, wantErr: flag.ErrHelp.Error(), wantOut: []string{"Usage: tool -n N\n", "-n N", "-stack NAME"}},
+		{args: []string{"-n", "2", "extra"}, wantErr: `unexpected arguments ["extra"]: every option is a flag (-h lists them)`},
+		{args: []string{"-m"}, wantErr: "flag provided but not defined: -m", wantOut: []string{"flag provided but not defined", "Usage: tool"}},
+	}
+	for _, tt := range tests {
+		var stderr strings.Builder
+		var target devstack.Target
+		fs := devstack.NewFlagSet("tool", "Usage: tool -n N\n", &stderr, &target)
+		n := fs.Int("n", 0, "`N` things")
+		err := devstack.ParseFlags(fs, tt.args)
+		switch {
+		case tt.wantErr == "" && (err != nil || *n != 2):
+			t.Errorf("%q: %v, n = %d", tt.args, err, *n)
+		case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+			t.Errorf("%q: error %v, want %q", tt.args, err, tt.wantErr)
+		}
+		for _, want := range tt.wantOut {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("%q: stderr lacks %q:\n%s", tt.args, want, stderr.String())
+			}
+		}
+	}
+}
+
+func TestETA(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		rate float64
+		want time.Duration
+	}{{0, 2, 0}, {1, 2, time.Second}, {10, 2, 5 * time.Second}, {100, 0.5, 200 * time.Second}, {3, 1000, 0}} {
+		if got := devstack.ETA(tt.n, tt.rate); got != tt.want {
+			t.Errorf("ETA(%d, %g) = %v, want %v", tt.n, tt.rate, got, tt.want)
 		}
 	}
 }

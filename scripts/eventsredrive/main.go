@@ -82,21 +82,15 @@ func main() {
 
 // run is the tool; getenv (nil: os.Getenv) reads -env's variables.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eventsredrive", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var target devstack.Target
-	target.AddFlags(fs)
 	target.Getenv = getenv
+	fs := devstack.NewFlagSet("eventsredrive", usage, stderr, &target)
 	queue := fs.String("queue", "", "read the failure queue at `URL` (default: the deployed stack's output "+FailureQueueOutput+")")
 	dryRun := fs.Bool("dry-run", false, "list the messages and whether the stream still holds their ranges; publish and delete nothing")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+	if err := devstack.ParseFlags(fs, args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: every option is a flag (-h lists them)", fs.Args())
 	}
 	switch {
 	case *queue == "" && target.Env:

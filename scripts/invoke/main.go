@@ -67,10 +67,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var target devstack.Target
-	target.AddFlags(fs)
+	fs := devstack.NewFlagSet("invoke", "Usage: invoke -fn receiver|processor|publisher|reconciler -event FILE [flags]\n"+
+		"       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n", stderr, &target)
 	fn := fs.String("fn", "receiver", "function: receiver, processor, publisher or reconciler")
 	event := fs.String("event", "", "event file, e.g. events/receiver/httpapi-verify.json, events/processor/sqs-vehicle-state.json "+
 		"or events/publisher/dynamodb-stream.json")
@@ -80,10 +79,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	samEnv := fs.String("sam-env", "", "write SAM CLI's --env-vars `file` for the stack's functions, and exit")
 	samTemplate := fs.String("sam-template", "", "with -sam-env: the synthesized `template`, copied beside itself as *.sam-local.template.json, declaring the variables the file sets")
 	samHost := fs.String("sam-host", "host.docker.internal", "with -sam-env: the `host` by which SAM's containers reach the local stack's emulator")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: invoke -fn receiver|processor|publisher|reconciler -event FILE [flags]\n       invoke -sam-env FILE [-sam-template TEMPLATE] [flags]\n\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -108,9 +108,7 @@ type options struct {
 }
 
 func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Target) (options, error) {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target.AddFlags(fs)
+	fs := devstack.NewFlagSet("reconcile", usage, stderr, target)
 	var o options
 	vehicles := fs.String("vehicle", "", "reconcile these vehicles: `ID[,ID...]`")
 	since := fs.String("since", "", "reconcile every vehicle whose state was written since `TIME`")
@@ -130,15 +128,8 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 		"emulator's secret "+devstack.SmartcarCredentialsSecret+")")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "say which vehicles would be polled and how many API requests that takes; call nothing, write nothing")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask before calling the API")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := devstack.ParseFlags(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q: every option is a flag (-h lists them)", fs.Args())
 	}
 	o.req.VehicleIDs = devstack.SplitList(*vehicles)
 	if *since != "" {
@@ -242,8 +233,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 	}
-	eta := time.Duration(float64(plan.Selected) / o.rate * float64(time.Second)).Round(time.Second)
-	fmt.Fprintf(stdout, "reconciling %s at %g/s (about %v)\n", count(plan.Selected, "vehicle"), o.rate, eta)
+	fmt.Fprintf(stdout, "reconciling %s at %g/s (about %v)\n", count(plan.Selected, "vehicle"), o.rate, devstack.ETA(plan.Selected, o.rate))
 	rep, err := rec.Run(ctx, o.req)
 	printReport(stdout, rep)
 	return err

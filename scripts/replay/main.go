@@ -70,9 +70,7 @@ type options struct {
 }
 
 func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Target) (options, error) {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target.AddFlags(fs)
+	fs := devstack.NewFlagSet("replay", usage, stderr, target)
 	var o options
 	from := fs.String("from", "", "replay webhooks received from `TIME` on (required)")
 	to := fs.String("to", "", "and before `TIME` (default now)")
@@ -89,15 +87,8 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	fs.StringVar(&o.rebuild, "rebuild", "", "rebuild vehicle state into `TABLE` (entry layout) in this process, without handlers, "+
 		"instead of queueing the events (see README: rebuilding state)")
 	fs.BoolVar(&o.create, "create-table", false, "with -rebuild: create the table if it does not exist (on demand, point-in-time recovery, deletion protection)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := devstack.ParseFlags(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q: every option is a flag (-h lists them)", fs.Args())
 	}
 	var err error
 	if *from == "" {
@@ -197,7 +188,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	eta := time.Duration(float64(st.Selected) / o.rate * float64(time.Second)).Round(time.Second)
+	eta := devstack.ETA(st.Selected, o.rate)
 	if !o.yes && !devstack.Confirm(stdin, stderr, fmt.Sprintf("replay %d events into %s as generation %s at %g/s (about %v)? [y/N] ",
 		st.Selected, into, o.generation, o.rate, eta)) {
 		return errors.New("not confirmed: nothing sent")
