@@ -1,18 +1,12 @@
 package devstack_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 )
 
@@ -22,17 +16,7 @@ import (
 // resolved, reauth required and cleared; nothing for a duplicate, a stale
 // report or a rewrite that changes nothing.
 func TestDomainEventsEndToEnd(t *testing.T) {
-	ctx := context.Background()
 	p := startPipeline(t, "bus")
-	q := sqs.NewFromConfig(p.cfg)
-	client := &http.Client{Timeout: 15 * time.Second}
-	send := func(b []byte) {
-		t.Helper()
-		r, err := delivery.Send(ctx, client, p.url, token, delivery.Rewrite{DeliveredAt: time.Now()}.Apply(b))
-		if err != nil || r.Status != 200 {
-			t.Fatalf("send: %v, %d", err, r.Status)
-		}
-	}
 	steps := []struct {
 		name string
 		body []byte
@@ -56,31 +40,21 @@ func TestDomainEventsEndToEnd(t *testing.T) {
 	}
 	processed := 0
 	for _, st := range steps {
-		send(st.body)
+		p.deliver(t, st.body)
 		processed++
 		eventually(t, 30*time.Second, st.name+" processed", func() (bool, string) {
 			n := p.logs.Count("processing.succeeded") + p.logs.Count("processing.duplicate")
 			return n >= processed, fmt.Sprintf("%d of %d processed", n, processed)
 		})
-		var got []string
-		eventually(t, 30*time.Second, st.name+" published", func() (bool, string) {
-			for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
-				if ev.Source != "smartcar-webhook-receiver" || ev.Detail.IdempotencyKey == "" {
-					t.Errorf("event %+v", ev)
-				}
-				if ev.Detail.VehicleID != "v-bus" && ev.Detail.VehicleID != exampleVehicle {
-					t.Errorf("event of vehicle %s", ev.Detail.VehicleID)
-				}
-				got = append(got, ev.String())
-			}
-			return len(got) >= len(st.want), fmt.Sprintf("%d of %d events: %v", len(got), len(st.want), got)
-		})
 		// And nothing more, once the stream has surely been read.
-		time.Sleep(1500 * time.Millisecond)
-		for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
-			got = append(got, ev.String())
-		}
-		sort.Strings(got)
+		got := p.published(t, st.name+" published", len(st.want), func(ev domaineventstest.BusEvent) {
+			if ev.Source != "smartcar-webhook-receiver" || ev.Detail.IdempotencyKey == "" {
+				t.Errorf("event %+v", ev)
+			}
+			if ev.Detail.VehicleID != "v-bus" && ev.Detail.VehicleID != exampleVehicle {
+				t.Errorf("event of vehicle %s", ev.Detail.VehicleID)
+			}
+		})
 		if strings.Join(got, "\n") != strings.Join(st.want, "\n") {
 			t.Errorf("%s published\n  %s\nwant\n  %s", st.name, strings.Join(got, "\n  "), strings.Join(st.want, "\n  "))
 		}

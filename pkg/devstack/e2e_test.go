@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dlq"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -72,6 +74,45 @@ type pipeline struct {
 	res  devstack.Resources
 	url  string              // the webhook URL
 	logs *loggingtest.Buffer // the processor's
+}
+
+// deliver posts body to the gateway as Smartcar does, with a fresh
+// deliveredAt, and returns the bytes sent; an error or a status other than
+// 200 ends the test.
+func (p *pipeline) deliver(t *testing.T, body []byte) []byte {
+	t.Helper()
+	b := delivery.Rewrite{DeliveredAt: time.Now()}.Apply(body)
+	r, err := delivery.Send(context.Background(), &http.Client{Timeout: 15 * time.Second}, p.url, token, b)
+	if err != nil || r.Status != 200 {
+		t.Fatalf("deliver: %v, status %d", err, r.Status)
+	}
+	return b
+}
+
+// published returns the domain events the subscriber's queue received,
+// as sorted strings: at least want of them, then any more that arrive
+// within 1.5 s, when the stream has surely been read. check, if set, is
+// called with each.
+func (p *pipeline) published(t *testing.T, what string, want int, check func(domaineventstest.BusEvent)) []string {
+	t.Helper()
+	q := sqs.NewFromConfig(p.cfg)
+	var got []string
+	drain := func() {
+		for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
+			if check != nil {
+				check(ev)
+			}
+			got = append(got, ev.String())
+		}
+	}
+	eventually(t, 30*time.Second, what, func() (bool, string) {
+		drain()
+		return len(got) >= want, fmt.Sprintf("%d of %d events: %v", len(got), want, got)
+	})
+	time.Sleep(1500 * time.Millisecond)
+	drain()
+	sort.Strings(got)
+	return got
 }
 
 // startPipeline provisions a stack named after the test and runs it, with

@@ -3,8 +3,6 @@ package devstack_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/domainevents/domaineventstest"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging/loggingtest"
@@ -34,18 +29,13 @@ import (
 func TestReconcileHealsOutageEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	p := startPipeline(t, "reconcile")
-	q := sqs.NewFromConfig(p.cfg)
-	client := &http.Client{Timeout: 15 * time.Second}
 	const veh, code = "v-gap", "odometer-traveleddistance"
 	t1 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond).UnixMilli()
 	t2, t3 := t1+3600_000, t1+7200_000
 	processed := 0
 	send := func(eventID string, value int, oem int64) {
 		t.Helper()
-		r, err := delivery.Send(ctx, client, p.url, token, delivery.Rewrite{DeliveredAt: time.Now()}.Apply(stateEvent(eventID, veh, value, oem)))
-		if err != nil || r.Status != 200 {
-			t.Fatalf("send %s: %v, %d", eventID, err, r.Status)
-		}
+		p.deliver(t, stateEvent(eventID, veh, value, oem))
 		processed++
 		eventually(t, 30*time.Second, eventID+" processed", func() (bool, string) {
 			n := p.logs.Count("processing.succeeded")
@@ -63,19 +53,7 @@ func TestReconcileHealsOutageEndToEnd(t *testing.T) {
 	}
 	published := func(want int) []string {
 		t.Helper()
-		var got []string
-		eventually(t, 30*time.Second, "domain events", func() (bool, string) {
-			for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
-				got = append(got, ev.String())
-			}
-			return len(got) >= want, fmt.Sprint(got)
-		})
-		time.Sleep(1500 * time.Millisecond) // and nothing more
-		for _, ev := range domaineventstest.Drain(t, q, p.res.EventsTailQueueURL, 0) {
-			got = append(got, ev.String())
-		}
-		sort.Strings(got)
-		return got
+		return p.published(t, "domain events", want, nil)
 	}
 
 	// Smartcar's API, and the application's credentials in the secret the

@@ -3,7 +3,6 @@ package devstack_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"reflect"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/events"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/archive"
-	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/delivery"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/dynamostore"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/functions"
@@ -58,20 +56,11 @@ func TestReplayEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	handler := &runs{n: map[string]int{}}
 	p := startPipeline(t, "replay", handler)
-	cfg, res, logs, url := p.cfg, p.res, p.logs, p.url
+	cfg, res, logs := p.cfg, p.res, p.logs
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	client := &http.Client{Timeout: 15 * time.Second}
 	start := time.Now()
 	var sent [][]byte
-	send := func(b []byte) {
-		t.Helper()
-		b = delivery.Rewrite{DeliveredAt: time.Now()}.Apply(b)
-		r, err := delivery.Send(ctx, client, url, token, b)
-		if err != nil || r.Status != 200 {
-			t.Fatalf("send: %v, status %d", err, r.Status)
-		}
-		sent = append(sent, b)
-	}
+	send := func(b []byte) { sent = append(sent, p.deliver(t, b)) }
 	send(events.MustRead("bodies/vehicle_state.json"))
 	send(events.MustRead("bodies/vehicle_error.json"))
 	send(stateEvent("newer", "v-ooo", 200, 1767300000000))
