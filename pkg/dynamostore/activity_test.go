@@ -22,10 +22,7 @@ import (
 func TestListActivity(t *testing.T) {
 	ctx := context.Background()
 	client := dynamodb.NewFromConfig(awstest.Config(t))
-	eventsTable, vehicles := awstest.Name(t, "ev"), awstest.Name(t, "veh")
-	if err := dynamostore.CreateTables(ctx, client, eventsTable, vehicles); err != nil {
-		t.Fatal(err)
-	}
+	eventsTable, vehicles := createTables(t, client)
 	store := dynamostore.New(client, eventsTable, vehicles)
 	write := func(vehicleID, user string, signals int, now time.Time) {
 		t.Helper()

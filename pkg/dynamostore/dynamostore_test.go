@@ -53,11 +53,6 @@ func (c *requestCounter) reset() map[string]int {
 	return ops
 }
 
-var tableSeq struct {
-	sync.Mutex
-	n int
-}
-
 // newStore creates fresh tables in the emulator and returns a store over
 // them, with a counter of its requests.
 func newStore(t *testing.T) (*dynamostore.Store, *requestCounter) {
@@ -70,20 +65,24 @@ func newStoreTB(t testing.TB) (*dynamostore.Store, *requestCounter) {
 	counter := &requestCounter{ops: map[string]int{}, next: cfg.HTTPClient}
 	cfg.HTTPClient = counter
 	client := dynamodb.NewFromConfig(cfg)
-	tableSeq.Lock()
-	tableSeq.n++
-	n := tableSeq.n
-	tableSeq.Unlock()
-	events, vehicles := fmt.Sprintf("events-%d", n), fmt.Sprintf("vehicles-%d", n)
+	events, vehicles := createTables(t, client)
+	counter.reset()
+	return dynamostore.New(client, events, vehicles), counter
+}
+
+// createTables creates a fresh events table and vehicle-state table in the
+// emulator, named after the test, and returns their names.
+func createTables(tb testing.TB, client *dynamodb.Client) (events, vehicles string) {
+	tb.Helper()
+	events, vehicles = awstest.Name(tb, "ev"), awstest.Name(tb, "veh")
 	if err := dynamostore.CreateTables(context.Background(), client, events, vehicles); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ttl, err := client.DescribeTimeToLive(context.Background(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(events)})
 	if err != nil || aws.ToString(ttl.TimeToLiveDescription.AttributeName) != dynamostore.TTLAttribute {
-		t.Fatalf("TTL not enabled on %s: %+v, %v", events, ttl, err)
+		tb.Fatalf("TTL not enabled on %s: %+v, %v", events, ttl, err)
 	}
-	counter.reset()
-	return dynamostore.New(client, events, vehicles), counter
+	return events, vehicles
 }
 
 func TestStoreContract(t *testing.T) {

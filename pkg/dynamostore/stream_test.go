@@ -23,10 +23,7 @@ import (
 func TestDecodeChange(t *testing.T) {
 	ctx := context.Background()
 	client := dynamodb.NewFromConfig(awstest.Config(t))
-	eventsTable, vehicles := awstest.Name(t, "ev"), awstest.Name(t, "veh")
-	if err := dynamostore.CreateTables(ctx, client, eventsTable, vehicles); err != nil {
-		t.Fatal(err)
-	}
+	eventsTable, vehicles := createTables(t, client)
 	store := dynamostore.New(client, eventsTable, vehicles)
 	p := processor.New(store, processor.NewStateFinisher(store, nil, nil), &processortest.DLQ{}, nil, processor.Options{})
 	for i, name := range []string{"vehicle_state", "vehicle_error"} {
