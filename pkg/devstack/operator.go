@@ -2,9 +2,11 @@ package devstack
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -44,6 +46,11 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 func ETA(n int, rate float64) time.Duration {
 	return time.Duration(float64(n) / rate * float64(time.Second)).Round(time.Second)
 }
+
+// ToolLogLevel is the LOG_LEVEL of a function an operator tool runs in its
+// own process: the tool's $LOG_LEVEL, else WARN, so that failures show as
+// they happen and the events that went well stay quiet.
+func ToolLogLevel() string { return cmp.Or(os.Getenv("LOG_LEVEL"), "WARN") }
 
 // ParseTime reads a time given to an operator tool (replay's -from and
 // -to, reconcile's -since): RFC 3339 (2026-11-29T08:00:00Z), a UTC date

@@ -105,3 +105,12 @@ func TestETA(t *testing.T) {
 		}
 	}
 }
+
+func TestToolLogLevel(t *testing.T) {
+	for env, want := range map[string]string{"": "WARN", "DEBUG": "DEBUG", "ERROR": "ERROR"} {
+		t.Setenv("LOG_LEVEL", env)
+		if got := devstack.ToolLogLevel(); got != want {
+			t.Errorf("LOG_LEVEL=%q: %q, want %q", env, got, want)
+		}
+	}
+}

@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("the stack names no domain events' bus (output EventBusName): it was deployed before the publisher")
 		}
 		env := res.PublisherEnv()
-		env["LOG_LEVEL"] = cmp.Or(os.Getenv("LOG_LEVEL"), "WARN")
+		env["LOG_LEVEL"] = devstack.ToolLogLevel()
 		h, err := functions.NewPublisher(func(k string) string { return env[k] }, cfg, emf.WithoutMetrics(stderr))
 		if err != nil {
 			return fmt.Errorf("publisher: %w", err)

@@ -206,8 +206,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"RECONCILE_CONCURRENCY":       strconv.Itoa(o.concurrency),
 		"RECONCILE_STALE_AFTER":       o.staleAfter.String(),
 		"RECONCILE_MAX_VEHICLES":      strconv.Itoa(o.maxVehicles),
-		// Failures show as they happen, not every vehicle.
-		"LOG_LEVEL": cmp.Or(os.Getenv("LOG_LEVEL"), "WARN"),
+		"LOG_LEVEL":                   devstack.ToolLogLevel(),
 	}
 	rec, err := functions.NewReconcile(func(k string) string { return env[k] }, cfg, emf.WithoutMetrics(stderr), nil)
 	if err != nil {

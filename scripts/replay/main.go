@@ -243,7 +243,7 @@ func newSink(ctx context.Context, o options, res devstack.Resources, cfg aws.Con
 	env := res.ProcessorEnv()
 	env[devstack.EnvStateTable] = o.rebuild
 	delete(env, devstack.EnvLegacyStateTable) // history alone, not the legacy layout's copy of it
-	env["LOG_LEVEL"] = cmp.Or(os.Getenv("LOG_LEVEL"), "WARN")
+	env["LOG_LEVEL"] = devstack.ToolLogLevel()
 	s := &rebuildSink{}
 	p, err := functions.NewRebuilder(func(k string) string { return env[k] }, cfg, stderr, s)
 	if err != nil {
