@@ -35,13 +35,12 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	logs := &loggingtest.Buffer{}
-	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, logs)
+	recv, err := functions.NewReceiver(getenv(res.ReceiverEnv()), cfg, logs)
 	if err != nil {
 		b.Fatal(err)
 	}
-	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs)
+	proc, err := functions.NewProcessor(getenv(res.ProcessorEnv()), cfg, logs)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -200,15 +200,14 @@ func newCapacityStack(b *testing.B, metered bool) *capacityStack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	if s.recv, err = functions.NewReceiver(env(res.ReceiverEnv()), cfg, s.recvLogs); err != nil {
+	if s.recv, err = functions.NewReceiver(getenv(res.ReceiverEnv()), cfg, s.recvLogs); err != nil {
 		b.Fatal(err)
 	}
 	procEnv := res.ProcessorEnv()
 	if !metered {
 		delete(procEnv, devstack.EnvArchiveStream)
 	}
-	if s.proc, err = functions.NewProcessor(env(procEnv), cfg, s.procLogs); err != nil {
+	if s.proc, err = functions.NewProcessor(getenv(procEnv), cfg, s.procLogs); err != nil {
 		b.Fatal(err)
 	}
 	s.archive = firehosearchive.New(firehose.NewFromConfig(cfg), res.ArchiveStream)

@@ -65,6 +65,10 @@ func stateEvent(eventID, vehicleID string, value int, oem int64) []byte {
 		eventID, vehicleID, value, oem, oem+100, delivery.NewID(), oem+500))
 }
 
+// getenv reads variables from m, as a function's configuration reads them
+// from its environment.
+func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
 // pipeline is the local stack's pieces, running in the test: the
 // gateway on a free port serving the receiver, the event source feeding
 // the processor from the queue, and the stream source feeding the
@@ -125,13 +129,12 @@ func startPipeline(t *testing.T, name string, handlers ...processor.Handler) *pi
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	recv, err := functions.NewReceiver(env(res.ReceiverEnv()), cfg, &loggingtest.Buffer{})
+	recv, err := functions.NewReceiver(getenv(res.ReceiverEnv()), cfg, &loggingtest.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &loggingtest.Buffer{}
-	proc, err := functions.NewProcessor(env(res.ProcessorEnv()), cfg, logs, handlers...)
+	proc, err := functions.NewProcessor(getenv(res.ProcessorEnv()), cfg, logs, handlers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +144,7 @@ func startPipeline(t *testing.T, name string, handlers ...processor.Handler) *pi
 	}
 	served := make(chan error, 1)
 	go func() { served <- devstack.Serve(ctx, ln, lambda.NewHandler(recv)) }()
-	pub, err := functions.NewPublisher(env(res.PublisherEnv()), cfg, &loggingtest.Buffer{})
+	pub, err := functions.NewPublisher(getenv(res.PublisherEnv()), cfg, &loggingtest.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

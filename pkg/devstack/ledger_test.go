@@ -193,8 +193,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	logs := &loggingtest.Buffer{}
 	recvEnv, procEnv := res.ReceiverEnv(), res.ProcessorEnv()
 	procEnv["LEASE_DURATION"] = "2s" // below the test queue's 3 s visibility
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	recv, err := functions.NewReceiver(env(recvEnv), faulty, logs)
+	recv, err := functions.NewReceiver(getenv(recvEnv), faulty, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +205,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 			return nil
 		}))
 	}
-	proc, err := functions.NewProcessor(env(procEnv), faultyProcessor, logs, handlers...)
+	proc, err := functions.NewProcessor(getenv(procEnv), faultyProcessor, logs, handlers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +225,7 @@ func checkLedger(t *testing.T, run ledgerRun) {
 	// The publisher, on the state table's stream, puts through the same
 	// faults and is killed as often; the stream source retries as Lambda's.
 	pubEnv := res.PublisherEnv()
-	pub, err := functions.NewPublisher(env(pubEnv), faultyProcessor, logs)
+	pub, err := functions.NewPublisher(getenv(pubEnv), faultyProcessor, logs)
 	if err != nil {
 		t.Fatal(err)
 	}

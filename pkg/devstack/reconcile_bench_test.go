@@ -53,7 +53,7 @@ func measureReconcile(b *testing.B, n int) map[string]float64 {
 	}
 	env := map[string]string{"STATE_TABLE": stateTable, "EVENTS_TABLE": eventsTable, "SMARTCAR_CREDENTIALS_SECRET": secret,
 		"SMARTCAR_API_BASE": api.APIBase(), "SMARTCAR_TOKEN_URL": api.TokenURL(), "RECONCILE_RATE": "1000"}
-	rec, err := functions.NewReconcile(func(k string) string { return env[k] }, cfg, &loggingtest.Buffer{}, nil)
+	rec, err := functions.NewReconcile(getenv(env), cfg, &loggingtest.Buffer{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestReconcileHealsOutageEndToEnd(t *testing.T) {
 	env := map[string]string{"STATE_TABLE": p.res.StateTable, "EVENTS_TABLE": p.res.EventsTable, "SMARTCAR_CREDENTIALS_SECRET": secret,
 		"SMARTCAR_API_BASE": api.APIBase(), "SMARTCAR_TOKEN_URL": api.TokenURL(), "RECONCILE_RATE": "100"}
 	logs := &loggingtest.Buffer{}
-	rec, err := functions.NewReconcile(func(k string) string { return env[k] }, p.cfg, logs, nil)
+	rec, err := functions.NewReconcile(getenv(env), p.cfg, logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

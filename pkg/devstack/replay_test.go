@@ -57,7 +57,6 @@ func TestReplayEndToEnd(t *testing.T) {
 	handler := &runs{n: map[string]int{}}
 	p := startPipeline(t, "replay", handler)
 	cfg, res, logs := p.cfg, p.res, p.logs
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	start := time.Now()
 	var sent [][]byte
 	send := func(b []byte) { sent = append(sent, p.deliver(t, b)) }
@@ -141,7 +140,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	penv := res.ProcessorEnv()
 	penv[devstack.EnvStateTable] = rebuilt
 	var parked parkedLetters
-	rebuilder, err := functions.NewRebuilder(env(penv), cfg, &loggingtest.Buffer{}, &parked)
+	rebuilder, err := functions.NewRebuilder(getenv(penv), cfg, &loggingtest.Buffer{}, &parked)
 	if err != nil {
 		t.Fatal(err)
 	}
