@@ -94,7 +94,9 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	req               reconcile.Request
+	// plan chooses the vehicles, in a dry run; the run then polls the
+	// vehicles it chose.
+	plan              reconcile.Request
 	since             time.Time // the -since time, if given
 	staleAfter        time.Duration
 	rate              float64
@@ -112,7 +114,7 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	var o options
 	vehicles := fs.String("vehicle", "", "reconcile these vehicles: `ID[,ID...]`")
 	since := fs.String("since", "", "reconcile every vehicle whose state was written since `TIME`")
-	fs.BoolVar(&o.req.Stale, "stale", false, "reconcile the vehicles whose newest data is older than -stale-after and that were not "+
+	fs.BoolVar(&o.plan.Stale, "stale", false, "reconcile the vehicles whose newest data is older than -stale-after and that were not "+
 		"reconciled within it, the quietest first, at most -max-vehicles: what the reconciler's schedule runs")
 	fs.DurationVar(&o.staleAfter, "stale-after", reconcile.DefaultStaleAfter, "with -stale: a vehicle is stale after this long without news")
 	fs.IntVar(&o.maxVehicles, "max-vehicles", reconcile.DefaultMaxVehicles, "with -stale: reconcile at most `N` vehicles; the others are a next run's")
@@ -131,21 +133,21 @@ func parse(args []string, stderr io.Writer, now time.Time, target *devstack.Targ
 	if err := devstack.ParseFlags(fs, args); err != nil {
 		return o, err
 	}
-	o.req.VehicleIDs = devstack.SplitList(*vehicles)
+	o.plan.VehicleIDs = devstack.SplitList(*vehicles)
 	if *since != "" {
 		var err error
 		if o.since, err = devstack.ParseTime(*since, now); err != nil {
 			return o, fmt.Errorf("-since: %w", err)
 		}
-		o.req.Since = o.since.UTC().Format(time.RFC3339Nano)
+		o.plan.Since = o.since.UTC().Format(time.RFC3339Nano)
 	}
-	if *vehicles != "" && len(o.req.VehicleIDs) == 0 {
+	if *vehicles != "" && len(o.plan.VehicleIDs) == 0 {
 		return o, fmt.Errorf("-vehicle %q names no vehicle", *vehicles)
 	}
-	if o.req.Validate() != nil {
+	if o.plan.Validate() != nil {
 		return o, errors.New("choose the vehicles one way: -vehicle ID[,ID...], -since TIME or -stale (VEHICLE=, SINCE= or STALE=1)")
 	}
-	o.req.DryRun = o.dryRun
+	o.plan.DryRun = true
 	switch {
 	case !(o.rate > 0) || math.IsInf(o.rate, 0):
 		return o, fmt.Errorf("-rate %v: want a positive number of vehicles per second", o.rate)
@@ -213,9 +215,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 
-	planReq := o.req
-	planReq.DryRun = true
-	plan, err := rec.Run(ctx, planReq)
+	plan, err := rec.Run(ctx, o.plan)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	fmt.Fprintf(stdout, "reconciling %s at %g/s (about %v)\n", count(plan.Selected, "vehicle"), o.rate, devstack.ETA(plan.Selected, o.rate))
-	rep, err := rec.Run(ctx, o.req)
+	// By id: choosing them again would scan the table again.
+	chosen := make([]string, len(plan.Results))
+	for i, r := range plan.Results {
+		chosen[i] = r.VehicleID
+	}
+	rep, err := rec.Run(ctx, reconcile.Request{VehicleIDs: chosen})
 	printReport(stdout, rep)
 	return err
 }
@@ -307,9 +312,9 @@ func storeCredentials(ctx context.Context, sm secretsAPI, name string, c appCred
 // many vehicles would be polled.
 func printPlan(w io.Writer, o options, plan reconcile.Report) int {
 	switch {
-	case len(o.req.VehicleIDs) > 0:
+	case len(o.plan.VehicleIDs) > 0:
 		fmt.Fprintf(w, "selected %s (listed)\n", count(plan.Selected, "vehicle"))
-	case o.req.Since != "":
+	case o.plan.Since != "":
 		fmt.Fprintf(w, "selected %s whose state was written since %s\n", count(plan.Selected, "vehicle"), o.since.UTC().Format(time.RFC3339))
 	default:
 		fmt.Fprintf(w, "selected %s with a user id whose newest data is older than %v and not reconciled within it (at most %d; %d others left out)\n",

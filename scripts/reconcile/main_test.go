@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +50,24 @@ func TestReconcileTool(t *testing.T) {
 	ctx := context.Background()
 	cfg := awstest.Config(t)
 	res, state := devstacktest.Local(t, "reconciletool", "token")
+	// The tool reaches the emulator through a counter of table scans.
+	var scans atomic.Int32
+	emulator, err := url.Parse(res.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(emulator)
+	counter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.Scan" {
+			scans.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counter.Close)
+	res.Endpoint = counter.URL
+	if err := devstack.WriteState(state, res); err != nil {
+		t.Fatal(err)
+	}
 
 	// The vehicles, stored through the processor's merge at chosen
 	// processing times.
@@ -93,6 +116,7 @@ func TestReconcileTool(t *testing.T) {
 		wantOut      []string
 		wantPolled   []string // the vehicles whose signals were requested
 		wantTokens   int      // token requests
+		wantScans    int      // of the vehicle-state table: to choose, once
 	}{
 		{name: "dry run: no credentials needed, nothing called", args: []string{"-vehicle", vehicleID + ",veh-nouser", "-dry-run"},
 			wantOut: []string{"selected 2 vehicles (listed)", "would poll 1 vehicle: " + vehicleID, "1 vehicle cannot be polled",
@@ -101,9 +125,9 @@ func TestReconcileTool(t *testing.T) {
 			wantOut: []string{"veh-unknown  would not poll: vehicle not stored", "nothing to poll"}},
 		{name: "since: only the vehicles written since", args: []string{"-since", "1h", "-yes"}, clientSecret: good.ClientSecret,
 			wantOut:    []string{"selected 1 vehicle whose state was written since", "reconciling 1 vehicle at 100/s", "1 signal healed"},
-			wantPolled: []string{"veh-recent"}, wantTokens: 1},
+			wantPolled: []string{"veh-recent"}, wantTokens: 1, wantScans: 1},
 		{name: "stale: the vehicles with a user quiet for -stale-after", args: []string{"-stale", "-stale-after", "2h", "-dry-run"},
-			wantOut: []string{"selected 1 stale vehicle", "would poll 1 vehicle: " + vehicleID}},
+			wantOut: []string{"selected 1 stale vehicle", "would poll 1 vehicle: " + vehicleID}, wantScans: 1},
 		{name: "declined: nothing called", stdin: "n\n", args: []string{"-vehicle", vehicleID}, clientSecret: good.ClientSecret,
 			wantErr: "not confirmed", wantOut: []string{"would poll 1 vehicle"}},
 		{name: "no credentials on the local stack", args: []string{"-vehicle", vehicleID, "-yes"},
@@ -124,6 +148,7 @@ func TestReconcileTool(t *testing.T) {
 				t.Setenv(EnvClientSecret, tt.clientSecret)
 			}
 			requests := len(srv.Requests())
+			scans.Store(0)
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"-state", state, "-api-base", srv.APIBase(), "-token-url", srv.TokenURL(), "-rate", "100"}, tt.args...)
 			err := run(ctx, args, strings.NewReader(tt.stdin), &stdout, &stderr, time.Now())
@@ -147,6 +172,9 @@ func TestReconcileTool(t *testing.T) {
 			}
 			if !slices.Equal(polled, tt.wantPolled) || tokens != tt.wantTokens {
 				t.Errorf("polled %q with %d token requests, want %q with %d", polled, tokens, tt.wantPolled, tt.wantTokens)
+			}
+			if n := int(scans.Load()); n != tt.wantScans {
+				t.Errorf("%d table scans, want %d", n, tt.wantScans)
 			}
 			out := stdout.String() + stderr.String()
 			if err != nil {
