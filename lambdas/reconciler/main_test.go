@@ -74,9 +74,9 @@ func newStack(t *testing.T) *stack {
 	// charge fell since the stored webhook, and the odometer was never
 	// received; its charging flag is an older reading than the webhook's.
 	s.api.AddVehicle(vehicleID, smartcarapitest.Vehicle{UserID: userID, Signals: []smartcarapi.Signal{
-		{Code: soc, Status: "SUCCESS", Body: map[string]any{"value": 58.0, "unit": "percent"}, OEMUpdatedAt: oemUpdatedAt + 3600_000},
-		{Code: isCharging, Status: "SUCCESS", Body: map[string]any{"value": false}, OEMUpdatedAt: oemUpdatedAt - 3600_000},
-		{Code: odometer, Status: "SUCCESS", Body: map[string]any{"value": 12345.6, "unit": "km"}, OEMUpdatedAt: oemUpdatedAt + 3600_000},
+		{Signal: smartcar.Signal{Code: soc, Status: "SUCCESS", Body: map[string]any{"value": 58.0, "unit": "percent"}, OEMUpdatedAt: oemUpdatedAt + 3600_000}},
+		{Signal: smartcar.Signal{Code: isCharging, Status: "SUCCESS", Body: map[string]any{"value": false}, OEMUpdatedAt: oemUpdatedAt - 3600_000}},
+		{Signal: smartcar.Signal{Code: odometer, Status: "SUCCESS", Body: map[string]any{"value": 12345.6, "unit": "km"}, OEMUpdatedAt: oemUpdatedAt + 3600_000}},
 	}})
 	return s
 }

@@ -70,8 +70,7 @@ func measureReconcile(b *testing.B, n int) map[string]float64 {
 		}
 		var signals []smartcarapi.Signal
 		for _, s := range ev.Signals {
-			signals = append(signals, smartcarapi.Signal{Code: s.Code, Name: s.Name, Group: s.Group, Status: s.Status, Body: s.Body,
-				OEMUpdatedAt: s.OEMUpdatedAt, RetrievedAt: s.RetrievedAt})
+			signals = append(signals, smartcarapi.Signal{Signal: s})
 		}
 		api.AddVehicle(v.id, smartcarapitest.Vehicle{UserID: v.userID, Signals: signals})
 	}

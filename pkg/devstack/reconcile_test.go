@@ -60,7 +60,7 @@ func TestReconcileHealsOutageEndToEnd(t *testing.T) {
 	// stack's reconciler reads.
 	api := smartcarapitest.NewServer(t)
 	api.AddVehicle(veh, smartcarapitest.Vehicle{UserID: "u", Signals: []smartcarapi.Signal{
-		{Code: code, Status: "SUCCESS", Body: map[string]any{"value": 150.0, "unit": "km"}, OEMUpdatedAt: smartcar.Millis(t2)},
+		{Signal: smartcar.Signal{Code: code, Status: "SUCCESS", Body: map[string]any{"value": 150.0, "unit": "km"}, OEMUpdatedAt: smartcar.Millis(t2)}},
 	}})
 	secret := p.res.EventsTable + "-smartcar-credentials"
 	if _, err := secretsmanager.NewFromConfig(p.cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{

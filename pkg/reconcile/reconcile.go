@@ -302,7 +302,7 @@ func (r *Reconciler) vehicle(ctx context.Context, vehicleID string) Result {
 		Meta: smartcar.Meta{DeliveredAt: smartcar.Millis(polled.UnixMilli())},
 	}
 	for _, s := range signals {
-		ev.Signals = append(ev.Signals, s.Webhook())
+		ev.Signals = append(ev.Signals, s.Signal)
 	}
 	if len(ev.Signals) > 0 {
 		// The processor's merge, over a store that counts what it wrote.

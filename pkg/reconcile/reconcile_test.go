@@ -86,9 +86,9 @@ func (f *fixture) webhook(t *testing.T, eventID, vehicleID, userID, code, value 
 
 // signal is a signal as the API reports it.
 func signal(code string, value float64, updated time.Time) smartcarapi.Signal {
-	return smartcarapi.Signal{ID: "sig-" + code, Code: code, Name: "N", Group: "G", Status: "SUCCESS",
+	return smartcarapi.Signal{ID: "sig-" + code, Signal: smartcar.Signal{Code: code, Name: "N", Group: "G", Status: "SUCCESS",
 		Body: map[string]any{"value": value}, OEMUpdatedAt: smartcar.Millis(updated.UnixMilli()),
-		RetrievedAt: smartcar.Millis(time.Now().UnixMilli())}
+		RetrievedAt: smartcar.Millis(time.Now().UnixMilli())}}
 }
 
 // stored returns the stored value of the signal and the event it came

@@ -166,7 +166,7 @@ func ParseEvent(body []byte) (Event, error) {
 		ev.Year = y
 	}
 	for _, s := range objects(d["signals"]) {
-		ev.Signals = append(ev.Signals, signal(s))
+		ev.Signals = append(ev.Signals, ReadSignal(s, object(s["meta"])))
 	}
 	for _, e := range objects(d["errors"]) {
 		ev.Errors = append(ev.Errors, vehicleError(e))
@@ -182,10 +182,15 @@ func ParseEvent(body []byte) (Event, error) {
 	return ev, nil
 }
 
-// signal reads one entry of data.signals.
-func signal(s map[string]any) Signal {
-	sig := Signal{Code: text(s["code"]), Name: text(s["name"]), Group: text(s["group"]), Status: "SUCCESS"}
-	switch b := s["body"].(type) {
+// ReadSignal reads a signal as Smartcar writes it, in a webhook's
+// data.signals entry or an API signal's attributes: code, name, group,
+// body and status from fields, the times from meta. A missing code is
+// derived from group and name (SignalRef.Key); a bare body value reads as
+// {"value": v}; the status is SUCCESS unless status.value or status.error
+// says otherwise.
+func ReadSignal(fields, meta map[string]any) Signal {
+	sig := Signal{Code: text(fields["code"]), Name: text(fields["name"]), Group: text(fields["group"]), Status: "SUCCESS"}
+	switch b := fields["body"].(type) {
 	case nil:
 	case map[string]any:
 		sig.Body = b
@@ -195,12 +200,11 @@ func signal(s map[string]any) Signal {
 	if sig.Code == "" {
 		sig.Code = SignalRef{Name: sig.Name, Group: sig.Group}.Key()
 	}
-	meta := object(s["meta"])
 	sig.OEMUpdatedAt, sig.RetrievedAt = millis(meta["oemUpdatedAt"]), millis(meta["retrievedAt"])
 	if sig.RetrievedAt == 0 {
 		sig.RetrievedAt = millis(meta["fetchedAt"])
 	}
-	st := object(s["status"])
+	st := object(fields["status"])
 	if v := text(st["value"]); v != "" {
 		sig.Status = strings.ToUpper(v)
 	}

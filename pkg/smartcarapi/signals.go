@@ -21,28 +21,13 @@ import (
 // the reference shows them as epoch seconds (1696156800) where webhooks
 // send milliseconds, so both are read, told apart by magnitude, and so are
 // ISO-8601 strings.
+//
+// The attributes are read as a webhook's signal is (smartcar.ReadSignal),
+// so Signal holds what the processor's merge takes; the API may also give
+// the status as a bare string.
 type Signal struct {
-	ID    string // the item's id; "" if none
-	Code  string // attributes.code, else derived from group and name
-	Name  string
-	Group string
-	// Status is attributes.status.value, upper case: SUCCESS (also when
-	// absent) or ERROR, with status.error's type and code.
-	Status    string
-	ErrorType string
-	ErrorCode string
-	// Body is the signal's value, numbers kept exactly (json.Number); nil
-	// when absent (a signal in error). A bare value reads as {"value": v}.
-	Body         map[string]any
-	RetrievedAt  smartcar.Millis // meta.retrievedAt, else meta.fetchedAt
-	OEMUpdatedAt smartcar.Millis
-}
-
-// Webhook returns s as the webhook reader gives a signal, for the
-// processor's merge.
-func (s Signal) Webhook() smartcar.Signal {
-	return smartcar.Signal{Code: s.Code, Name: s.Name, Group: s.Group, Body: s.Body, Status: s.Status,
-		ErrorType: s.ErrorType, ErrorCode: s.ErrorCode, OEMUpdatedAt: s.OEMUpdatedAt, RetrievedAt: s.RetrievedAt}
+	ID string // the item's id; "" if none
+	smartcar.Signal
 }
 
 // next says what a page's links.next said.
@@ -106,8 +91,8 @@ func parsePage(body []byte) (page, error) {
 			p.skipped++
 			continue
 		}
-		s := signal(item)
-		if s.Code == "" {
+		s, ok := signal(item)
+		if !ok {
 			p.skipped++
 			continue
 		}
@@ -129,44 +114,19 @@ func parsePage(body []byte) (page, error) {
 	return p, nil
 }
 
-// signal reads one item of data.
-func signal(item map[string]any) Signal {
+// signal reads one item of data, and reports whether it names its signal
+// (a code or a name).
+func signal(item map[string]any) (Signal, bool) {
 	attrs, _ := item["attributes"].(map[string]any)
-	s := Signal{ID: text(item["id"]), Code: text(attrs["code"]), Name: text(attrs["name"]), Group: text(attrs["group"]),
-		Status: "SUCCESS"}
-	if s.Code == "" && s.Name != "" {
-		s.Code = smartcar.SignalRef{Name: s.Name, Group: s.Group}.Key()
-	}
-	switch b := attrs["body"].(type) {
-	case nil:
-	case map[string]any:
-		s.Body = b
-	default:
-		s.Body = map[string]any{"value": b}
-	}
-	switch st := attrs["status"].(type) {
-	case string:
-		if st != "" {
-			s.Status = strings.ToUpper(st)
-		}
-	case map[string]any:
-		if v := text(st["value"]); v != "" {
-			s.Status = strings.ToUpper(v)
-		}
-		if e, ok := st["error"].(map[string]any); ok {
-			s.Status, s.ErrorType, s.ErrorCode = "ERROR", text(e["type"]), text(e["code"])
-		}
-	}
 	meta, ok := item["meta"].(map[string]any)
 	if !ok {
 		meta, _ = attrs["meta"].(map[string]any)
 	}
-	s.OEMUpdatedAt = smartcar.ParseMillis(text(meta["oemUpdatedAt"]))
-	s.RetrievedAt = smartcar.ParseMillis(text(meta["retrievedAt"]))
-	if s.RetrievedAt == 0 {
-		s.RetrievedAt = smartcar.ParseMillis(text(meta["fetchedAt"]))
+	s := Signal{ID: text(item["id"]), Signal: smartcar.ReadSignal(attrs, meta)}
+	if st, ok := attrs["status"].(string); ok && st != "" {
+		s.Status = strings.ToUpper(st)
 	}
-	return s
+	return s, text(attrs["code"]) != "" || s.Name != ""
 }
 
 // parseToken reads the token endpoint's answer {"access_token",

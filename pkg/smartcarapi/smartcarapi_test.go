@@ -586,11 +586,11 @@ func TestSignalItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []smartcarapi.Signal{
-		{ID: "s1", Code: "tractionbattery-stateofcharge", Name: "StateOfCharge", Group: "TractionBattery", Status: "SUCCESS",
-			Body: map[string]any{"value": json.Number("63.25"), "unit": "percent"}, RetrievedAt: 1696156800000, OEMUpdatedAt: 1696156799000},
-		{ID: "s2", Code: "location-isathome", Name: "IsAtHome", Group: "Location", Status: "ERROR", ErrorType: "COMPATIBILITY",
-			ErrorCode: "VEHICLE_NOT_CAPABLE", RetrievedAt: 1767225598412},
-		{ID: "s3", Code: "charge-ischarging", Status: "SUCCESS", Body: map[string]any{"value": true}},
+		{ID: "s1", Signal: smartcar.Signal{Code: "tractionbattery-stateofcharge", Name: "StateOfCharge", Group: "TractionBattery", Status: "SUCCESS",
+			Body: map[string]any{"value": json.Number("63.25"), "unit": "percent"}, RetrievedAt: 1696156800000, OEMUpdatedAt: 1696156799000}},
+		{ID: "s2", Signal: smartcar.Signal{Code: "location-isathome", Name: "IsAtHome", Group: "Location", Status: "ERROR", ErrorType: "COMPATIBILITY",
+			ErrorCode: "VEHICLE_NOT_CAPABLE", RetrievedAt: 1767225598412}},
+		{ID: "s3", Signal: smartcar.Signal{Code: "charge-ischarging", Status: "SUCCESS", Body: map[string]any{"value": true}}},
 	}
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("signals\n got %+v\nwant %+v", got, want)
@@ -598,7 +598,7 @@ func TestSignalItems(t *testing.T) {
 	if st.Skipped != 2 {
 		t.Errorf("stats %+v, want 2 skipped", st)
 	}
-	if w := got[0].Webhook(); w.Code != want[0].Code || w.OEMUpdatedAt != want[0].OEMUpdatedAt || w.Body["unit"] != "percent" {
+	if w := got[0].Signal; w.Code != want[0].Code || w.OEMUpdatedAt != want[0].OEMUpdatedAt || w.Body["unit"] != "percent" {
 		t.Errorf("Webhook() = %+v", w)
 	}
 }

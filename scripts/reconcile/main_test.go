@@ -93,9 +93,9 @@ func TestReconcileTool(t *testing.T) {
 	srv := smartcarapitest.NewServer(t)
 	for id, user := range map[string]string{vehicleID: userID, "veh-recent": "user-recent"} {
 		srv.AddVehicle(id, smartcarapitest.Vehicle{UserID: user, Signals: []smartcarapi.Signal{{
-			ID: "sig-soc", Code: battery, Name: "StateOfCharge", Group: "TractionBattery", Status: "SUCCESS",
-			Body:         map[string]any{"value": 80, "unit": "percent"},
-			OEMUpdatedAt: smartcar.Millis(now.Add(-10 * time.Minute).UnixMilli()), RetrievedAt: smartcar.Millis(now.Add(-9 * time.Minute).UnixMilli()),
+			ID: "sig-soc", Signal: smartcar.Signal{Code: battery, Name: "StateOfCharge", Group: "TractionBattery", Status: "SUCCESS",
+				Body:         map[string]any{"value": 80, "unit": "percent"},
+				OEMUpdatedAt: smartcar.Millis(now.Add(-10 * time.Minute).UnixMilli()), RetrievedAt: smartcar.Millis(now.Add(-9 * time.Minute).UnixMilli())},
 		}}})
 	}
 	good := srv.Credentials()

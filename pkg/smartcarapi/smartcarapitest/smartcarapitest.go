@@ -253,11 +253,11 @@ func MakeSignals(n int, at smartcar.Millis) []smartcarapi.Signal {
 	out := make([]smartcarapi.Signal, n)
 	for i := range out {
 		name := fmt.Sprintf("Signal%03d", i+1)
-		out[i] = smartcarapi.Signal{
-			ID: fmt.Sprintf("sig-%03d", i+1), Code: "test-" + strings.ToLower(name), Name: name, Group: "Test",
+		out[i] = smartcarapi.Signal{ID: fmt.Sprintf("sig-%03d", i+1), Signal: smartcar.Signal{
+			Code: "test-" + strings.ToLower(name), Name: name, Group: "Test",
 			Status: "SUCCESS", Body: map[string]any{"value": i + 1, "unit": "count"},
 			RetrievedAt: at, OEMUpdatedAt: at - smartcar.Millis(1000*(i+1)),
-		}
+		}}
 	}
 	return out
 }
