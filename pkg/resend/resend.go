@@ -126,14 +126,18 @@ func Send[T any](ctx context.Context, p Policy, batch []T, index func(T) int, er
 }
 
 // wait returns the jittered wait before resend number attempt (1 for the
-// first): between half and all of Backoff doubled attempt-1 times, at
-// most MaxWait.
-func (p Policy) wait(attempt int) time.Duration {
-	d := p.Backoff
-	for i := 1; i < attempt && d < MaxWait; i++ {
+// first).
+func (p Policy) wait(attempt int) time.Duration { return Backoff(p.Backoff, MaxWait, attempt) }
+
+// Backoff returns the wait after attempt number attempt (1 for the first)
+// failed: between half and all of base doubled attempt-1 times, at most
+// maxWait.
+func Backoff(base, maxWait time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < maxWait; i++ {
 		d *= 2
 	}
-	d = min(d, MaxWait)
+	d = min(d, maxWait)
 	if d <= 1 {
 		return d
 	}

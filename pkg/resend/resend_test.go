@@ -113,3 +113,19 @@ func TestNewPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoff: each wait lies between half and all of base doubled once
+// per earlier attempt, capped at maxWait.
+func TestBackoff(t *testing.T) {
+	for attempt, ceiling := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		ceiling *= time.Millisecond
+		for range 20 {
+			if got := resend.Backoff(100*time.Millisecond, time.Second, attempt+1); got < ceiling/2 || got > ceiling {
+				t.Fatalf("Backoff(100ms, 1s, %d) = %v, want in [%v, %v]", attempt+1, got, ceiling/2, ceiling)
+			}
+		}
+	}
+	if got := resend.Backoff(0, time.Second, 3); got != 0 {
+		t.Errorf("Backoff(0, 1s, 3) = %v, want 0", got)
+	}
+}

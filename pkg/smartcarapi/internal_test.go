@@ -52,18 +52,6 @@ func TestTokenTTL(t *testing.T) {
 	}
 }
 
-func TestBackoffWait(t *testing.T) {
-	c := New(Credentials{}, WithRetry(10, 100*time.Millisecond, time.Second))
-	for attempt, ceiling := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
-		ceiling *= time.Millisecond
-		for range 20 {
-			if got := c.backoffWait(attempt + 1); got < ceiling/2 || got > ceiling {
-				t.Fatalf("backoffWait(%d) = %v, want in [%v, %v]", attempt+1, got, ceiling/2, ceiling)
-			}
-		}
-	}
-}
-
 func TestParseAPIError(t *testing.T) {
 	tests := []struct {
 		name string

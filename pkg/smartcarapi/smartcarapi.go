@@ -48,7 +48,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -337,7 +336,7 @@ func (c *Client) send(ctx context.Context, st *Stats, req request) ([]byte, erro
 				st.Retries++
 				continue // a new token, not counted as an attempt
 			case e.rateLimited() && e.Kind == nil:
-				wait = c.backoffWait(attempt)
+				wait = resend.Backoff(c.backoff, c.maxWait, attempt)
 				if d, ok := retryAfter(ans.header, c.now()); ok {
 					wait = d
 				}
@@ -365,7 +364,7 @@ func (c *Client) send(ctx context.Context, st *Stats, req request) ([]byte, erro
 			if attempt >= c.attempts {
 				return nil, fmt.Errorf("%w after %d attempts: %w", ErrUnavailable, attempt, failure)
 			}
-			wait = c.backoffWait(attempt)
+			wait = resend.Backoff(c.backoff, c.maxWait, attempt)
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			if failure != nil {
@@ -439,21 +438,6 @@ func (c *Client) apiError(req request, ans answer) *APIError {
 	}
 	e.Kind = e.kind()
 	return e
-}
-
-// backoffWait is the wait after attempt number attempt failed: Backoff
-// doubled attempt-1 times, at most maxWait, jittered between half and all
-// of it.
-func (c *Client) backoffWait(attempt int) time.Duration {
-	d := c.backoff
-	for i := 1; i < attempt && d < c.maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, c.maxWait)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d-d/2)
 }
 
 // tokenCache holds the access token. refresh admits one fetch at a time.
