@@ -17,6 +17,7 @@ import (
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/pipeline"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 )
 
 // SQSAPI is the part of the SQS client the Poller uses.
@@ -144,10 +145,7 @@ func (p *Poller) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if _, err := p.PollOnce(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log().ErrorContext(ctx, "poller.error", "error", err.Error())
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			_ = resend.Sleep(ctx, time.Second) // ctx's end ends the loop
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/logging"
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 )
 
@@ -407,9 +408,6 @@ func (p *StreamPoller) Run(ctx context.Context) {
 		case res.Delivered > 0:
 			continue
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
+		_ = resend.Sleep(ctx, wait) // ctx's end ends the loop
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/resend"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/streamlambda"
 )
 
@@ -279,10 +280,8 @@ func (r Redriver) Redrive(ctx context.Context, failure []byte) (Result, error) {
 			return res, fmt.Errorf("record %s (shard %s) failed %d times, last: %w; the %d records before it were completed, "+
 				"it and the %d after it were not", seq, f.Batch.ShardID, failures, err, res.Delivered, len(records)-res.Delivered-1)
 		}
-		select {
-		case <-ctx.Done():
-			return res, fmt.Errorf("record %s: %w (after: %v)", seq, ctx.Err(), err)
-		case <-time.After(r.backoff() << (failures - 1)):
+		if cerr := resend.Sleep(ctx, r.backoff()<<(failures-1)); cerr != nil {
+			return res, fmt.Errorf("record %s: %w (after: %v)", seq, cerr, err)
 		}
 	}
 	return res, nil
@@ -373,10 +372,8 @@ func (r Redriver) Read(ctx context.Context, b BatchInfo) ([]events.DynamoDBEvent
 			}
 			return out, fmt.Errorf("%s: the shard returned nothing after %s (%d reads), before the range's end", b, out[len(out)-1].Change.SequenceNumber, empty)
 		}
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(r.interval()):
+		if err := resend.Sleep(ctx, r.interval()); err != nil {
+			return out, err
 		}
 	}
 }
