@@ -80,9 +80,6 @@ func (s Selection) Validate() error {
 	return nil
 }
 
-// Match reports whether e is selected.
-func (s Selection) Match(e archive.Entry) bool { return s.matcher().match(e) }
-
 // matcher is s with its lists as sets.
 func (s Selection) matcher() matcher {
 	set := func(list []string) map[string]bool {
