@@ -170,6 +170,23 @@ type Options struct {
 	VisibilityTimeout time.Duration
 }
 
+// SecretsAPI is the part of the Secrets Manager client PutSecret uses.
+type SecretsAPI interface {
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+}
+
+// PutSecret creates the secret in describes or, if it exists, gives it
+// in's SecretString as its new value.
+func PutSecret(ctx context.Context, sm SecretsAPI, in *secretsmanager.CreateSecretInput) error {
+	_, err := sm.CreateSecret(ctx, in)
+	var exists *smtypes.ResourceExistsException
+	if errors.As(err, &exists) {
+		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: in.Name, SecretString: in.SecretString})
+	}
+	return err
+}
+
 // Provision creates the secret (holding token), the queue with its DLQ and
 // redrive policy, the tables (events, vehicle state with its stream, and
 // the legacy vehicle-state table the processor still reads), the archive
@@ -185,12 +202,7 @@ func Provision(ctx context.Context, cfg aws.Config, token string, opts Options) 
 	}
 	r := Resources{EventsTable: prefix + EventsTable, StateTable: prefix + StateTable, LegacyStateTable: prefix + LegacyStateTable,
 		SecretID: prefix + SecretName, VisibilityTimeout: int(visibility.Seconds())}
-	sm := secretsmanager.NewFromConfig(cfg)
-	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
-	var exists *smtypes.ResourceExistsException
-	if errors.As(err, &exists) {
-		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(r.SecretID), SecretString: aws.String(token)})
-	}
+	err := PutSecret(ctx, secretsmanager.NewFromConfig(cfg), &secretsmanager.CreateSecretInput{Name: aws.String(r.SecretID), SecretString: aws.String(token)})
 	if err != nil {
 		return r, fmt.Errorf("secret: %w", err)
 	}

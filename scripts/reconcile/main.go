@@ -37,7 +37,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/devstack"
 	"github.com/smartcar-webhook-receiver/smartcar-webhook-receiver/pkg/emf"
@@ -281,27 +280,15 @@ func credentials(o options, target devstack.Target, res devstack.Resources) (str
 	return "", nil, fmt.Errorf("-env: %s not set: name the Smartcar credentials secret, or pass -credentials-secret", devstack.EnvCredentialsSecret)
 }
 
-// secretsAPI is the part of the Secrets Manager client storeCredentials
-// uses.
-type secretsAPI interface {
-	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
-	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
-}
-
 // storeCredentials creates the secret holding c, or gives it c as its new
 // value. Its errors never carry the client secret.
-func storeCredentials(ctx context.Context, sm secretsAPI, name string, c appCredentials) error {
+func storeCredentials(ctx context.Context, sm devstack.SecretsAPI, name string, c appCredentials) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	value := aws.String(string(b))
-	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: value,
+	err = devstack.PutSecret(ctx, sm, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(b)),
 		Description: aws.String("The Smartcar application's clientId and clientSecret, for make reconcile")})
-	var exists *smtypes.ResourceExistsException
-	if errors.As(err, &exists) {
-		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: value})
-	}
 	if err != nil {
 		return fmt.Errorf("store %s and %s in the secret %s: %w", EnvClientID, EnvClientSecret, name, err)
 	}
